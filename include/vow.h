@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvow public API: the loop and its callback handles (layer 1), vows (layer 2).
+ * One loop per thread; everything here is loop-thread-only unless its comment says
+ * "any thread". Errors are negative ints: -errno or VOW_E* (see VOW_ERRNO_MAP).
+ */
+#ifndef VOW_H
+#define VOW_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define VOW_API __attribute__((visibility("default")))
+#else
+#define VOW_API
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+/*
+ * XX(NAME, value, message). Library codes sit at -4096 and below, outside the
+ * Linux errno window; a few reuse the errno value where the meaning is the same.
+ */
+#define VOW_ERRNO_MAP(XX)                                                                  \
+    XX(EINVAL, (-EINVAL), "invalid argument")                                              \
+    XX(ENOMEM, (-ENOMEM), "out of memory")                                                 \
+    XX(EBUSY, (-EBUSY), "resource busy")                                                   \
+    XX(ECANCELED, (-ECANCELED), "operation canceled")                                      \
+    XX(ETIMEDOUT, (-ETIMEDOUT), "operation timed out")                                     \
+    XX(EEXIST, (-EEXIST), "already exists")                                                \
+    XX(ENOSPC, (-ENOSPC), "no space left")                                                 \
+    XX(ECYCLE, (-4096), "vow adopts itself (chaining cycle)")                              \
+    XX(EAGGREGATE, (-4097), "all inputs rejected")                                         \
+    XX(EUSER, (-4098), "rejected by user code (reason in detail)")                         \
+    XX(ESETTLED, (-4099), "vow already resolved")                                          \
+    XX(ENOTCORO, (-4100), "not inside a coroutine")                                        \
+    XX(ECLOSED, (-4101), "loop is closed or closing")                                      \
+    XX(EOF, (-4102), "unexpected end of file")                                             \
+    XX(ESTATE, (-4103), "operation not allowed in this state")                             \
+    XX(ETHREAD, (-4104), "called from a thread that does not own the loop")
+
+enum vow_error {
+#define VOW__ERR_ENUM(name, val, msg) VOW_##name = val,
+    VOW_ERRNO_MAP(VOW__ERR_ENUM)
+#undef VOW__ERR_ENUM
+    _VOW_ERROR_MIN = -4200
+};
+
+/* A message for any code: VOW_E*, -errno, or 0. Never NULL. Any thread. */
+VOW_API const char *vow_strerror(int code);
+/* The symbolic name ("VOW_ECYCLE", "ECONNREFUSED"); "unknown" if none. Any thread. */
+VOW_API const char *vow_err_name(int code);
+
+/* -------------------------------------------------------------- allocation */
+
+typedef void *(*vow_malloc_fn)(size_t size);
+typedef void *(*vow_realloc_fn)(void *ptr, size_t size);
+typedef void *(*vow_calloc_fn)(size_t count, size_t size);
+typedef void (*vow_free_fn)(void *ptr);
+
+/*
+ * Replaces the allocator used for everything libvow allocates. Call it before any
+ * loop exists (returns VOW_EBUSY otherwise). All four functions are required
+ * (VOW_EINVAL). Any thread, but not concurrently with other libvow calls.
+ */
+VOW_API int vow_replace_allocator(vow_malloc_fn m, vow_realloc_fn r, vow_calloc_fn c,
+                                  vow_free_fn f);
+/* The allocator libvow uses, for adapters and callers that hand memory to it. */
+VOW_API void *vow_malloc(size_t size);
+VOW_API void vow_free(void *ptr);
+
+/* --------------------------------------------------------------------- loop */
+
+typedef struct vow_loop vow_loop;
+
+enum vow_run_mode {
+    VOW_RUN_DEFAULT = 0, /* until nothing is active or pending, or vow_loop_stop() */
+    VOW_RUN_ONCE = 1,    /* one turn, blocking for events if there is nothing to do */
+    VOW_RUN_NOWAIT = 2,  /* one turn without blocking */
+    _VOW_RUN_MAX
+};
+
+/* A new loop, owned by the calling thread. NULL on out-of-memory or fd exhaustion. */
+VOW_API vow_loop *vow_loop_new(void);
+
+/*
+ * Runs the loop in the given mode. Microtasks (vow handlers) are drained after every
+ * callback. Returns 1 if work remains (active handles, keepalives, queued work),
+ * 0 if the loop has nothing left, or:
+ *   VOW_EINVAL  l is NULL or mode is unknown
+ *   VOW_EBUSY   called from inside a callback or handler of this loop (nothing done)
+ *   VOW_ETHREAD called from a thread that does not own the loop (debug builds)
+ */
+VOW_API int vow_loop_run(vow_loop *l, int mode);
+
+/* Makes the current vow_loop_run() return after the callback that is running. */
+VOW_API void vow_loop_stop(vow_loop *l);
+
+/*
+ * Frees the loop. Fails, changing nothing, with
+ *   VOW_EBUSY   handles are active, keepalives held, callbacks posted but not run,
+ *               microtasks queued, or vows still alive (a debug build with
+ *               -Dvow_debug=true lists the pending vows on stderr with their
+ *               creation sites)
+ *   VOW_EINVAL  l is NULL
+ */
+VOW_API int vow_loop_close(vow_loop *l);
+
+/* The loop's cached monotonic time in milliseconds, updated once per turn. */
+VOW_API uint64_t vow_loop_now(const vow_loop *l);
+/* Refreshes the cached time (for long callbacks). */
+VOW_API void vow_loop_update_time(vow_loop *l);
+/* 1 if vow_loop_run(DEFAULT) would have anything to do, else 0. */
+VOW_API int vow_loop_alive(const vow_loop *l);
+/* "epoll" or "poll": the backend chosen at vow_loop_new (VOW_BACKEND overrides). */
+VOW_API const char *vow_loop_backend_name(const vow_loop *l);
+
+/*
+ * Embedding: a host loop watches vow_loop_backend_fd() for readability and sleeps at
+ * most vow_loop_backend_timeout() ms (-1: no deadline, 0: work is ready now), then
+ * calls vow_loop_run(l, VOW_RUN_NOWAIT). The fd is an epoll fd on the epoll
+ * backend; on the poll backend it is an eventfd the loop keeps readable while it
+ * has work (so the host wakes it).
+ */
+VOW_API int vow_loop_backend_fd(const vow_loop *l);
+VOW_API int vow_loop_backend_timeout(const vow_loop *l);
+
+/*
+ * Keepalive: a counter that keeps vow_loop_run(DEFAULT) running with no active
+ * handles (for example while other threads are expected to post). delta is +1 or
+ * -1. Returns the new count or VOW_EINVAL (count would go negative).
+ */
+VOW_API int vow_loop_keepalive(vow_loop *l, int delta);
+
+/*
+ * Runs fn(l, arg) on the loop's thread at its next turn, in posting order.
+ * Any thread. The one thread-safe call of the reactor. Each post keeps the loop
+ * alive until it has run.
+ *   VOW_ENOMEM  the queue node could not be allocated (fn will not run)
+ *   VOW_ECLOSED the loop is closing (fn will not run)
+ *   VOW_EINVAL  l or fn is NULL
+ */
+typedef void (*vow_post_fn)(vow_loop *l, void *arg);
+VOW_API int vow_loop_post(vow_loop *l, vow_post_fn fn, void *arg);
+
+/*
+ * Queues fn(l, arg) as a microtask: it runs after the current callback or handler,
+ * before the loop does anything else, in FIFO order with vow handlers.
+ *   VOW_ENOMEM, VOW_EINVAL
+ */
+VOW_API int vow_loop_queue_microtask(vow_loop *l, vow_post_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ handles */
+/*
+ * Handles are caller-allocated structs: `data` is yours, the rest is private.
+ * init binds a handle to a loop (it is not active yet); start makes it active
+ * (it keeps the loop alive); stop is synchronous and idempotent: once it returns
+ * the loop never touches the handle again, even for an event already collected in
+ * this turn, so the memory may be freed at once, even inside its own callback.
+ * There are no close callbacks.
+ */
+#define VOW__PRIVATE(n) void *private_[n] /* private */
+
+/* fd watcher. events: VOW_READABLE | VOW_WRITABLE; the callback may also see
+ * VOW_ERROR and VOW_HANGUP (always reported, even if not asked for). */
+enum vow_io_event {
+    VOW_READABLE = 1u << 0,
+    VOW_WRITABLE = 1u << 1,
+    VOW_ERROR = 1u << 2,
+    VOW_HANGUP = 1u << 3
+};
+typedef struct vow_io vow_io;
+typedef void (*vow_io_fn)(vow_io *w, int fd, unsigned events);
+struct vow_io {
+    void *data; /* rw */
+    VOW__PRIVATE(10);
+};
+/*
+ *   VOW_EINVAL  NULL loop/handle/callback or fd < 0
+ */
+VOW_API int vow_io_init(vow_loop *l, vow_io *w, int fd, vow_io_fn cb);
+/*
+ * Starts (or changes) the interest set; events must be non-zero.
+ *   VOW_EEXIST  another started watcher on this loop watches the same fd
+ *   -EBADF, -EPERM ...  what the backend reported (the fd is not watchable)
+ *   VOW_ENOMEM
+ */
+VOW_API int vow_io_start(vow_io *w, unsigned events);
+VOW_API int vow_io_stop(vow_io *w);
+
+/* Timer: fires once after timeout ms, then every repeat ms if repeat > 0. Never early
+ * on the loop clock. Timers with the same deadline fire in start order. */
+typedef struct vow_timer vow_timer;
+typedef void (*vow_timer_fn)(vow_timer *t);
+struct vow_timer {
+    void *data; /* rw */
+    VOW__PRIVATE(8);
+};
+VOW_API int vow_timer_init(vow_loop *l, vow_timer *t, vow_timer_fn cb);
+/* Restarts the timer if it is active. VOW_ENOMEM if the heap cannot grow. */
+VOW_API int vow_timer_start(vow_timer *t, uint64_t timeout, uint64_t repeat);
+VOW_API int vow_timer_stop(vow_timer *t);
+
+/* Immediate: runs its callback once at the next loop turn (after I/O, before
+ * timers of that turn are checked again); the loop does not block while one is
+ * queued. One-shot: it is inactive when the callback runs. */
+typedef struct vow_immediate vow_immediate;
+typedef void (*vow_immediate_fn)(vow_immediate *im);
+struct vow_immediate {
+    void *data; /* rw */
+    VOW__PRIVATE(5);
+};
+VOW_API int vow_immediate_init(vow_loop *l, vow_immediate *im, vow_immediate_fn cb);
+VOW_API int vow_immediate_start(vow_immediate *im);
+VOW_API int vow_immediate_stop(vow_immediate *im);
+
+/* Signal watcher: the callback runs on the loop's thread (never inside the signal
+ * handler) once per turn in which signum was delivered at least once. Several
+ * watchers and several loops may watch the same signal. */
+typedef struct vow_signal vow_signal;
+typedef void (*vow_signal_fn)(vow_signal *s, int signum);
+struct vow_signal {
+    void *data; /* rw */
+    VOW__PRIVATE(8);
+};
+VOW_API int vow_signal_init(vow_loop *l, vow_signal *s, vow_signal_fn cb);
+/*   VOW_EINVAL  signum is not a catchable signal (SIGKILL, SIGSTOP, out of range)
+ *   VOW_ENOSPC  too many loops watch signals at once */
+VOW_API int vow_signal_start(vow_signal *s, int signum);
+VOW_API int vow_signal_stop(vow_signal *s);
+
+/* Child-process watcher: the callback runs once when pid exits, with its exit
+ * status (or 0) and the terminating signal (or 0); the child is reaped. The watcher
+ * is inactive when the callback runs. pidfd where the kernel has it, SIGCHLD
+ * otherwise (VOW_PIDFD=0 forces the fallback). */
+typedef struct vow_child vow_child;
+typedef void (*vow_child_fn)(vow_child *c, int pid, int exit_status, int term_signal);
+struct vow_child {
+    void *data; /* rw */
+    VOW__PRIVATE(10);
+};
+VOW_API int vow_child_init(vow_loop *l, vow_child *c, vow_child_fn cb);
+/*   VOW_EINVAL  pid <= 0;  -ESRCH  no such child */
+VOW_API int vow_child_start(vow_child *c, int pid);
+VOW_API int vow_child_stop(vow_child *c);
+
+/* --------------------------------------------------------------------- vows */
+
+typedef struct vow vow; /* a promise, reference-counted, owned by one loop */
+
+/* What a vow carries. drop, if set, runs once on ptr when the owner lets go. */
+typedef struct vow_val {
+    union {
+        void *ptr;
+        int64_t num;
+        double real;
+    };
+    void (*drop)(void *ptr);
+} vow_val;
+
+static inline vow_val vow_val_num(int64_t n)
+{
+    vow_val v;
+    v.num = n;
+    v.drop = NULL;
+    return v;
+}
+static inline vow_val vow_val_real(double d)
+{
+    vow_val v;
+    v.real = d;
+    v.drop = NULL;
+    return v;
+}
+static inline vow_val vow_val_ptr(void *p, void (*drop)(void *))
+{
+    vow_val v;
+    v.ptr = p;
+    v.drop = drop;
+    return v;
+}
+static inline vow_val vow_val_none(void)
+{
+    return vow_val_num(0);
+}
+
+enum vow_state_e { VOW_PENDING = 0, VOW_FULFILLED = 1, VOW_REJECTED = 2 };
+
+/* What a handler returns. Build it with vow_ok/vow_fail/vow_follow/vow_pass only. */
+typedef struct vow_ret {
+    int kind_; /* private */
+    int code_; /* private */
+    union {
+        vow_val val_;  /* private */
+        vow *follow_;  /* private */
+    };
+} vow_ret;
+
+typedef vow_ret (*vow_ok_fn)(void *ctx, const vow_val *v);
+typedef vow_ret (*vow_err_fn)(void *ctx, int code, const vow_val *detail);
+
+/* A new pending vow (a new reference). NULL on out-of-memory or NULL l. */
+VOW_API vow *vow_pending(vow_loop *l);
+/* A new vow already fulfilled with v / rejected with code (< 0) and detail. v and
+ * detail are consumed even on failure (their drop runs). NULL on out-of-memory. */
+VOW_API vow *vow_resolved(vow_loop *l, vow_val v);
+VOW_API vow *vow_rejected(vow_loop *l, int code, vow_val detail);
+
+/*
+ * Settle p (borrowed). v/detail are consumed whatever happens (dropped on error).
+ *   VOW_ESETTLED p is already resolved (settled, or locked onto another vow)
+ *   VOW_EINVAL   p is NULL, or code >= 0 for vow_reject
+ */
+VOW_API int vow_resolve(vow *p, vow_val v);
+VOW_API int vow_reject(vow *p, int code, vow_val detail);
+/*
+ * p (borrowed) adopts other's outcome; consumes other. Adopting itself, directly or
+ * through a cycle, rejects p with VOW_ECYCLE (and returns 0).
+ *   VOW_ESETTLED, VOW_EINVAL (other NULL or on another loop), VOW_ENOMEM
+ */
+VOW_API int vow_resolve_with(vow *p, vow *other);
+
+/*
+ * Chain: returns a new vow (a new reference) settled by on_ok/on_err's vow_ret; a
+ * NULL handler passes the outcome through. Consumes p, even on failure. Handlers
+ * run from the microtask queue, never synchronously, in attachment order, at most
+ * once. ctx_drop (vow_then_full) runs once: after the handler ran, or when the
+ * reaction is discarded unrun (cancellation, loop close).
+ * Returns NULL only on out-of-memory or NULL p (ctx_drop has then run).
+ */
+VOW_API vow *vow_then(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx);
+VOW_API vow *vow_then_full(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
+                           void (*ctx_drop)(void *ctx));
+VOW_API vow *vow_catch(vow *p, vow_err_fn on_err, void *ctx);
+/* fn runs on either outcome; the original outcome passes through unless fn's result
+ * fails or is a vow that rejects (ECMAScript Promise.prototype.finally). */
+VOW_API vow *vow_finally(vow *p, vow_ret (*fn)(void *ctx), void *ctx);
+
+VOW_API vow_ret vow_ok(vow_val v);
+VOW_API vow_ret vow_fail(int code, vow_val detail);
+VOW_API vow_ret vow_follow(vow *other);
+VOW_API vow_ret vow_pass(void);
+
+/* vow_ref returns p; vow_unref(NULL) is a no-op. */
+VOW_API vow *vow_ref(vow *p);
+VOW_API void vow_unref(vow *p);
+VOW_API int vow_state(const vow *p);
+VOW_API int vow_code(const vow *p);
+/* Fulfilment value or rejection detail, borrowed from p; NULL while pending. */
+VOW_API const vow_val *vow_value(const vow *p);
+VOW_API vow_loop *vow_loop_of(const vow *p);
+
+/*
+ * Combinators (ECMAScript). Each consumes every ps[i] (even on failure) and returns
+ * a new vow, or NULL on out-of-memory. all/all_settled fulfil with a vow_list in
+ * input order (empty input: at once, empty list); race of none stays pending; any of
+ * none rejects with VOW_EAGGREGATE whose detail is a vow_list of the rejections.
+ * race/any cancel the losers they alone hold. A NULL ps[i] rejects the result with
+ * VOW_EINVAL.
+ */
+VOW_API vow *vow_all(vow_loop *l, vow **ps, size_t n);
+VOW_API vow *vow_all_settled(vow_loop *l, vow **ps, size_t n);
+VOW_API vow *vow_race(vow_loop *l, vow **ps, size_t n);
+VOW_API vow *vow_any(vow_loop *l, vow **ps, size_t n);
+
+/* The list value of all/all_settled/any's aggregate: settled vows in input order,
+ * borrowed from the value. */
+typedef struct vow_list {
+    size_t n;      /* ro */
+    vow *items[];  /* ro: each settled; read with vow_state/vow_code/vow_value */
+} vow_list;
+/* v's list, or NULL if v does not hold one. */
+VOW_API const vow_list *vow_list_get(const vow_val *v);
+
+/* Fulfils with v after ms on the loop clock (keeps the loop alive meanwhile). */
+VOW_API vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v);
+/* Settles like p, or rejects with VOW_ETIMEDOUT after ms and cancels p. Consumes p. */
+VOW_API vow *vow_timeout(vow *p, uint64_t ms);
+
+/*
+ * Rejects a pending p (borrowed) with VOW_ECANCELED and runs its abort hooks;
+ * travels upstream to sources no other consumer wants. Returns 0, or
+ *   VOW_ESETTLED p is already settled (nothing changes)
+ *   VOW_EINVAL   p is NULL
+ */
+VOW_API int vow_cancel(vow *p);
+
+/*
+ * Producers: fn(ctx, p) runs if p is cancelled while pending (before its
+ * handlers run); never after p settled otherwise. Hooks run newest first.
+ *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
+ */
+typedef void (*vow_cancel_fn)(void *ctx, vow *p);
+VOW_API int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx);
+
+/*
+ * Unhandled rejections: at the end of each microtask checkpoint the hook sees every
+ * vow rejected during it that has no handler (VOW_UNHANDLED), and later every such
+ * vow that gets one after all (VOW_HANDLED_LATE). p is borrowed for the call.
+ * Default (fn NULL): one line on stderr for VOW_UNHANDLED.
+ */
+enum vow_unhandled_event { VOW_UNHANDLED = 1, VOW_HANDLED_LATE = 2 };
+typedef void (*vow_unhandled_fn)(void *ctx, vow *p, int event);
+VOW_API void vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx);
+
+/*
+ * Settling from another thread. vow_remote_new (loop thread) takes a reference to p
+ * and keeps the loop alive until the remote is used. vow_remote_resolve/_reject
+ * (any thread, exactly once) consume r and post the settlement to p's loop; a
+ * value's drop runs on the loop thread.
+ *   vow_remote_new: NULL on out-of-memory or NULL p
+ *   resolve/reject: VOW_ENOMEM (r is not consumed: try again), VOW_EINVAL
+ */
+typedef struct vow_remote vow_remote;
+VOW_API vow_remote *vow_remote_new(vow *p);
+VOW_API int vow_remote_resolve(vow_remote *r, vow_val v);
+VOW_API int vow_remote_reject(vow_remote *r, int code, vow_val detail);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VOW_H */
