@@ -347,6 +347,14 @@ VOW_API vow_ret vow_fail(int code, vow_val detail);
 VOW_API vow_ret vow_follow(vow *other);
 VOW_API vow_ret vow_pass(void);
 
+/*
+ * Settles p (borrowed) with a handler-style result: vow_ok fulfils, vow_fail rejects,
+ * vow_follow adopts. Consumes r's value or vow whatever happens. For producers that
+ * compute a vow_ret outside a handler (a coroutine's return value, a bridge).
+ *   VOW_ESETTLED p is already resolved;  VOW_EINVAL p NULL or r is vow_pass()
+ */
+VOW_API int vow_settle(vow *p, vow_ret r);
+
 /* vow_ref returns p; vow_unref(NULL) is a no-op. */
 VOW_API vow *vow_ref(vow *p);
 VOW_API void vow_unref(vow *p);
