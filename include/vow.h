@@ -430,6 +430,30 @@ VOW_API vow_remote *vow_remote_new(vow *p);
 VOW_API int vow_remote_resolve(vow_remote *r, vow_val v);
 VOW_API int vow_remote_reject(vow_remote *r, int code, vow_val detail);
 
+/*
+ * Debug aid. A library built with -Dvow_debug=true records where each vow was
+ * created and, when vow_loop_close() returns VOW_EBUSY, lists every vow still alive
+ * with its site on stderr. Define VOW_TRACK_SITES before including vow.h to record
+ * the file:line of your calls; vow_debug_site() is a no-op in other builds.
+ */
+VOW_API void vow_debug_site(const char *file, int line);
+#ifdef VOW_TRACK_SITES
+#define VOW__SITE(call) (vow_debug_site(__FILE__, __LINE__), call)
+#define vow_pending(l) VOW__SITE(vow_pending(l))
+#define vow_resolved(l, v) VOW__SITE(vow_resolved(l, v))
+#define vow_rejected(l, c, d) VOW__SITE(vow_rejected(l, c, d))
+#define vow_then(p, f, g, c) VOW__SITE(vow_then(p, f, g, c))
+#define vow_then_full(p, f, g, c, d) VOW__SITE(vow_then_full(p, f, g, c, d))
+#define vow_catch(p, g, c) VOW__SITE(vow_catch(p, g, c))
+#define vow_finally(p, f, c) VOW__SITE(vow_finally(p, f, c))
+#define vow_all(l, ps, n) VOW__SITE(vow_all(l, ps, n))
+#define vow_all_settled(l, ps, n) VOW__SITE(vow_all_settled(l, ps, n))
+#define vow_race(l, ps, n) VOW__SITE(vow_race(l, ps, n))
+#define vow_any(l, ps, n) VOW__SITE(vow_any(l, ps, n))
+#define vow_delay(l, ms, v) VOW__SITE(vow_delay(l, ms, v))
+#define vow_timeout(p, ms) VOW__SITE(vow_timeout(p, ms))
+#endif
+
 #ifdef __cplusplus
 }
 #endif

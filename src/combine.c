@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Combinators (all, all_settled, race, any) and the timer-based vows (delay,
+ * timeout). A combinator is one allocation holding an element reaction per input;
+ * the elements hold the inputs, the combinator holds its result until it settles
+ * it. race and any cancel the losers only they hold.
+ */
+#include "vow_int.h"
+
+#include <string.h>
+
+enum { K_ALL, K_SETTLED, K_RACE, K_ANY };
+
+struct comb;
+struct elem {
+    struct vow__react base; /* on input i; base.src is NULL once the element ran */
+    struct comb *c;         /* the combinator */
+};
+
+struct comb {
+    vow *out;              /* held until settled here or cancelled; then NULL */
+    vow_list *list;        /* settled inputs collected so far (references) */
+    size_t left;           /* inputs still needed before all/all_settled/any finish */
+    size_t attached;       /* elements that have not run yet */
+    int kind;              /* K_* */
+    struct vow__link link; /* on out */
+    size_t n;              /* inputs */
+    struct elem elems[];   /* one per input */
+};
+
+static void list_drop(void *ptr)
+{
+    vow_list *list = ptr;
+    for (size_t i = 0; i < list->n; i++)
+        vow_unref(list->items[i]);
+    vow__free(list);
+}
+
+const vow_list *vow_list_get(const vow_val *v)
+{
+    return v && v->drop == list_drop ? v->ptr : NULL;
+}
+
+static vow_list *list_new(size_t n)
+{
+    if (n > (SIZE_MAX - sizeof(vow_list)) / sizeof(vow *))
+        return NULL;
+    vow_list *list = vow__calloc(1, sizeof(vow_list) + n * sizeof(vow *));
+    if (list)
+        list->n = n;
+    return list;
+}
+
+static void consume_all(vow **ps, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vow_unref(ps[i]);
+}
+
+static void comb_release_out(struct comb *c)
+{
+    vow *out = c->out;
+    c->out = NULL;
+    vow_unref(out);
+}
+
+/* The losers that only this combinator holds are cancelled. */
+static void cancel_rest(struct comb *c)
+{
+    vow *work = NULL;
+    for (size_t j = 0; j < c->n; j++)
+        vow__cancel_upstream(c->elems[j].base.src, &work);
+    vow__cancel_run(work);
+}
+
+static void finish_list(struct comb *c, int code)
+{
+    vow_val v = vow_val_ptr(c->list, list_drop);
+    c->list = NULL;
+    if (code == 0)
+        vow__fulfil(c->out, v);
+    else
+        vow__reject(c->out, code, v, 0);
+}
+
+static void elem_run(vow_loop *l, vow__task *t)
+{
+    struct elem *e = (struct elem *)t;
+    struct comb *c = e->c;
+    vow *src = e->base.src;
+    size_t i = (size_t)(e - c->elems);
+    (void)l;
+    e->base.src = NULL;
+    c->attached--;
+    vow *out = c->out;
+    if (out && out->state == VOW_PENDING && !(out->flags & VF_LOCKED)) {
+        int ok = src->state == VOW_FULFILLED;
+        switch (c->kind) {
+        case K_ALL:
+            if (!ok) {
+                vow__forward(out, src);
+                break;
+            }
+            c->list->items[i] = src;
+            src = NULL;
+            if (--c->left == 0)
+                finish_list(c, 0);
+            break;
+        case K_SETTLED:
+            c->list->items[i] = src;
+            src = NULL;
+            if (--c->left == 0)
+                finish_list(c, 0);
+            break;
+        case K_RACE:
+            vow__forward(out, src);
+            cancel_rest(c);
+            break;
+        case K_ANY:
+            if (ok) {
+                vow__forward(out, src);
+                cancel_rest(c);
+                break;
+            }
+            c->list->items[i] = src;
+            src = NULL;
+            if (--c->left == 0)
+                finish_list(c, VOW_EAGGREGATE);
+            break;
+        }
+    }
+    vow_unref(src);
+    if (c->out && c->out->state != VOW_PENDING)
+        comb_release_out(c);
+    if (c->attached == 0) {
+        if (c->out)
+            comb_release_out(c);
+        if (c->list)
+            list_drop(c->list);
+        vow__free(c);
+    }
+}
+
+static void comb_link_cancel(struct vow__link *k, vow *p, vow **work)
+{
+    struct comb *c = vow__container_of(k, struct comb, link);
+    (void)p;
+    if (work)
+        for (size_t j = 0; j < c->n; j++)
+            vow__cancel_upstream(c->elems[j].base.src, work);
+    /* vow__cancel_run holds p while its links run, so this cannot free it. */
+    comb_release_out(c);
+}
+
+static const struct vow__link_ops comb_link_ops = { comb_link_cancel, NULL };
+
+static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
+{
+    if (!l || (n && !ps)) {
+        if (ps)
+            consume_all(ps, n);
+        return NULL;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!ps[i] || ps[i]->loop != l)
+            bad = 1;
+    vow *out = vow__new(l);
+    if (!out) {
+        consume_all(ps, n);
+        return NULL;
+    }
+    if (bad) {
+        consume_all(ps, n);
+        vow__reject(out, VOW_EINVAL, vow_val_none(), 0);
+        return out;
+    }
+    if (n == 0) {
+        if (kind == K_RACE)
+            return out;
+        vow_list *list = list_new(0);
+        if (!list) {
+            vow_unref(out);
+            return NULL;
+        }
+        if (kind == K_ANY)
+            vow__reject(out, VOW_EAGGREGATE, vow_val_ptr(list, list_drop), 0);
+        else
+            vow__fulfil(out, vow_val_ptr(list, list_drop));
+        return out;
+    }
+    struct comb *c = NULL;
+    vow_list *list = NULL;
+    if (n <= (SIZE_MAX - sizeof(struct comb)) / sizeof(struct elem))
+        c = vow__malloc(sizeof(struct comb) + n * sizeof(struct elem));
+    if (c && kind != K_RACE)
+        list = list_new(n);
+    if (!c || (kind != K_RACE && !list)) {
+        vow__free(c);
+        vow__free(list);
+        vow_unref(out);
+        consume_all(ps, n);
+        return NULL;
+    }
+    c->out = vow_ref(out);
+    c->list = list;
+    c->left = n;
+    c->attached = n;
+    c->kind = kind;
+    c->n = n;
+    c->link.ops = &comb_link_ops;
+    vow__add_link(out, &c->link);
+    for (size_t i = 0; i < n; i++) {
+        struct elem *e = &c->elems[i];
+        e->c = c;
+        e->base.task.run = elem_run;
+        vow__attach(ps[i], &e->base);
+    }
+    return out;
+}
+
+vow *vow_all(vow_loop *l, vow **ps, size_t n)
+{
+    return combine(l, ps, n, K_ALL);
+}
+
+vow *vow_all_settled(vow_loop *l, vow **ps, size_t n)
+{
+    return combine(l, ps, n, K_SETTLED);
+}
+
+vow *vow_race(vow_loop *l, vow **ps, size_t n)
+{
+    return combine(l, ps, n, K_RACE);
+}
+
+vow *vow_any(vow_loop *l, vow **ps, size_t n)
+{
+    return combine(l, ps, n, K_ANY);
+}
+
+/* ------------------------------------------------------------------- delay */
+
+/* The timer is the producer: it holds the vow weakly through its link. */
+struct delay {
+    vow_timer timer;       /* fires once after ms */
+    vow *p;                /* the vow it fulfils */
+    vow_val v;             /* the value, owned until handed to p */
+    struct vow__link link; /* on p: cancel or drop stops the timer */
+};
+
+static void delay_fire(vow_timer *t)
+{
+    struct delay *d = vow__container_of(t, struct delay, timer);
+    vow__fulfil(d->p, d->v); /* releases the link; d is ours again */
+    vow__free(d);
+}
+
+static void delay_cancel(struct vow__link *k, vow *p, vow **work)
+{
+    struct delay *d = vow__container_of(k, struct delay, link);
+    (void)p;
+    (void)work;
+    vow_timer_stop(&d->timer);
+    if (d->v.drop)
+        d->v.drop(d->v.ptr);
+    vow__free(d);
+}
+
+static const struct vow__link_ops delay_link_ops = { delay_cancel, NULL };
+
+vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v)
+{
+    vow *p = l ? vow__new(l) : NULL;
+    struct delay *d = p ? vow__malloc(sizeof(*d)) : NULL;
+    int rc = d ? vow_timer_init(l, &d->timer, delay_fire) : VOW_ENOMEM;
+    if (rc == 0)
+        rc = vow_timer_start(&d->timer, ms, 0);
+    if (rc < 0) {
+        vow__free(d);
+        vow_unref(p);
+        if (v.drop)
+            v.drop(v.ptr);
+        return NULL;
+    }
+    d->p = p;
+    d->v = v;
+    d->link.ops = &delay_link_ops;
+    vow__add_link(p, &d->link);
+    return p;
+}
+
+/* ----------------------------------------------------------------- timeout */
+
+struct tmo {
+    struct vow__react base; /* on the watched vow; base.src NULL once run */
+    vow *out;               /* held until settled or cancelled; then NULL */
+    struct vow__link link;  /* on out */
+    vow_timer timer;        /* the deadline */
+    int timer_on;           /* the timer is still started */
+};
+
+static void tmo_maybe_free(struct tmo *t)
+{
+    if (!t->base.src && !t->timer_on) {
+        vow_unref(t->out);
+        vow__free(t);
+    }
+}
+
+static void tmo_stop_timer(struct tmo *t)
+{
+    if (t->timer_on) {
+        vow_timer_stop(&t->timer);
+        t->timer_on = 0;
+    }
+}
+
+static void tmo_run(vow_loop *l, vow__task *task)
+{
+    struct tmo *t = (struct tmo *)task;
+    vow *src = t->base.src;
+    (void)l;
+    t->base.src = NULL;
+    if (t->out && t->out->state == VOW_PENDING && !(t->out->flags & VF_LOCKED))
+        vow__forward(t->out, src);
+    tmo_stop_timer(t);
+    vow_unref(src);
+    tmo_maybe_free(t);
+}
+
+static void tmo_fire(vow_timer *timer)
+{
+    struct tmo *t = vow__container_of(timer, struct tmo, timer);
+    t->timer_on = 0;
+    vow *out = t->out;
+    t->out = NULL;
+    if (out->state == VOW_PENDING && !(out->flags & VF_LOCKED)) {
+        vow__reject(out, VOW_ETIMEDOUT, vow_val_none(), 0);
+        vow *work = NULL;
+        vow__cancel_upstream(t->base.src, &work);
+        vow__cancel_run(work);
+    }
+    vow_unref(out);
+    tmo_maybe_free(t);
+}
+
+static void tmo_link_cancel(struct vow__link *k, vow *p, vow **work)
+{
+    struct tmo *t = vow__container_of(k, struct tmo, link);
+    (void)p;
+    tmo_stop_timer(t);
+    if (work)
+        vow__cancel_upstream(t->base.src, work);
+    vow *out = t->out;
+    t->out = NULL;
+    vow_unref(out);
+    tmo_maybe_free(t);
+}
+
+static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, NULL };
+
+vow *vow_timeout(vow *p, uint64_t ms)
+{
+    if (!p)
+        return NULL;
+    vow_loop *l = p->loop;
+    vow *out = vow__new(l);
+    struct tmo *t = out ? vow__malloc(sizeof(*t)) : NULL;
+    int rc = t ? vow_timer_init(l, &t->timer, tmo_fire) : VOW_ENOMEM;
+    if (rc == 0)
+        rc = vow_timer_start(&t->timer, ms, 0);
+    if (rc < 0) {
+        vow__free(t);
+        vow_unref(out);
+        vow_unref(p);
+        return NULL;
+    }
+    t->timer_on = 1;
+    t->out = vow_ref(out);
+    t->link.ops = &tmo_link_ops;
+    vow__add_link(out, &t->link);
+    t->base.task.run = tmo_run;
+    vow__attach(p, &t->base);
+    return out;
+}

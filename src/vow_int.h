@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private structures of the vow layer (vow.c, cancel.c, combine.c, remote.c).
+ * Ownership graph, which never has cycles except a vow nobody can settle:
+ *   user/reaction --ref--> vow --list--> reaction --ref--> derived vow
+ * and weak "up" links from a vow to what produces it (for cancellation).
+ */
+#ifndef VOW_VOW_INT_H
+#define VOW_VOW_INT_H
+
+#include "internal.h"
+
+/*
+ * A cancellation link: how a pending vow reaches what produces it. Reactions that
+ * settle a derived vow, combinators, timers and user abort hooks each put one on the
+ * vow they produce. On cancel (work != NULL) or destruction while pending
+ * (work == NULL) cancel() runs; on normal settlement release() runs (may be NULL).
+ */
+struct vow__link;
+struct vow__link_ops {
+    void (*cancel)(struct vow__link *k, vow *p, vow **work);
+    void (*release)(struct vow__link *k);
+};
+struct vow__link {
+    struct vow__link *next;            /* next link of the same vow, newest first */
+    const struct vow__link_ops *ops;   /* what to do on cancel or settlement */
+};
+
+enum {
+    VF_LOCKED = 1u << 0,   /* resolved onto another vow, still pending */
+    VF_FWD = 1u << 1,      /* settled; the outcome lives in fwd (flattened) */
+    VF_HANDLED = 1u << 2,  /* some reaction was attached at some point */
+    VF_REPORTED = 1u << 3, /* reported as unhandled */
+    VF_LISTED = 1u << 4,   /* on the loop's unhandled or late list */
+    VF_CANCELED = 1u << 5, /* rejected by vow_cancel: not reported as unhandled */
+};
+
+struct vow {
+    uint32_t refs;               /* holders: callers, reactions, combinators */
+    int32_t code;                /* 0 or the rejection code once settled */
+    uint8_t state;               /* VOW_PENDING / VOW_FULFILLED / VOW_REJECTED */
+    uint8_t flags;               /* VF_* */
+    vow_loop *loop;              /* owning loop */
+    union {
+        vow_val val;             /* settled, !VF_FWD: the owned value or detail */
+        vow *fwd;                /* settled, VF_FWD: the vow that owns the outcome */
+        vow *work_next;          /* pending: link on a cancellation worklist */
+    };
+    union {
+        vow__task *rtail;        /* pending: circular reaction list, tail->next = head */
+        vow *list_next;          /* settled: link on the unhandled / late list */
+    };
+    struct vow__link *up;        /* pending: producers, newest first */
+#ifdef VOW_DEBUG
+    const char *site_file;       /* where the vow was created (vow_site_) */
+    int site_line;               /* line of site_file */
+    vow *dbg_prev, *dbg_next;    /* all live vows of the loop */
+#endif
+};
+
+/*
+ * Every reaction starts with this: the microtask node (its next is also the link in
+ * the source's reaction list while waiting) and the source, which the reaction holds.
+ */
+struct vow__react {
+    vow__task task; /* queue node; task.run decides what the reaction does */
+    vow *src;       /* the vow reacted to (one reference) */
+};
+
+/* Per-loop state of the vow layer (loop head's ext). */
+struct vow__ext {
+    void *free_vows;               /* free list of struct vow (singly linked) */
+    void *free_reacts;             /* free list of then-sized reactions */
+    uint32_t n_free_vows;          /* length of free_vows, capped */
+    uint32_t n_free_reacts;        /* length of free_reacts, capped */
+    size_t live;                   /* vows alive on this loop */
+    vow *unhandled, **unhandled_tail; /* rejected with no handler during this checkpoint */
+    vow *late, **late_tail;        /* reported, then handled after all */
+    vow_unhandled_fn hook;         /* NULL: default line on stderr */
+    void *hook_ctx;                /* for hook */
+#ifdef VOW_DEBUG
+    vow *dbg_all;                  /* every live vow, for the close report */
+#endif
+};
+
+/* vow.c */
+struct vow__ext *vow__ext_get(vow_loop *l); /* creates on first use; NULL on OOM */
+vow *vow__new(vow_loop *l);                  /* refs = 1, pending; NULL on OOM */
+void *vow__react_alloc(vow_loop *l);         /* a then-sized reaction */
+void vow__react_free(vow_loop *l, void *r);
+/* Settle p (pending, maybe locked) now; queues its reactions. */
+void vow__fulfil(vow *p, vow_val v);
+void vow__reject(vow *p, int code, vow_val detail, uint8_t extra_flags);
+void vow__forward(vow *p, vow *q);           /* p takes q's outcome (q settled) */
+/* Attach a reaction to src (which it holds): queued now if src is settled. */
+void vow__attach(vow *src, struct vow__react *r);
+/* p adopts q (consumes q): forward, lock with an adopt reaction, or VOW_ECYCLE. */
+int vow__adopt(vow *p, vow *q);
+/* Apply a handler result to out, with src as the pass-through outcome. */
+void vow__apply(vow *out, vow_ret r, vow *src);
+void vow__add_link(vow *p, struct vow__link *k);
+/* Runs the cancellation of p and everything upstream that only p wanted. */
+void vow__cancel_from(vow *p);
+/* Runs a worklist built with vow__cancel_upstream (NULL: nothing to do). */
+void vow__cancel_run(vow *work);
+/* Push src on the cancellation worklist if only one holder (the caller) wants it. */
+void vow__cancel_upstream(vow *src, vow **work);
+
+static inline const vow *vow__owner(const vow *p)
+{
+    return (p->flags & VF_FWD) ? p->fwd : p;
+}
+
+#endif /* VOW_VOW_INT_H */
