@@ -415,7 +415,8 @@ VOW_API int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx);
  */
 enum vow_unhandled_event { VOW_UNHANDLED = 1, VOW_HANDLED_LATE = 2 };
 typedef void (*vow_unhandled_fn)(void *ctx, vow *p, int event);
-VOW_API void vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx);
+/*   VOW_EINVAL  l is NULL;  VOW_ENOMEM  the layer's per-loop state could not be made */
+VOW_API int vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx);
 
 /*
  * Settling from another thread. vow_remote_new (loop thread) takes a reference to p

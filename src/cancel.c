@@ -7,9 +7,18 @@
  */
 #include "vow_int.h"
 
+/*
+ * src is wanted by nobody else when its only references are the caller's (one) and
+ * those of the producers that will settle it.
+ */
 void vow__cancel_upstream(vow *src, vow **work)
 {
-    if (src && src->state == VOW_PENDING && src->refs == 1) {
+    if (!src || src->state != VOW_PENDING)
+        return;
+    uint32_t held = 1;
+    for (struct vow__link *k = src->up; k; k = k->next)
+        held += (uint32_t)k->ops->holds_ref;
+    if (src->refs == held) {
         src->work_next = *work;
         *work = src;
     }
@@ -72,7 +81,7 @@ static void hook_release(struct vow__link *k)
     vow__free(vow__container_of(k, struct hook, link));
 }
 
-static const struct vow__link_ops hook_ops = { hook_cancel, hook_release };
+static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, 0 };
 
 int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 {

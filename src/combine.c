@@ -152,7 +152,7 @@ static void comb_link_cancel(struct vow__link *k, vow *p, vow **work)
     comb_release_out(c);
 }
 
-static const struct vow__link_ops comb_link_ops = { comb_link_cancel, NULL };
+static const struct vow__link_ops comb_link_ops = { comb_link_cancel, NULL, 1 };
 
 static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
 {
@@ -267,7 +267,7 @@ static void delay_cancel(struct vow__link *k, vow *p, vow **work)
     vow__free(d);
 }
 
-static const struct vow__link_ops delay_link_ops = { delay_cancel, NULL };
+static const struct vow__link_ops delay_link_ops = { delay_cancel, NULL, 0 };
 
 vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v)
 {
@@ -358,7 +358,7 @@ static void tmo_link_cancel(struct vow__link *k, vow *p, vow **work)
     tmo_maybe_free(t);
 }
 
-static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, NULL };
+static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, NULL, 1 };
 
 vow *vow_timeout(vow *p, uint64_t ms)
 {

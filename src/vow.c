@@ -41,7 +41,7 @@ static void react_dead(vow_loop *l, vow__task *t);
 static void finwait_dead(vow_loop *l, vow__task *t);
 static void react_link_cancel(struct vow__link *k, vow *p, vow **work);
 
-static const struct vow__link_ops react_link_ops = { react_link_cancel, NULL };
+static const struct vow__link_ops react_link_ops = { react_link_cancel, NULL, 1 };
 
 /* ------------------------------------------------------------ per-loop state */
 
@@ -283,7 +283,8 @@ static void settle_done(vow *p)
     if (tail) {
         vow__task *head = tail->next;
         vow__task_splice(vow__loop_microq(p->loop), head, tail);
-    } else if (p->state == VOW_REJECTED && !(p->flags & (VF_HANDLED | VF_CANCELED))) {
+    } else if (p->state == VOW_REJECTED && !(p->flags & (VF_HANDLED | VF_CANCELED)) &&
+               p->code != VOW_ECANCELED) {
         struct vow__ext *x = vow__head(p->loop)->ext;
         unhandled_push(x, p, &x->unhandled_tail);
     }
@@ -786,13 +787,15 @@ vow_loop *vow_loop_of(const vow *p)
 
 /* ------------------------------------------------------ unhandled rejections */
 
-void vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx)
+int vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx)
 {
-    struct vow__ext *x = l ? vow__ext_get(l) : NULL;
+    vow__check(l, VOW_EINVAL);
+    struct vow__ext *x = vow__ext_get(l);
     if (!x)
-        return;
+        return VOW_ENOMEM;
     x->hook = fn;
     x->hook_ctx = ctx;
+    return 0;
 }
 
 static void report(struct vow__ext *x, vow *p, int event)

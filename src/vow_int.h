@@ -20,6 +20,7 @@ struct vow__link;
 struct vow__link_ops {
     void (*cancel)(struct vow__link *k, vow *p, vow **work);
     void (*release)(struct vow__link *k);
+    int holds_ref; /* the producer behind this link holds a reference to the vow */
 };
 struct vow__link {
     struct vow__link *next;            /* next link of the same vow, newest first */

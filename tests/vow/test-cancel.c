@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cancellation: rejection with VOW_ECANCELED, abort hooks, ctx_drop, and the rule
+ * that cancellation travels upstream only to sources nothing else wants.
+ */
+#include "testutil.h"
+
+struct counts {
+    int ok;        /* fulfilment handlers run */
+    int err;       /* rejection handlers run */
+    int last_code; /* code the last rejection handler saw */
+    int hooks;     /* abort hooks run */
+    int drops;     /* ctx_drop calls */
+};
+
+static vow_ret on_ok(void *ctx, const vow_val *v)
+{
+    struct counts *c = ctx;
+    c->ok++;
+    return vow_ok(*v);
+}
+
+static vow_ret on_err(void *ctx, int code, const vow_val *d)
+{
+    struct counts *c = ctx;
+    (void)d;
+    c->err++;
+    c->last_code = code;
+    return vow_fail(code, vow_val_none());
+}
+
+static void hook(void *ctx, vow *p)
+{
+    struct counts *c = ctx;
+    c->hooks++;
+    assert_int_equal(vow_state(p), VOW_REJECTED);
+}
+
+static void drop_ctx(void *ctx)
+{
+    struct counts *c = ctx;
+    c->drops++;
+}
+
+static vow_loop *new_loop(void)
+{
+    vow_loop *l = vow_loop_new();
+    assert_non_null(l);
+    return l;
+}
+
+static void finish(vow_loop *l)
+{
+    vow_loop_run(l, VOW_RUN_DEFAULT);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), 0);
+}
+
+static void cancel_pending_rejects(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c = { 0 };
+    vow *p = vow_pending(l);
+    assert_int_equal(vow_on_cancel(p, hook, &c), 0);
+    vow *d = vow_then(vow_ref(p), on_ok, on_err, &c);
+    assert_int_equal(vow_cancel(p), 0);
+    /* Hooks run at once, handlers only from the loop. */
+    assert_int_equal(c.hooks, 1);
+    assert_int_equal(c.err, 0);
+    assert_int_equal(vow_state(p), VOW_REJECTED);
+    assert_int_equal(vow_code(p), VOW_ECANCELED);
+    vow_loop_run(l, VOW_RUN_DEFAULT);
+    assert_int_equal(c.err, 1);
+    assert_int_equal(c.last_code, VOW_ECANCELED);
+    assert_int_equal(vow_code(d), VOW_ECANCELED);
+    /* A second cancel and a late resolve change nothing. */
+    assert_int_equal(vow_cancel(p), VOW_ESETTLED);
+    assert_int_equal(vow_resolve(p, vow_val_num(1)), VOW_ESETTLED);
+    assert_int_equal(c.hooks, 1);
+    vow_unref(p);
+    vow_unref(d);
+    finish(l);
+}
+
+static void cancel_settled_changes_nothing(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c = { 0 };
+    vow *p = vow_pending(l);
+    assert_int_equal(vow_on_cancel(p, hook, &c), 0);
+    assert_int_equal(vow_resolve(p, vow_val_num(5)), 0);
+    assert_int_equal(vow_cancel(p), VOW_ESETTLED);
+    assert_int_equal(vow_state(p), VOW_FULFILLED);
+    assert_int_equal(vow_value(p)->num, 5);
+    assert_int_equal(c.hooks, 0);
+    assert_int_equal(vow_on_cancel(p, hook, &c), VOW_ESETTLED);
+    assert_int_equal(vow_cancel(NULL), VOW_EINVAL);
+    vow_unref(p);
+    finish(l);
+}
+
+static void cancel_travels_to_sole_source(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c = { 0 };
+    vow *d = vow_delay(l, 60000, vow_val_num(1));
+    vow *a = vow_then(d, on_ok, NULL, &c);
+    vow *b = vow_then_full(a, on_ok, NULL, &c, drop_ctx);
+    assert_int_equal(vow_loop_alive(l), 1);
+    assert_int_equal(vow_cancel(b), 0);
+    assert_int_equal(c.drops, 1);
+    /* The delay's timer was stopped: one turn and nothing keeps the loop alive. */
+    vow_loop_run(l, VOW_RUN_NOWAIT);
+    assert_int_equal(vow_loop_alive(l), 0);
+    assert_int_equal(c.ok, 0);
+    assert_int_equal(c.drops, 1);
+    vow_unref(b);
+    finish(l);
+}
+
+static void cancel_stops_at_shared_source(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c1 = { 0 }, c2 = { 0 };
+    vow *src = vow_delay(l, 1, vow_val_num(3));
+    vow *a = vow_then(vow_ref(src), on_ok, on_err, &c1);
+    vow *b = vow_then(src, on_ok, on_err, &c2);
+    assert_int_equal(vow_cancel(a), 0);
+    vow_loop_run(l, VOW_RUN_DEFAULT);
+    /* b's consumer still wanted src: it was not cancelled. */
+    assert_int_equal(c1.ok + c1.err, 0);
+    assert_int_equal(c2.ok, 1);
+    assert_int_equal(vow_state(b), VOW_FULFILLED);
+    assert_int_equal(vow_value(b)->num, 3);
+    vow_unref(a);
+    vow_unref(b);
+    finish(l);
+}
+
+static void cancel_stops_at_held_source(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c = { 0 };
+    vow *src = vow_pending(l);
+    vow *a = vow_then(vow_ref(src), on_ok, on_err, &c);
+    assert_int_equal(vow_cancel(a), 0);
+    /* We still hold src, so it is still pending and still ours to settle. */
+    assert_int_equal(vow_state(src), VOW_PENDING);
+    assert_int_equal(vow_resolve(src, vow_val_num(1)), 0);
+    vow_loop_run(l, VOW_RUN_DEFAULT);
+    assert_int_equal(c.ok + c.err, 0);
+    vow_unref(src);
+    vow_unref(a);
+    finish(l);
+}
+
+static void drop_pending_runs_hooks(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c = { 0 };
+    vow *p = vow_pending(l);
+    assert_int_equal(vow_on_cancel(p, hook, &c), 0);
+    assert_int_equal(vow_on_cancel(p, hook, &c), 0);
+    vow_unref(p);
+    assert_int_equal(c.hooks, 2);
+    /* A delay nobody holds any more stops its timer. */
+    vow_unref(vow_delay(l, 60000, vow_val_num(0)));
+    assert_int_equal(vow_loop_alive(l), 0);
+    finish(l);
+}
+
+static void cancel_adopting_vow(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c = { 0 };
+    vow *inner = vow_delay(l, 60000, vow_val_num(1));
+    vow *outer = vow_pending(l);
+    assert_int_equal(vow_resolve_with(outer, inner), 0);
+    assert_int_equal(vow_state(outer), VOW_PENDING);
+    assert_int_equal(vow_resolve(outer, vow_val_num(2)), VOW_ESETTLED);
+    vow *d = vow_then(vow_ref(outer), on_ok, on_err, &c);
+    assert_int_equal(vow_cancel(outer), 0);
+    vow_loop_run(l, VOW_RUN_NOWAIT);
+    assert_int_equal(vow_loop_alive(l), 0);
+    assert_int_equal(c.err, 1);
+    assert_int_equal(c.last_code, VOW_ECANCELED);
+    vow_unref(outer);
+    vow_unref(d);
+    finish(l);
+}
+
+static void race_cancels_only_its_own_losers(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts ca = { 0 }, cb = { 0 };
+    vow *fast = vow_delay(l, 1, vow_val_num(1));
+    vow *slow_alone = vow_delay(l, 60000, vow_val_num(2));
+    vow *slow_kept = vow_pending(l);
+    assert_int_equal(vow_on_cancel(slow_alone, hook, &ca), 0);
+    assert_int_equal(vow_on_cancel(slow_kept, hook, &cb), 0);
+    vow *in[3] = { fast, slow_alone, vow_ref(slow_kept) };
+    vow *r = vow_race(l, in, 3);
+    vow_loop_run(l, VOW_RUN_DEFAULT);
+    assert_int_equal(vow_state(r), VOW_FULFILLED);
+    assert_int_equal(vow_value(r)->num, 1);
+    assert_int_equal(ca.hooks, 1);
+    assert_int_equal(cb.hooks, 0);
+    assert_int_equal(vow_state(slow_kept), VOW_PENDING);
+    vow_cancel(slow_kept);
+    vow_unref(slow_kept);
+    vow_unref(r);
+    finish(l);
+}
+
+static void timeout_cancels_input(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c = { 0 };
+    vow *slow = vow_delay(l, 60000, vow_val_num(1));
+    assert_int_equal(vow_on_cancel(slow, hook, &c), 0);
+    uint64_t t0 = vow_loop_now(l);
+    vow *t = vow_timeout(slow, 5);
+    vow_loop_run(l, VOW_RUN_DEFAULT);
+    assert_int_equal(vow_code(t), VOW_ETIMEDOUT);
+    assert_true(vow_loop_now(l) >= t0 + 5);
+    assert_int_equal(c.hooks, 1);
+    vow_unref(t);
+    /* Cancelling the timeout's vow cancels its input too. */
+    struct counts c2 = { 0 };
+    slow = vow_delay(l, 60000, vow_val_num(1));
+    assert_int_equal(vow_on_cancel(slow, hook, &c2), 0);
+    t = vow_timeout(slow, 60000);
+    assert_int_equal(vow_cancel(t), 0);
+    assert_int_equal(c2.hooks, 1);
+    vow_loop_run(l, VOW_RUN_NOWAIT);
+    assert_int_equal(vow_loop_alive(l), 0);
+    vow_unref(t);
+    finish(l);
+}
+
+static void cancel_combinator_result(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c = { 0 };
+    vow *in[2] = { vow_delay(l, 60000, vow_val_num(1)), vow_delay(l, 60000, vow_val_num(2)) };
+    assert_int_equal(vow_on_cancel(in[0], hook, &c), 0);
+    assert_int_equal(vow_on_cancel(in[1], hook, &c), 0);
+    vow *all = vow_all(l, in, 2);
+    assert_int_equal(vow_cancel(all), 0);
+    assert_int_equal(c.hooks, 2);
+    vow_loop_run(l, VOW_RUN_NOWAIT);
+    assert_int_equal(vow_loop_alive(l), 0);
+    vow_unref(all);
+    finish(l);
+}
+
+int main(void)
+{
+    tu_install_allocator();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cancel_pending_rejects),
+        cmocka_unit_test(cancel_settled_changes_nothing),
+        cmocka_unit_test(cancel_travels_to_sole_source),
+        cmocka_unit_test(cancel_stops_at_shared_source),
+        cmocka_unit_test(cancel_stops_at_held_source),
+        cmocka_unit_test(drop_pending_runs_hooks),
+        cmocka_unit_test(cancel_adopting_vow),
+        cmocka_unit_test(race_cancels_only_its_own_losers),
+        cmocka_unit_test(timeout_cancels_input),
+        cmocka_unit_test(cancel_combinator_result),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
