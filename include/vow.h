@@ -381,7 +381,7 @@ VOW_API vow *vow_any(vow_loop *l, vow **ps, size_t n);
  * borrowed from the value. */
 typedef struct vow_list {
     size_t n;      /* ro */
-    vow *items[];  /* ro: each settled; read with vow_state/vow_code/vow_value */
+    vow **items;   /* ro: n settled vows; read with vow_state/vow_code/vow_value */
 } vow_list;
 /* v's list, or NULL if v does not hold one. */
 VOW_API const vow_list *vow_list_get(const vow_val *v);

@@ -45,9 +45,12 @@ static vow_list *list_new(size_t n)
 {
     if (n > (SIZE_MAX - sizeof(vow_list)) / sizeof(vow *))
         return NULL;
+    /* One allocation: the header, then the items it points to. */
     vow_list *list = vow__calloc(1, sizeof(vow_list) + n * sizeof(vow *));
-    if (list)
+    if (list) {
         list->n = n;
+        list->items = (vow **)(void *)(list + 1);
+    }
     return list;
 }
 
