@@ -253,7 +253,7 @@ void vow_unref(vow *p)
 
 /* -------------------------------------------------------------- settlement */
 
-static void unhandled_push(struct vow__ext *x, vow *p, vow ***tailp)
+static void unhandled_push(vow *p, vow ***tailp)
 {
     p->flags |= VF_LISTED;
     p->refs++;
@@ -286,7 +286,7 @@ static void settle_done(vow *p)
     } else if (p->state == VOW_REJECTED && !(p->flags & (VF_HANDLED | VF_CANCELED)) &&
                p->code != VOW_ECANCELED) {
         struct vow__ext *x = vow__head(p->loop)->ext;
-        unhandled_push(x, p, &x->unhandled_tail);
+        unhandled_push(p, &x->unhandled_tail);
     }
 }
 
@@ -337,7 +337,7 @@ void vow__attach(vow *src, struct vow__react *r)
     r->src = src;
     if ((src->flags & (VF_REPORTED | VF_HANDLED)) == VF_REPORTED && !(src->flags & VF_LISTED)) {
         struct vow__ext *x = vow__head(src->loop)->ext;
-        unhandled_push(x, src, &x->late_tail);
+        unhandled_push(src, &x->late_tail);
     }
     src->flags |= VF_HANDLED;
     if (src->state == VOW_PENDING) {
