@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Promise-layer benchmarks side by side with their peers (Node's native Promise, libuv
+# timers), then one ratio line per comparison. Usage: run.sh <build dir>
+# Each program runs BENCH_REPEAT times (default 3) and its fastest run is kept, since
+# the machine may be shared; BENCH_SCALE divides every N (quick smoke runs).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:?usage: run.sh <build dir>}
+bin="$build/tests/bench/vow"
+repeat=${BENCH_REPEAT:-3}
+scale=${BENCH_SCALE:-1}
+status=0
+lines=$(mktemp)
+trap 'rm -f "$lines"' EXIT
+
+# Runs "$@" repeat times; keeps the line with the highest ops_per_s (or, for lines
+# without one, the smallest bytes_per_vow). A failed run fails the whole script.
+best_of() {
+  local out all=""
+  for _ in $(seq "$repeat"); do
+    if ! out=$("$@"); then
+      echo "FAILED: $*" >&2
+      status=1
+      return
+    fi
+    all+="$out"$'\n'
+  done
+  printf '%s' "$all" | awk '
+    { ops = -1; mem = -1
+      for (i = 1; i <= NF; i++) {
+        split($i, kv, "=")
+        if (kv[1] == "ops_per_s") ops = kv[2] + 0
+        if (kv[1] == "bytes_per_vow") mem = kv[2] + 0
+      }
+      score = ops >= 0 ? ops : -mem
+      if (!seen || score > best) { best = score; line = $0; seen = 1 } }
+    END { if (seen) print line }' | tee -a "$lines"
+}
+
+n() { echo $(( $1 / scale > 0 ? $1 / scale : 1 )); }
+
+if [ -x "$bin/bench-chain" ]; then
+  best_of "$bin/bench-chain" "$(n 1000000)"
+  best_of "$bin/bench-fanout" "$(n 1000000)"
+  best_of "$bin/bench-timers" "$(n 200000)"
+  best_of "$bin/bench-pending-mem" "$(n 1000000)"
+else
+  echo "vow/run.sh: $bin/bench-chain is not built (the vow layer is not in this build)" >&2
+  status=1
+fi
+if command -v node >/dev/null; then
+  best_of node "$here/promise.js" chain_then "$(n 1000000)"
+  best_of node "$here/promise.js" chain_await "$(n 1000000)"
+  best_of node "$here/promise.js" fanout "$(n 1000000)"
+  best_of node "$here/promise.js" timers "$(n 200000)"
+else
+  echo "vow/run.sh: node not found: no Node peer" >&2
+fi
+if [ -x "$bin/bench-uv-timers" ]; then
+  best_of "$bin/bench-uv-timers" "$(n 200000)"
+else
+  echo "vow/run.sh: libuv peer not built (libuv1-dev missing at configure time)" >&2
+fi
+
+# Ratios of ops_per_s (higher is better for libvow), and the memory targets.
+awk '
+  function field(name,   i, kv) {
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return kv[2] }
+    return ""
+  }
+  { w = field("workload"); m = field("impl")
+    ops[w, m] = field("ops_per_s"); bpv[w, m] = field("bytes_per_vow"); rss[w, m] = field("peak_rss_kb") }
+  function ratio(w, peer, target,   a, b, t) {
+    a = ops[w, "libvow"]; b = ops[w, peer]
+    if (a == "" || b == "" || b + 0 == 0) return
+    t = target == "" ? "" : sprintf(" (target >= %sx)", target)
+    printf "ratio workload=%s libvow/%s=%.2fx%s\n", w, peer, a / b, t
+  }
+  END {
+    ratio("chain", "node_then", 5)
+    ratio("chain", "node_await", 1)
+    ratio("fanout", "node", "")
+    ratio("timers", "node", "")
+    ratio("timers", "libuv", "")
+    if (bpv["pending_mem", "libvow"] != "") {
+      printf "target workload=pending_mem bytes_per_vow=%s (target <= 64) peak_rss_kb=%s (target <= 102400)\n",
+        bpv["pending_mem", "libvow"], rss["pending_mem", "libvow"]
+    }
+  }' "$lines"
+exit $status
