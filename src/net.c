@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP and Unix stream sockets: listen, accept, connect, shutdown. Addresses are
+ * numeric only, so no call here ever blocks the loop on a name lookup. Every socket
+ * is created non-blocking and close-on-exec in one syscall.
+ */
+#include "io_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Fills *ss from a numeric IPv4 or IPv6 address. 0 or VOW_EINVAL. */
+static int inet_addr_parse(const char *host, int port, struct sockaddr_storage *ss,
+                           socklen_t *ret_len)
+{
+    vow__check(host && port >= 0 && port <= 65535, VOW_EINVAL);
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *ret_len = sizeof(*a4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *ret_len = sizeof(*a6);
+        return 0;
+    }
+    return VOW_EINVAL;
+}
+
+static int unix_addr_parse(const char *path, struct sockaddr_un *un, socklen_t *ret_len)
+{
+    vow__check(path && path[0], VOW_EINVAL);
+    size_t n = strlen(path);
+    vow__check(n < sizeof(un->sun_path), VOW_EINVAL);
+    memset(un, 0, sizeof(*un));
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, n + 1);
+    *ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+static int listen_on(const struct sockaddr *sa, socklen_t len, int backlog)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (sa->sa_family != AF_UNIX &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        goto fail;
+    if (bind(fd, sa, len) < 0 || listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
+        goto fail;
+    return fd;
+fail:;
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
+int vow_tcp_listen(const char *host, int port, int backlog)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int r = inet_addr_parse(host, port, &ss, &len);
+    if (r < 0)
+        return r;
+    return listen_on((struct sockaddr *)&ss, len, backlog);
+}
+
+int vow_unix_listen(const char *path, int backlog)
+{
+    struct sockaddr_un un;
+    socklen_t len;
+    int r = unix_addr_parse(path, &un, &len);
+    if (r < 0)
+        return r;
+    /* A stale socket file from an earlier run would make bind fail; anything that is
+     * not a socket is left alone, so bind reports EADDRINUSE for it. */
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    return listen_on((struct sockaddr *)&un, len, backlog);
+}
+
+int vow_sock_port(int fd)
+{
+    vow__check(fd >= 0, VOW_EINVAL);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return VOW_EINVAL;
+}
+
+vow *vow_accept(vow_loop *l, int listen_fd)
+{
+    if (!l)
+        return NULL;
+    if (listen_fd < 0)
+        return vow_rejected(l, VOW_EINVAL, vow_val_none());
+    return vow__fdop(l, VOW__OP_ACCEPT, listen_fd, NULL, 0);
+}
+
+/* Starts a non-blocking connect; the fd operation owns the socket from here on. */
+static vow *connect_to(vow_loop *l, const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return vow_rejected(l, -errno, vow_val_none());
+    if (sa->sa_family != AF_UNIX) {
+        /* Request/response traffic is the common case; Nagle would add a delay. */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    int r;
+    do
+        r = connect(fd, sa, len);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        vow *p = vow_resolved(l, vow_val_num(fd));
+        if (!p)
+            close(fd);
+        return p;
+    }
+    /* A Unix socket's EAGAIN means a full backlog, not a connect in progress. */
+    if (errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return vow_rejected(l, -e, vow_val_none());
+    }
+    return vow__fdop(l, VOW__OP_CONNECT, fd, NULL, 0);
+}
+
+vow *vow_tcp_connect(vow_loop *l, const char *host, int port)
+{
+    if (!l)
+        return NULL;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int r = inet_addr_parse(host, port, &ss, &len);
+    if (r < 0 || port == 0)
+        return vow_rejected(l, VOW_EINVAL, vow_val_none());
+    return connect_to(l, (struct sockaddr *)&ss, len);
+}
+
+vow *vow_unix_connect(vow_loop *l, const char *path)
+{
+    if (!l)
+        return NULL;
+    struct sockaddr_un un;
+    socklen_t len;
+    if (unix_addr_parse(path, &un, &len) < 0)
+        return vow_rejected(l, VOW_EINVAL, vow_val_none());
+    return connect_to(l, (struct sockaddr *)&un, len);
+}
+
+int vow_shutdown_write(int fd)
+{
+    vow__check(fd >= 0, VOW_EINVAL);
+    return shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
+}
