@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Coroutines on a vow_loop, built only on the public vow.h: a coroutine is resumed
+ * from microtasks (its start, the handler its vow_await attached, a cancellation
+ * wake-up) and suspends back into whoever resumed it. Per-loop state lives in a
+ * thread-local registry keyed by the loop, since a loop belongs to one thread; it
+ * is freed when the loop's last coroutine finishes.
+ */
+#include "stack.h"
+#include "switch.h"
+
+#include "vow.h"
+#include "vow/co.h"
+
+#include <stdint.h>
+#include <string.h>
+
+enum co_state {
+    CO_NEW,       /* spawned, its start microtask not run yet */
+    CO_RUNNING,   /* on the CPU (a resume is on the resumer's stack) */
+    CO_SUSPENDED, /* inside vow_await */
+    CO_DONE       /* fn returned, or the spawn failed */
+};
+
+struct co_reg;
+
+/* A coroutine. It lives at the top of its own stack, so spawning allocates no heap
+ * memory beyond the vow and its cancel hook. */
+struct co {
+    struct vow__co_ctx ctx;      /* the coroutine's context while it is not running */
+    struct vow__co_ctx back;     /* the resumer's context while the coroutine runs */
+    struct co_reg *reg;          /* its loop's registry */
+    vow_loop *loop;              /* the loop it runs on */
+    vow *result;                 /* its vow: one reference until it finishes */
+    vow_co_fn fn;                /* the body */
+    void *arg;                   /* for fn */
+    struct vow__co_stack *stack; /* where it runs (and where this struct is) */
+    struct co *prev, *next;      /* reg->live */
+    vow *await_d;                /* while waiting in vow_await: the wait's reaction vow */
+    int wake;                    /* what the pending vow_await returns */
+    uint8_t state;               /* enum co_state */
+    uint8_t canceled;            /* result was cancelled: every vow_await fails at once */
+#ifdef VOW_CO_ASAN
+    void *fake;                  /* ASan's fake stack of the coroutine while suspended */
+    const void *back_lo;         /* the resumer's stack, for switching back to it */
+    size_t back_size;            /* its size */
+#endif
+};
+
+/* The adapter's state for one loop. */
+struct co_reg {
+    struct co_reg *next;      /* the thread's registries */
+    vow_loop *loop;           /* key */
+    struct vow__co_pool pool; /* stacks */
+    struct co *live;          /* coroutines not finished, newest first */
+    size_t n_live;            /* length of live */
+    vow *ready;               /* a fulfilled vow that vow_co_yield awaits, or NULL */
+};
+
+/* initial-exec: these are read on every await; the general TLS model would cost a
+ * __tls_get_addr call each time in the shared library. */
+#if defined(__GNUC__)
+#define CO_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define CO_TLS _Thread_local
+#endif
+static CO_TLS struct co_reg *regs;
+static CO_TLS struct co *cur;
+
+/* ---------------------------------------------------------------- registry */
+
+static struct co_reg *reg_find(const vow_loop *l)
+{
+    for (struct co_reg **pp = &regs; *pp; pp = &(*pp)->next) {
+        struct co_reg *r = *pp;
+        if (r->loop == l) {
+            /* Move to front: a thread usually works one loop at a time. */
+            *pp = r->next;
+            r->next = regs;
+            regs = r;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static struct co_reg *reg_get(vow_loop *l)
+{
+    struct co_reg *r = reg_find(l);
+    if (r)
+        return r;
+    r = vow_malloc(sizeof(*r));
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof(*r));
+    r->loop = l;
+    r->next = regs;
+    regs = r;
+    return r;
+}
+
+/* Frees the registry once nothing runs on the loop any more. */
+static void reg_maybe_release(struct co_reg *r)
+{
+    if (r->n_live != 0)
+        return;
+    for (struct co_reg **pp = &regs; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    vow__co_pool_fini(&r->pool);
+    vow_unref(r->ready);
+    vow_free(r);
+}
+
+/* ------------------------------------------------------------------ switch */
+
+static void co_finish(struct co *co);
+
+/* Runs co until it suspends or finishes. Called on the resumer's stack. */
+static void co_resume(struct co *co)
+{
+    struct co *prev = cur;
+    cur = co;
+    co->state = CO_RUNNING;
+#ifdef VOW_CO_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, co->stack->lo, co->stack->size);
+#endif
+    vow__co_jump(&co->back, &co->ctx, co);
+#ifdef VOW_CO_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+    cur = prev;
+    if (co->state == CO_DONE)
+        co_finish(co);
+}
+
+/* Switches from co back to its resumer; returns when co is resumed again. */
+static void co_suspend(struct co *co)
+{
+    co->state = CO_SUSPENDED;
+#ifdef VOW_CO_ASAN
+    __sanitizer_start_switch_fiber(&co->fake, co->back_lo, co->back_size);
+#endif
+    vow__co_jump(&co->ctx, &co->back, NULL);
+#ifdef VOW_CO_ASAN
+    /* Runs on co's stack again: ASan learns where the new resumer's stack is. */
+    __sanitizer_finish_switch_fiber(co->fake, &co->back_lo, &co->back_size);
+#endif
+}
+
+/*
+ * The first frame of every coroutine. The result is settled here, on the coroutine's
+ * stack; the stack itself is released by the resumer (co_finish) once we are off it.
+ */
+static void co_main(void *data)
+{
+    struct co *co = data;
+#ifdef VOW_CO_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &co->back_lo, &co->back_size);
+#endif
+    vow_ret r = co->fn(co->arg);
+    int rc = vow_settle(co->result, r);
+    /* vow_pass(), a NULL or foreign vow to follow, or no memory to adopt: the vow
+     * must still settle, or its holders would wait forever. */
+    if (rc < 0 && rc != VOW_ESETTLED)
+        vow_reject(co->result, rc, vow_val_none());
+    co->state = CO_DONE;
+#ifdef VOW_CO_ASAN
+    /* NULL: this fiber ends, so ASan may drop its fake stack. */
+    __sanitizer_start_switch_fiber(NULL, co->back_lo, co->back_size);
+#endif
+    vow__co_jump(&co->ctx, &co->back, NULL);
+}
+
+/* co finished or never started: unlink it and give its stack back. co lives on that
+ * stack, so everything is read before the stack is released. */
+static void co_finish(struct co *co)
+{
+    struct co_reg *r = co->reg;
+    vow *result = co->result;
+    struct vow__co_stack *st = co->stack;
+    if (co->prev)
+        co->prev->next = co->next;
+    else
+        r->live = co->next;
+    if (co->next)
+        co->next->prev = co->prev;
+    r->n_live--;
+    vow__co_stack_put(&r->pool, st);
+    vow_unref(result);
+    reg_maybe_release(r);
+}
+
+/* ------------------------------------------------------------ microtasks */
+
+static void co_start(vow_loop *l, void *arg)
+{
+    (void)l;
+    co_resume(arg);
+}
+
+/* The coroutine's vow was cancelled while it waited: its wait was withdrawn, and
+ * this wakes it with the news. */
+static void co_wake(vow_loop *l, void *arg)
+{
+    struct co *co = arg;
+    (void)l;
+    co->wake = VOW_ECANCELED;
+    co_resume(co);
+}
+
+static vow_ret await_ok(void *ctx, const vow_val *v)
+{
+    struct co *co = ctx;
+    (void)v;
+    co->wake = 0;
+    co_resume(co);
+    /* Fulfil the wait's own vow: it must not look like an unhandled rejection. */
+    return vow_ok(vow_val_none());
+}
+
+static vow_ret await_err(void *ctx, int code, const vow_val *detail)
+{
+    struct co *co = ctx;
+    (void)detail;
+    co->wake = code;
+    co_resume(co);
+    return vow_ok(vow_val_none());
+}
+
+/*
+ * Abort hook of a coroutine's vow. A coroutine that is running or not started yet
+ * only learns it through the flag, at its next vow_await. One that waits has its
+ * wait withdrawn (the reaction is discarded, the awaited vow is left alone: it may
+ * have other consumers) and is woken from a microtask, never from inside the
+ * vow_cancel call. If even that microtask cannot be queued, the wait stays and the
+ * coroutine learns of the cancellation when the awaited vow settles.
+ */
+static void co_on_cancel(void *ctx, vow *p)
+{
+    struct co *co = ctx;
+    (void)p;
+    co->canceled = 1;
+    if (co->state != CO_SUSPENDED || !co->await_d)
+        return;
+    if (vow_loop_queue_microtask(co->loop, co_wake, co) < 0)
+        return;
+    vow *d = co->await_d;
+    co->await_d = NULL;
+    vow_cancel(d);
+}
+
+/* ------------------------------------------------------------------- API */
+
+vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts)
+{
+    if (!l)
+        return NULL;
+    size_t size = vow__co_stack_round(opts ? opts->stack_size : 0);
+    if (!fn || size == 0)
+        return vow_rejected(l, VOW_EINVAL, vow_val_none());
+    struct co_reg *r = reg_get(l);
+    if (!r)
+        return NULL;
+    struct vow__co_stack *st;
+    if (vow__co_stack_get(&r->pool, size, &st) < 0)
+        goto fail_stack;
+    vow *p = vow_pending(l);
+    if (!p)
+        goto fail_vow;
+
+    uintptr_t top = (uintptr_t)st->lo + st->size;
+    struct co *co = (struct co *)((top - sizeof(struct co)) & ~(uintptr_t)63);
+    memset(co, 0, sizeof(*co));
+    co->reg = r;
+    co->loop = l;
+    co->result = p;
+    co->fn = fn;
+    co->arg = arg;
+    co->stack = st;
+    co->state = CO_NEW;
+    vow__co_make(&co->ctx, st->lo, (size_t)((uintptr_t)co - (uintptr_t)st->lo), co_main);
+
+    if (vow_on_cancel(p, co_on_cancel, co) < 0)
+        goto fail_hook;
+    if (vow_loop_queue_microtask(l, co_start, co) < 0)
+        goto fail_task;
+    co->next = r->live;
+    if (r->live)
+        r->live->prev = co;
+    r->live = co;
+    r->n_live++;
+    return vow_ref(p);
+
+fail_task:
+    /* Dropping the pending vow runs the hook: it must find a coroutine that will
+     * never run. */
+    co->state = CO_DONE;
+fail_hook:
+    vow_unref(p);
+fail_vow:
+    vow__co_stack_put(&r->pool, st);
+fail_stack:
+    reg_maybe_release(r);
+    return NULL;
+}
+
+int vow_await(vow *p)
+{
+    struct co *co = cur;
+    if (!co)
+        return VOW_ENOTCORO;
+    if (!p)
+        return VOW_EINVAL;
+    if (co->canceled)
+        return VOW_ECANCELED;
+    if (p == co->result)
+        return VOW_ECYCLE;
+    if (vow_loop_of(p) != co->loop)
+        return VOW_EINVAL;
+    vow *d = vow_then_full(vow_ref(p), await_ok, await_err, co, NULL);
+    if (!d)
+        return VOW_ENOMEM;
+    co->await_d = d;
+    co_suspend(co);
+    co->await_d = NULL;
+    vow_unref(d);
+    return co->wake;
+}
+
+int vow_co_yield(void)
+{
+    struct co *co = cur;
+    if (!co)
+        return VOW_ENOTCORO;
+    if (co->canceled)
+        return VOW_ECANCELED;
+    struct co_reg *r = co->reg;
+    if (!r->ready) {
+        r->ready = vow_resolved(co->loop, vow_val_none());
+        if (!r->ready)
+            return VOW_ENOMEM;
+    }
+    return vow_await(r->ready);
+}
+
+int vow_co_sleep(uint64_t ms)
+{
+    struct co *co = cur;
+    if (!co)
+        return VOW_ENOTCORO;
+    if (co->canceled)
+        return VOW_ECANCELED;
+    vow *t = vow_delay(co->loop, ms, vow_val_none());
+    if (!t)
+        return VOW_ENOMEM;
+    int rc = vow_await(t);
+    if (vow_state(t) == VOW_PENDING)
+        vow_cancel(t);
+    vow_unref(t);
+    return rc;
+}
+
+vow *vow_co_self(void)
+{
+    return cur ? cur->result : NULL;
+}
+
+int vow_co_cancel_all(vow_loop *l)
+{
+    if (!l)
+        return VOW_EINVAL;
+    struct co_reg *r = reg_find(l);
+    if (!r)
+        return 0;
+    /* Cancelling only flags a coroutine or queues its wake-up, so none finishes (and
+     * the list cannot change) during this walk. */
+    int n = 0;
+    for (struct co *co = r->live; co; co = co->next) {
+        if (vow_cancel(co->result) == 0)
+            n++;
+    }
+    return n;
+}
+
+size_t vow_co_live(const vow_loop *l)
+{
+    struct co_reg *r = l ? reg_find(l) : NULL;
+    return r ? r->n_live : 0;
+}
+
+size_t vow_co_pooled(const vow_loop *l)
+{
+    struct co_reg *r = l ? reg_find(l) : NULL;
+    return r ? r->pool.cached : 0;
+}
+
+const char *vow_co_switch_name(void)
+{
+    return vow__co_switch_kind();
+}

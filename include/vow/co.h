@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvow coroutine adapter (library vow-co): stackful coroutines on a vow_loop.
+ * vow_co_spawn() runs a function on its own stack and returns a vow of its result;
+ * inside it, vow_await() suspends until a vow settles. Loop thread only throughout.
+ */
+#ifndef VOW_CO_H
+#define VOW_CO_H
+
+#include "../vow.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The body of a coroutine: its vow_ret (vow_ok, vow_fail or vow_follow) settles the
+ * vow that vow_co_spawn returned. vow_pass() rejects it with VOW_EINVAL. */
+typedef vow_ret (*vow_co_fn)(void *arg);
+
+/* Options for vow_co_spawn; a NULL pointer means all defaults. */
+typedef struct vow_co_opts {
+    size_t stack_size; /* rw: usable stack bytes, 0 = VOW_CO_STACK_DEFAULT; rounded up to
+                          whole pages, at least VOW_CO_STACK_MIN, at most VOW_CO_STACK_MAX */
+} vow_co_opts;
+
+#define VOW_CO_STACK_DEFAULT ((size_t)64 * 1024)
+#define VOW_CO_STACK_MIN ((size_t)16 * 1024)
+#define VOW_CO_STACK_MAX ((size_t)256 * 1024 * 1024)
+
+/*
+ * Starts fn(arg) as a coroutine on l and returns a new reference to its result vow.
+ * The coroutine does not run inside this call: it starts from a microtask, like a
+ * vow_then handler, so spawn never runs user code synchronously. It always starts,
+ * even if its vow was cancelled meanwhile (its first vow_await then returns
+ * VOW_ECANCELED), so fn can release what arg owns.
+ * The stack comes from a per-loop pool of mmap'd stacks, each with guard pages below
+ * it: overflowing it is a SIGSEGV, never silent corruption.
+ * Cancelling the returned vow (vow_cancel) makes the coroutine's current or next
+ * vow_await return VOW_ECANCELED, and every later one too, so it runs to its end.
+ * Returns NULL if l is NULL or on out-of-memory (no stack or no vow could be made;
+ * fn will not run). Invalid fn or opts give a vow rejected with VOW_EINVAL.
+ */
+VOW_API vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts);
+
+/*
+ * Suspends the calling coroutine until p settles, letting the loop run meanwhile, and
+ * returns 0 if p fulfilled or its rejection code; read the value or detail with
+ * vow_value(p). Borrows p: the caller keeps its reference (during the suspension the
+ * coroutine's wait holds it, so cancelling the coroutine also cancels p when nothing
+ * else wants p). Always suspends at least once through the microtask queue, even when
+ * p is already settled, so other microtasks run in between.
+ *   VOW_ECANCELED the coroutine's own vow was cancelled (now or earlier: once
+ *                 cancelled, vow_await returns this at once without suspending); p is
+ *                 then left as it is, and may still be pending
+ *   VOW_ENOTCORO  not called from inside a coroutine (nothing happens)
+ *   VOW_EINVAL    p is NULL or belongs to another loop
+ *   VOW_ECYCLE    p is the calling coroutine's own vow (it would wait for itself)
+ *   VOW_ENOMEM    the wait could not be set up (the coroutine did not suspend)
+ */
+VOW_API int vow_await(vow *p);
+
+/*
+ * Suspends the calling coroutine for at least ms on the loop clock (vow_delay).
+ * Returns 0, or VOW_ECANCELED (the timer is then stopped), VOW_ENOTCORO, VOW_ENOMEM.
+ */
+VOW_API int vow_co_sleep(uint64_t ms);
+
+/*
+ * Lets every microtask already queued run, and callbacks if the loop gets a turn,
+ * then resumes the calling coroutine: an await of an already-settled vow.
+ * Returns 0, or VOW_ECANCELED, VOW_ENOTCORO, VOW_ENOMEM.
+ */
+VOW_API int vow_co_yield(void);
+
+/* The calling coroutine's result vow, borrowed (vow_ref it to keep it); NULL outside a
+ * coroutine. */
+VOW_API vow *vow_co_self(void);
+
+/*
+ * Cancels the vow of every coroutine of l that has not finished (vow_cancel), so each
+ * one's vow_await returns VOW_ECANCELED and, once the loop runs, it can finish. Call
+ * it before vow_loop_close, which returns VOW_EBUSY while any coroutine is alive.
+ * Returns the number of coroutines cancelled (>= 0), or
+ *   VOW_EINVAL  l is NULL
+ */
+VOW_API int vow_co_cancel_all(vow_loop *l);
+
+/*
+ * How many coroutines of l have been spawned and not finished, and how many pooled
+ * stacks l keeps for reuse. The adapter frees all its per-loop state (registry, stack
+ * pool) as soon as the last coroutine of a loop finishes, so nothing is left for
+ * vow_loop_close. Both 0 for a NULL l or a loop without coroutines.
+ */
+VOW_API size_t vow_co_live(const vow_loop *l);
+VOW_API size_t vow_co_pooled(const vow_loop *l);
+
+/* The context switch in use: "asm-x86_64", "asm-aarch64" or "ucontext". Any thread. */
+VOW_API const char *vow_co_switch_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VOW_CO_H */
