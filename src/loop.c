@@ -328,14 +328,19 @@ int vow_loop_alive(const vow_loop *l)
     return loop_alive(l);
 }
 
-/* How long the next poll may block: 0 whenever something can run without waiting. */
+/* How long the loop may sleep: 0 whenever something can run without waiting. */
+static int ready_timeout(const vow_loop *l)
+{
+    if (!vow__q_empty(&l->immediates) || l->head.micro.head)
+        return 0;
+    return vow__timers_timeout(l);
+}
+
 static int poll_timeout(const vow_loop *l)
 {
     if (l->stop_flag || !loop_alive(l))
         return 0;
-    if (!vow__q_empty(&l->immediates) || l->head.micro.head)
-        return 0;
-    return vow__timers_timeout(l);
+    return ready_timeout(l);
 }
 
 int vow_loop_run(vow_loop *l, int mode)
@@ -434,7 +439,7 @@ int vow_loop_backend_timeout(const vow_loop *l)
     vow__check(l, VOW_EINVAL);
     if (atomic_load_explicit(&l->posts_pending, memory_order_relaxed) > 0)
         return 0;
-    int t = poll_timeout(l);
+    int t = ready_timeout(l);
     if (l->backend != &vow__backend_poll)
         return t;
     vow_loop *ml = (vow_loop *)l;
