@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +91,12 @@ int vow_spawn(vow_loop *l, const char *const argv[], unsigned flags, vow_process
 {
     vow__check(l && argv && argv[0] && ret, VOW_EINVAL);
     vow__check((flags & ~0x1fu) == 0, VOW_EINVAL);
+    /* posix_spawn reports a failed exec only where the child shares our memory until
+     * exec (glibc's clone(CLONE_VFORK)); emulators like Valgrind turn that into a
+     * fork and the failure would show up as exit status 127 instead, so a path is
+     * checked up front. */
+    if (strchr(argv[0], '/') && access(argv[0], X_OK) < 0)
+        return -errno;
     int pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
     const unsigned pipe_flag[3] = { VOW_SPAWN_STDIN, VOW_SPAWN_STDOUT, VOW_SPAWN_STDERR };
     posix_spawn_file_actions_t fa;
