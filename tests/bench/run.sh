@@ -29,9 +29,15 @@ elif [ ${#missing[@]} -gt 0 ]; then
   # A peer installed just now is only found by a fresh configure.
   meson setup --reconfigure "$build" "$root" >/dev/null || exit 1
 fi
-ninja -C "$build" >/dev/null || { ninja -C "$build"; exit 1; }
-
 status=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Others may be mid-edit in a shared tree: a failed build still runs what was built.
+if ! ninja -C "$build" >"$log" 2>&1; then
+  tail -n 20 "$log" >&2
+  echo "bench: the build failed; running the benchmarks that were built" >&2
+  status=1
+fi
 for area in "$here"/*/run.sh; do
   [ -f "$area" ] || continue
   echo "== $(basename "$(dirname "$area")")"

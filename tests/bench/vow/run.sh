@@ -74,7 +74,7 @@ awk '
   function ratio(w, peer, target,   a, b, t) {
     a = ops[w, "libvow"]; b = ops[w, peer]
     if (a == "" || b == "" || b + 0 == 0) return
-    t = target == "" ? "" : sprintf(" (target >= %sx)", target)
+    t = target == "" ? "" : sprintf(" (target >= %sx: %s)", target, a / b >= target ? "met" : "missed")
     printf "ratio workload=%s libvow/%s=%.2fx%s\n", w, peer, a / b, t
   }
   END {
@@ -83,9 +83,10 @@ awk '
     ratio("fanout", "node", "")
     ratio("timers", "node", "")
     ratio("timers", "libuv", "")
-    if (bpv["pending_mem", "libvow"] != "") {
-      printf "target workload=pending_mem bytes_per_vow=%s (target <= 64) peak_rss_kb=%s (target <= 102400)\n",
-        bpv["pending_mem", "libvow"], rss["pending_mem", "libvow"]
+    b = bpv["pending_mem", "libvow"]; k = rss["pending_mem", "libvow"]
+    if (b != "") {
+      printf "target workload=pending_mem bytes_per_vow=%s (target <= 64: %s) peak_rss_kb=%s (target <= 102400: %s)\n",
+        b, b + 0 <= 64 ? "met" : "missed", k, k + 0 <= 102400 ? "met" : "missed"
     }
   }' "$lines"
 exit $status
