@@ -107,6 +107,17 @@ static void test_ping_pong(void **state)
 
 /* ----------------------------------------------------- callee-saved state */
 
+/* Valgrind runs SSE and x87 code in round-to-nearest whatever the control words say,
+ * so under it only the saving of live registers can be checked. */
+static int on_valgrind(void)
+{
+#ifdef VOW_CO_VALGRIND
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return 0;
+#endif
+}
+
 static struct fiber fpu;
 
 #if defined(__x86_64__)
@@ -143,9 +154,10 @@ static void fpu_entry(void *data)
     long a = sink + 1, b = sink + 2, c = sink + 3, d = sink + 4, e = sink + 5, f = sink + 6;
     for (;;) {
         fjump(&fpu, &main_fiber, NULL);
-        fpu.acc = (fegetround() == FE_UPWARD);
+        fpu.acc = on_valgrind() || fegetround() == FE_UPWARD;
 #if defined(__x86_64__)
-        fpu.acc &= ((get_mxcsr() >> 13) & 3) == 2 && (get_fpucw() & 0x300u) == 0x200u;
+        fpu.acc &= on_valgrind() ||
+                   (((get_mxcsr() >> 13) & 3) == 2 && (get_fpucw() & 0x300u) == 0x200u);
 #endif
         fpu.acc &= a + b + c + d + e + f == 21 + 6 * sink;
         a += 1;
@@ -170,8 +182,10 @@ static void test_callee_saved(void **state)
             assert_int_equal(fpu.acc, 1);
         assert_int_equal(fegetround(), FE_TONEAREST);
 #if defined(__x86_64__)
-        assert_int_equal(get_mxcsr(), mx);
-        assert_int_equal(get_fpucw(), cw);
+        if (!on_valgrind()) {
+            assert_int_equal(get_mxcsr(), mx);
+            assert_int_equal(get_fpucw(), cw);
+        }
 #endif
         assert_int_equal(x + y + z + w, 100);
         x++;
@@ -336,15 +350,11 @@ static void ov_entry(void *data)
     fjump(&ov, &main_fiber, NULL);
 }
 
-static int under_sanitizer_or_valgrind(void)
+static int under_asan(void)
 {
 #ifdef VOW_CO_ASAN
     return 1;
 #else
-#ifdef VOW_CO_VALGRIND
-    if (RUNNING_ON_VALGRIND)
-        return 1;
-#endif
     return 0;
 #endif
 }
@@ -352,9 +362,6 @@ static int under_sanitizer_or_valgrind(void)
 static void test_guard_overflow(void **state)
 {
     (void)state;
-    /* ASan and Valgrind catch the fault themselves and exit instead of dying by it. */
-    if (under_sanitizer_or_valgrind())
-        skip();
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -365,8 +372,14 @@ static void test_guard_overflow(void **state)
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGSEGV);
+    if (under_asan()) {
+        /* ASan catches the fault on its alternate stack, reports a stack overflow and
+         * exits with an error instead of dying by the signal. */
+        assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    } else {
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGSEGV);
+    }
     assert_int_equal(tu_live_allocations(), 0);
 }
 
