@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Signal watchers: several watchers on one loop and several loops in several threads
+ * all called for one kill(), coalescing within a turn, stopping a sibling, restoring
+ * the previous disposition, and the signals that cannot be watched.
+ */
+#include "rt.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+struct sctx {
+    int calls;          /* callbacks */
+    int last;           /* last signum */
+    vow_signal *other;  /* sibling to stop */
+    int stop_self;      /* stop in the callback */
+};
+
+static void on_sig(vow_signal *s, int signum)
+{
+    struct sctx *c = s->data;
+    c->calls++;
+    c->last = signum;
+    if (c->other)
+        assert_int_equal(vow_signal_stop(c->other), 0);
+    if (c->stop_self)
+        assert_int_equal(vow_signal_stop(s), 0);
+}
+
+static void test_two_watchers(void **state)
+{
+    vow_loop *l = rt_new();
+    struct sctx a = { .stop_self = 1 }, b = { .stop_self = 1 };
+    vow_signal sa, sb;
+    assert_int_equal(vow_signal_init(l, &sa, on_sig), 0);
+    assert_int_equal(vow_signal_init(l, &sb, on_sig), 0);
+    sa.data = &a;
+    sb.data = &b;
+    assert_int_equal(vow_signal_start(&sa, SIGUSR1), 0);
+    assert_int_equal(vow_signal_start(&sb, SIGUSR1), 0);
+    assert_int_equal(vow__loop_verify(l), 0);
+    assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(a.last, SIGUSR1);
+    rt_end(l);
+}
+
+/* Two deliveries before the loop looks: one callback per watcher for that turn. */
+static void test_coalesce_and_sibling(void **state)
+{
+    vow_loop *l = rt_new();
+    struct sctx a = { 0 }, b = { 0 };
+    vow_signal sa, sb;
+    assert_int_equal(vow_signal_init(l, &sa, on_sig), 0);
+    assert_int_equal(vow_signal_init(l, &sb, on_sig), 0);
+    sa.data = &a;
+    sb.data = &b;
+    assert_int_equal(vow_signal_start(&sa, SIGUSR2), 0);
+    assert_int_equal(vow_signal_start(&sb, SIGUSR2), 0);
+    assert_int_equal(raise(SIGUSR2), 0);
+    assert_int_equal(raise(SIGUSR2), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    /* Now a stops b before b's turn comes. */
+    a.other = &sb;
+    assert_int_equal(kill(getpid(), SIGUSR2), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(a.calls, 2);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(vow_signal_stop(&sa), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_NOWAIT), 0);
+    rt_end(l);
+}
+
+struct th {
+    pthread_barrier_t *ready; /* all watching */
+    int calls;                /* callbacks seen by this thread's loop */
+    int rc;                   /* run result */
+};
+
+static void th_sig(vow_signal *s, int signum)
+{
+    struct th *t = s->data;
+    t->calls++;
+    vow_signal_stop(s);
+}
+
+static void *th_main(void *arg)
+{
+    struct th *t = arg;
+    vow_loop *l = vow_loop_new();
+    vow_signal s;
+    if (!l || vow_signal_init(l, &s, th_sig) != 0)
+        return (void *)1;
+    s.data = t;
+    if (vow_signal_start(&s, SIGWINCH) != 0)
+        return (void *)1;
+    pthread_barrier_wait(t->ready);
+    t->rc = vow_loop_run(l, VOW_RUN_DEFAULT);
+    if (vow__loop_verify(l) != 0 || vow_loop_close(l) != 0)
+        return (void *)1;
+    return NULL;
+}
+
+static void test_two_loops_two_threads(void **state)
+{
+    pthread_barrier_t ready;
+    assert_int_equal(pthread_barrier_init(&ready, NULL, 3), 0);
+    struct th t[2] = { { &ready, 0, -1 }, { &ready, 0, -1 } };
+    pthread_t id[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&id[i], NULL, th_main, &t[i]), 0);
+    pthread_barrier_wait(&ready);
+    assert_int_equal(kill(getpid(), SIGWINCH), 0);
+    for (int i = 0; i < 2; i++) {
+        void *rv;
+        assert_int_equal(pthread_join(id[i], &rv), 0);
+        assert_null(rv);
+        assert_int_equal(t[i].calls, 1);
+        assert_int_equal(t[i].rc, 0);
+    }
+    pthread_barrier_destroy(&ready);
+    assert_int_equal(tu_live_allocations(), 0);
+}
+
+static volatile sig_atomic_t old_hits;
+
+static void old_handler(int signum)
+{
+    old_hits++;
+}
+
+static void test_restore_disposition(void **state)
+{
+    vow_loop *l = rt_new();
+    struct sigaction sa, cur;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = old_handler;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGHUP, &sa, NULL), 0);
+    struct sctx c = { 0 };
+    vow_signal s1, s2;
+    assert_int_equal(vow_signal_init(l, &s1, on_sig), 0);
+    assert_int_equal(vow_signal_init(l, &s2, on_sig), 0);
+    s1.data = s2.data = &c;
+    assert_int_equal(vow_signal_start(&s1, SIGHUP), 0);
+    assert_int_equal(vow_signal_start(&s2, SIGHUP), 0);
+    assert_int_equal(vow_signal_stop(&s1), 0);
+    assert_int_equal(sigaction(SIGHUP, NULL, &cur), 0);
+    assert_ptr_not_equal(cur.sa_handler, old_handler);
+    assert_int_equal(raise(SIGHUP), 0);
+    assert_int_equal(old_hits, 0);
+    assert_int_equal(vow_signal_stop(&s2), 0);
+    assert_int_equal(vow_signal_stop(&s2), 0);
+    assert_int_equal(sigaction(SIGHUP, NULL, &cur), 0);
+    assert_ptr_equal(cur.sa_handler, old_handler);
+    assert_int_equal(raise(SIGHUP), 0);
+    assert_int_equal(old_hits, 1);
+    /* The delivery while watched was noted, but nobody watches it any more. */
+    assert_int_equal(rt_turn(l, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(c.calls, 0);
+    sa.sa_handler = SIG_DFL;
+    assert_int_equal(sigaction(SIGHUP, &sa, NULL), 0);
+    rt_end(l);
+}
+
+static void test_invalid(void **state)
+{
+    vow_loop *l = rt_new();
+    vow_signal s;
+    assert_int_equal(vow_signal_init(l, &s, NULL), VOW_EINVAL);
+    assert_int_equal(vow_signal_init(l, &s, on_sig), 0);
+    assert_int_equal(vow_signal_start(&s, SIGKILL), VOW_EINVAL);
+    assert_int_equal(vow_signal_start(&s, SIGSTOP), VOW_EINVAL);
+    assert_int_equal(vow_signal_start(&s, 0), VOW_EINVAL);
+    assert_int_equal(vow_signal_start(&s, -3), VOW_EINVAL);
+    assert_int_equal(vow_signal_start(&s, 65), VOW_EINVAL);
+    assert_int_equal(vow_signal_start(NULL, SIGUSR1), VOW_EINVAL);
+    assert_int_equal(vow_signal_stop(NULL), VOW_EINVAL);
+    assert_int_equal(vow_loop_alive(l), 0);
+    /* Restarting on another signal moves the watcher. */
+    struct sctx c = { .stop_self = 1 };
+    s.data = &c;
+    assert_int_equal(vow_signal_start(&s, SIGUSR1), 0);
+    assert_int_equal(vow_signal_start(&s, SIGUSR2), 0);
+    assert_int_equal(raise(SIGUSR2), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(c.last, SIGUSR2);
+    rt_end(l);
+}
+
+int main(void)
+{
+    tu_install_allocator();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_watchers),
+        cmocka_unit_test(test_coalesce_and_sibling),
+        cmocka_unit_test(test_two_loops_two_threads),
+        cmocka_unit_test(test_restore_disposition),
+        cmocka_unit_test(test_invalid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
