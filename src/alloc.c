@@ -9,12 +9,48 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#ifdef VOW_HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+
+/*
+ * jemalloc's own entry points: linked into libvow only, its malloc would lose to
+ * libc's in the executable's symbol lookup; mallocx and friends exist only there.
+ */
+static void *je_malloc_fn(size_t n)
+{
+    return mallocx(n ? n : 1, 0);
+}
+
+static void *je_calloc_fn(size_t count, size_t n)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, n, &total))
+        return NULL;
+    return mallocx(total ? total : 1, MALLOCX_ZERO);
+}
+
+static void *je_realloc_fn(void *p, size_t n)
+{
+    return p ? rallocx(p, n ? n : 1, 0) : je_malloc_fn(n);
+}
+
+static void je_free_fn(void *p)
+{
+    if (p)
+        dallocx(p, 0);
+}
+
+#define DEFAULT_FNS { je_malloc_fn, je_realloc_fn, je_calloc_fn, je_free_fn }
+#else
+#define DEFAULT_FNS { malloc, realloc, calloc, free }
+#endif
+
 static struct {
     vow_malloc_fn malloc;
     vow_realloc_fn realloc;
     vow_calloc_fn calloc;
     vow_free_fn free;
-} fns = { malloc, realloc, calloc, free };
+} fns = DEFAULT_FNS;
 
 /* Loops alive in the process; the allocator may only change while this is zero. */
 static atomic_int loops_alive;
