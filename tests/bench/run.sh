@@ -10,6 +10,7 @@ root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build-bench}
 
 missing=()
+installed=0
 command -v node >/dev/null || missing+=(nodejs)
 dpkg-query -W -f='${Status}' libuv1-dev 2>/dev/null | grep -q "install ok installed" ||
   missing+=(libuv1-dev)
@@ -17,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "bench: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null && installed=1
   else
     echo "bench: missing ${missing[*]} (run as root to install them); those peers are skipped" >&2
   fi
@@ -25,7 +26,7 @@ fi
 
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "$root" --buildtype=release >/dev/null || exit 1
-elif [ ${#missing[@]} -gt 0 ]; then
+elif [ $installed -eq 1 ]; then
   # A peer installed just now is only found by a fresh configure.
   meson setup --reconfigure "$build" "$root" >/dev/null || exit 1
 fi
