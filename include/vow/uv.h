@@ -21,10 +21,12 @@ extern "C" {
  * callbacks (a uv timer resolving a vow) run before uv blocks again.
  *
  * Liveness: the adapter's handles keep uv_run() running only while
- * vow_loop_alive(l) is 1, re-checked at attach and in every uv iteration; when the
- * libvow loop has nothing to do they are uv_unref'd and uv_run() can return. Work
- * added from outside any callback after uv_run() has returned is seen by the next
- * uv_run() only if something else keeps h alive; otherwise detach and attach again.
+ * vow_loop_alive(l) is 1, re-checked in every uv iteration (the prepare and check
+ * hooks); when the libvow loop has nothing to do they are uv_unref'd and uv_run() can
+ * return. From attach until the first uv iteration they count as alive, so work added
+ * between attach and uv_run() is not missed. Work added from outside any callback
+ * after uv_run() has returned is seen by the next uv_run() only if something else keeps
+ * h alive; otherwise detach and attach again.
  *
  * Do not call uv_run() on h from inside a libvow callback or vow handler. Loop thread
  * only (the thread running both loops).
