@@ -90,7 +90,7 @@ fail:
 int vow_spawn(vow_loop *l, const char *const argv[], unsigned flags, vow_process *ret)
 {
     vow__check(l && argv && argv[0] && ret, VOW_EINVAL);
-    vow__check((flags & ~0x1fu) == 0, VOW_EINVAL);
+    vow__check((flags & ~0x3fu) == 0, VOW_EINVAL);
     /* posix_spawn reports a failed exec only where the child shares our memory until
      * exec (glibc's clone(CLONE_VFORK)); emulators like Valgrind turn that into a
      * fork and the failure would show up as exit status 127 instead, so a path is
@@ -137,8 +137,14 @@ int vow_spawn(vow_loop *l, const char *const argv[], unsigned flags, vow_process
         r = -posix_spawnattr_setsigmask(&attr, &none);
     if (r == 0)
         r = -posix_spawnattr_setsigdefault(&attr, &all);
+    short sflags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (flags & VOW_SPAWN_SETPGROUP) {
+        sflags |= POSIX_SPAWN_SETPGROUP;
+        if (r == 0)
+            r = -posix_spawnattr_setpgroup(&attr, 0);
+    }
     if (r == 0)
-        r = -posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        r = -posix_spawnattr_setflags(&attr, sflags);
     if (r == 0) {
         pid_t cpid;
         r = -posix_spawnp(&cpid, argv[0], &fa, &attr, (char *const *)(uintptr_t)argv,

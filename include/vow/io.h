@@ -132,7 +132,9 @@ enum vow_spawn_flag {
     VOW_SPAWN_STDOUT = 1u << 1,         /* a pipe from the child's stdout */
     VOW_SPAWN_STDERR = 1u << 2,         /* a pipe from the child's stderr */
     VOW_SPAWN_KILL_ON_CANCEL = 1u << 3, /* cancelling the exit vow sends SIGKILL */
-    VOW_SPAWN_NULL_STDIO = 1u << 4      /* stdio not piped reads/writes /dev/null */
+    VOW_SPAWN_NULL_STDIO = 1u << 4,     /* stdio not piped reads/writes /dev/null */
+    VOW_SPAWN_SETPGROUP = 1u << 5       /* the child leads a new process group, so
+                                           kill(-pid, sig) reaches its descendants */
 };
 
 typedef struct vow_process {

@@ -133,6 +133,24 @@ static void test_kill_on_cancel(void **state)
     io_finish(l);
 }
 
+static void test_pgroup(void **state)
+{
+    (void)state;
+    vow_loop *l = io_loop_new();
+    /* The shell waits for a grandchild; signalling the group reaches both, so the
+     * stdout pipe (held by the grandchild too) reaches EOF. */
+    const char *argv[] = { "/bin/sh", "-c", "sleep 1000 & wait", NULL };
+    vow_process pr;
+    assert_int_equal(vow_spawn(l, argv, VOW_SPAWN_SETPGROUP | VOW_SPAWN_STDOUT, &pr), 0);
+    assert_int_equal(getpgid(pr.pid), pr.pid);
+    assert_int_equal(kill(-pr.pid, SIGTERM), 0);
+    assert_int_equal(vow_exit_signal(io_num(l, pr.exited)), SIGTERM);
+    char buf[4];
+    assert_int_equal(io_num(l, vow_read(l, pr.stdout_fd, buf, sizeof(buf))), 0);
+    vow_fd_close(pr.stdout_fd);
+    io_finish(l);
+}
+
 static void test_signal_wait(void **state)
 {
     (void)state;
@@ -173,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_pipes),
         cmocka_unit_test(test_spawn_errors),
         cmocka_unit_test(test_kill_on_cancel),
+        cmocka_unit_test(test_pgroup),
         cmocka_unit_test(test_signal_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
