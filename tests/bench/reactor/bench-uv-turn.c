@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Peer for workload "turn" on libuv: N uv timers (i % 11 ms) and N callbacks posted the
+ * way libuv users do it, a mutex-guarded queue drained by a uv_async_t. ops = 2N.
+ */
+#include "../vow/benchutil.h"
+
+#include <pthread.h>
+#include <uv.h>
+
+struct node {
+    struct node *next; /* FIFO link */
+    void (*fn)(void *arg); /* what to run */
+    void *arg;         /* its argument */
+};
+
+static long timers_fired, posts_run, posts_pending;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct node *head, **tail = &head;
+static uv_async_t async;
+
+static void on_timer(uv_timer_t *t)
+{
+    timers_fired++;
+}
+
+static void on_post(void *arg)
+{
+    posts_run += (long)(intptr_t)arg;
+}
+
+static int post(void (*fn)(void *), void *arg)
+{
+    struct node *n = malloc(sizeof(*n));
+    if (!n)
+        return -1;
+    n->next = NULL;
+    n->fn = fn;
+    n->arg = arg;
+    pthread_mutex_lock(&mu);
+    *tail = n;
+    tail = &n->next;
+    pthread_mutex_unlock(&mu);
+    return uv_async_send(&async);
+}
+
+static void on_async(uv_async_t *a)
+{
+    pthread_mutex_lock(&mu);
+    struct node *n = head;
+    head = NULL;
+    tail = &head;
+    pthread_mutex_unlock(&mu);
+    while (n) {
+        struct node *next = n->next;
+        n->fn(n->arg);
+        free(n);
+        n = next;
+        if (--posts_pending == 0)
+            uv_close((uv_handle_t *)a, NULL);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_n(argc, argv, 500000);
+    uv_timer_t *ts = malloc((size_t)n * sizeof(*ts));
+    uv_loop_t loop;
+    if (!ts || uv_loop_init(&loop) != 0 || uv_async_init(&loop, &async, on_async) != 0)
+        bench_fail("turn", "setup");
+
+    double t0 = bench_now();
+    uint64_t start = uv_now(&loop);
+    posts_pending = n;
+    for (long i = 0; i < n; i++) {
+        if (uv_timer_init(&loop, &ts[i]) != 0 ||
+            uv_timer_start(&ts[i], on_timer, (uint64_t)(i % 11), 0) != 0)
+            bench_fail("turn", "uv_timer_start");
+        if (post(on_post, (void *)(intptr_t)1) != 0)
+            bench_fail("turn", "post");
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    double t1 = bench_now();
+
+    if (timers_fired != n || posts_run != n)
+        bench_fail("turn", "not every callback ran");
+    if (n > 10 && uv_now(&loop) - start < 10)
+        bench_fail("turn", "finished before the longest deadline");
+    for (long i = 0; i < n; i++)
+        uv_close((uv_handle_t *)&ts[i], NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        bench_fail("turn", "uv_loop_close");
+    free(ts);
+    bench_report("turn", "libuv", 2 * n, t1 - t0);
+    return 0;
+}
