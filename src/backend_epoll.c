@@ -91,15 +91,30 @@ static int epoll_poll(vow_loop *l, int timeout)
     return 0;
 }
 
-/* A forked child shares the parent's epoll instance: make a private one. */
+/*
+ * A forked child shares the parent's epoll instance, so changes in one would show in
+ * the other: the child gets a private instance holding every fd the loop watches.
+ */
 static int epoll_after_fork(vow_loop *l)
 {
     struct epoll_state *st = l->bdata;
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         return -errno;
-    close(st->epfd);
+    int old = st->epfd;
     st->epfd = epfd;
+    for (size_t fd = 0; fd < l->fdtab_len; fd++) {
+        struct vow__io_core *c = l->fdtab[fd];
+        if (!c)
+            continue;
+        int r = epoll_ctl_fd(l, c->fd, 0, c->events, ((uint64_t)c->gen << 32) | (uint32_t)c->fd);
+        if (r < 0) {
+            st->epfd = old;
+            close(epfd);
+            return r;
+        }
+    }
+    close(old);
     l->bfd = epfd;
     return 0;
 }

@@ -6,6 +6,8 @@
  */
 #include "loop.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,6 +460,32 @@ int vow_loop_keepalive(vow_loop *l, int delta)
     vow__check(l->keepalive + delta >= 0, VOW_EINVAL);
     l->keepalive += delta;
     return l->keepalive;
+}
+
+/*
+ * In a child after fork(): the eventfd and the backend's kernel state are shared with
+ * the parent, so each gets a private replacement. The new eventfd takes the old
+ * number, which the fd table, the backend and the signal slot already use. Only safe
+ * while no other thread uses this loop (the post mutex is copied as it was).
+ */
+int vow__loop_after_fork(vow_loop *l)
+{
+    vow__check(l, VOW_EINVAL);
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    int r = dup3(fd, l->wakefd, O_CLOEXEC) < 0 ? -errno : 0;
+    close(fd);
+    if (r < 0)
+        return r;
+    r = l->backend->after_fork(l);
+    if (r < 0)
+        return r;
+    l->owner = pthread_self();
+    /* Work queued before the fork is still queued here: make sure it is seen. */
+    if (vow__posts_ready(l) || l->child_recheck || l->sig_slot >= 0)
+        vow__loop_wake(l);
+    return 0;
 }
 
 /* --------------------------------------------------------------- verify */

@@ -136,6 +136,8 @@ static inline void vow__loop_after_cb(vow_loop *l)
 int vow__io_core_start(struct vow__io_core *c, unsigned events);
 void vow__io_core_stop(struct vow__io_core *c);
 void vow__loop_wake(vow_loop *l);
+/* Call in a forked child before using a loop inherited from the parent. */
+int vow__loop_after_fork(vow_loop *l);
 uint64_t vow__clock_ms(void);
 
 /* timer.c */

@@ -6,7 +6,10 @@
  */
 #include "rt.h"
 
+#include "loop.h"
+
 #include <poll.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -363,6 +366,47 @@ static void test_ext_hooks(void **state)
     assert_int_equal(tu_live_allocations(), 0);
 }
 
+/*
+ * A forked child re-creates the loop's kernel state: it sees the work queued before
+ * the fork and its own fd readiness, and its changes do not reach the parent's loop.
+ */
+static void test_after_fork(void **state)
+{
+    vow_loop *l = rt_new();
+    int sv[2], n = 0;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    vow_io w;
+    assert_int_equal(vow_io_init(l, &w, sv[0], io_count), 0);
+    w.data = &n;
+    assert_int_equal(vow_io_start(&w, VOW_READABLE), 0);
+    assert_int_equal(vow_loop_post(l, count_post, &n), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int ok = vow__loop_after_fork(l) == 0 && write(sv[1], "x", 1) == 1;
+        for (int i = 0; ok && i < 100 && n < 2; i++)
+            ok = vow_loop_run(l, VOW_RUN_ONCE) >= 0;
+        ok = ok && n == 2 && vow__loop_verify(l) == 0;
+        /* Stopping here must not unregister the fd from the parent's backend. */
+        vow_io_stop(&w);
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* The child ran its copy of the post; the parent's is still queued. */
+    assert_int_equal(rt_turn(l, VOW_RUN_NOWAIT), 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(write(sv[1], "y", 1), 1);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(n, 2);
+    assert_int_equal(vow_io_stop(&w), 0);
+    close(sv[0]);
+    close(sv[1]);
+    rt_end(l);
+}
+
 static void test_oom(void **state)
 {
     for (long k = 1;; k++) {
@@ -394,7 +438,8 @@ int main(void)
         cmocka_unit_test(test_stop),          cmocka_unit_test(test_close_busy),
         cmocka_unit_test(test_reentrant),     cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_embedding),     cmocka_unit_test(test_microtask_drain),
-        cmocka_unit_test(test_ext_hooks),     cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_ext_hooks),     cmocka_unit_test(test_after_fork),
+        cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
