@@ -86,7 +86,8 @@ enum vow_run_mode {
     _VOW_RUN_MAX
 };
 
-/* A new loop, owned by the calling thread. NULL on out-of-memory or fd exhaustion. */
+/* A new loop, owned by the calling thread (debug builds make vow_loop_run refuse
+ * other threads with VOW_ETHREAD). NULL on out-of-memory or fd exhaustion. */
 VOW_API vow_loop *vow_loop_new(void);
 
 /*
@@ -126,7 +127,10 @@ VOW_API const char *vow_loop_backend_name(const vow_loop *l);
  * most vow_loop_backend_timeout() ms (-1: no deadline, 0: work is ready now), then
  * calls vow_loop_run(l, VOW_RUN_NOWAIT). The fd is an epoll fd on the epoll
  * backend; on the poll backend it is an eventfd the loop keeps readable while it
- * has work (so the host wakes it).
+ * has work (so the host wakes it). poll(2) has no fd that reports the readiness of
+ * the fds it watches, so on that backend vow_loop_backend_timeout() itself checks
+ * them (making the eventfd readable if one is ready) and, while any fd is watched,
+ * returns at most 10 ms: call it before every sleep. Loop thread only.
  */
 VOW_API int vow_loop_backend_fd(const vow_loop *l);
 VOW_API int vow_loop_backend_timeout(const vow_loop *l);
