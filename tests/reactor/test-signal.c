@@ -193,6 +193,72 @@ static void test_invalid(void **state)
     rt_end(l);
 }
 
+struct stopper {
+    vow_loop *l; /* loop to stop */
+    int calls;   /* callbacks */
+};
+
+static void stop_loop_sig(vow_signal *s, int signum)
+{
+    struct stopper *x = s->data;
+    x->calls++;
+    vow_loop_stop(x->l);
+}
+
+/* vow_loop_stop in the first watcher's callback: the second runs on the next run,
+ * the first does not run again for the same delivery. */
+static void test_stop_mid_round(void **state)
+{
+    vow_loop *l = rt_new();
+    struct stopper a = { l, 0 }, b = { l, 0 };
+    vow_signal sa, sb;
+    assert_int_equal(vow_signal_init(l, &sa, stop_loop_sig), 0);
+    assert_int_equal(vow_signal_init(l, &sb, stop_loop_sig), 0);
+    sa.data = &a;
+    sb.data = &b;
+    assert_int_equal(vow_signal_start(&sa, SIGUSR1), 0);
+    assert_int_equal(vow_signal_start(&sb, SIGUSR1), 0);
+    assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_DEFAULT), 1);
+    assert_int_equal(a.calls + b.calls, 1);
+    assert_int_equal(rt_turn(l, VOW_RUN_DEFAULT), 1);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(rt_turn(l, VOW_RUN_NOWAIT), 1);
+    assert_int_equal(a.calls + b.calls, 2);
+    assert_int_equal(vow_signal_stop(&sa), 0);
+    assert_int_equal(vow_signal_stop(&sb), 0);
+    rt_end(l);
+}
+
+/* The handler's table has a fixed number of loop slots. */
+static void test_too_many_loops(void **state)
+{
+    enum { N = 65 };
+    vow_loop *ls[N];
+    vow_signal ss[N];
+    struct sctx c = { 0 };
+    int started = 0, r = 0;
+    for (int i = 0; i < N; i++) {
+        ls[i] = rt_new();
+        assert_int_equal(vow_signal_init(ls[i], &ss[i], on_sig), 0);
+        ss[i].data = &c;
+        r = vow_signal_start(&ss[i], SIGUSR1);
+        if (r < 0)
+            break;
+        started++;
+    }
+    assert_int_equal(r, VOW_ENOSPC);
+    assert_int_equal(started, N - 1);
+    assert_int_equal(vow_loop_alive(ls[N - 1]), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(vow_signal_stop(&ss[i]), 0);
+        assert_int_equal(vow__loop_verify(ls[i]), 0);
+        assert_int_equal(vow_loop_close(ls[i]), 0);
+    }
+    assert_int_equal(tu_live_allocations(), 0);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -202,6 +268,8 @@ int main(void)
         cmocka_unit_test(test_two_loops_two_threads),
         cmocka_unit_test(test_restore_disposition),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_stop_mid_round),
+        cmocka_unit_test(test_too_many_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
