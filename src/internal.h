@@ -43,6 +43,9 @@ void *vow__malloc(size_t n);
 void *vow__calloc(size_t count, size_t n);
 void *vow__realloc(void *p, size_t n);
 void vow__free(void *p);
+/* Large blocks for slabs (src/slab.c); size is passed back to vow__chunk_free. */
+void *vow__chunk_alloc(size_t size);
+void vow__chunk_free(void *p, size_t size);
 /* Counts loops alive, so vow_replace_allocator can refuse while any exists. */
 void vow__alloc_loop_count(int delta);
 

@@ -12,9 +12,6 @@
 
 enum { RET_OK = 1, RET_FAIL, RET_FOLLOW, RET_PASS };
 
-/* Cap on each per-loop free list; beyond it memory goes back to the allocator. */
-#define FREE_CAP 4096
-
 /* A then/catch/finally or adoption reaction: one size, so one free list. */
 struct then_react {
     struct vow__react base;   /* queue node and the source it holds */
@@ -63,20 +60,11 @@ static int ext_busy(vow_loop *l)
     return 1;
 }
 
-static void free_chain(void *p)
-{
-    while (p) {
-        void *next = *(void **)p;
-        vow__free(p);
-        p = next;
-    }
-}
-
 static void ext_fini(vow_loop *l)
 {
     struct vow__ext *x = vow__head(l)->ext;
-    free_chain(x->free_vows);
-    free_chain(x->free_reacts);
+    vow__slab_fini(&x->vows);
+    vow__slab_fini(&x->reacts);
     vow__free(x);
     vow__head(l)->ext = NULL;
     vow__head(l)->ext_ops = NULL;
@@ -94,6 +82,8 @@ struct vow__ext *vow__ext_get(vow_loop *l)
         return NULL;
     x->unhandled_tail = &x->unhandled;
     x->late_tail = &x->late;
+    vow__slab_init(&x->vows, sizeof(struct vow));
+    vow__slab_init(&x->reacts, sizeof(struct then_react));
     h->ext = x;
     h->ext_ops = &ext_ops;
     return x;
@@ -120,15 +110,9 @@ vow *vow__new(vow_loop *l)
     struct vow__ext *x = vow__ext_get(l);
     if (vow__unlikely(!x))
         return NULL;
-    vow *p = x->free_vows;
-    if (p) {
-        x->free_vows = *(void **)p;
-        x->n_free_vows--;
-    } else {
-        p = vow__malloc(sizeof(*p));
-        if (!p)
-            return NULL;
-    }
+    vow *p = vow__slab_get(&x->vows);
+    if (vow__unlikely(!p))
+        return NULL;
     p->refs = 1;
     p->code = 0;
     p->state = VOW_PENDING;
@@ -164,37 +148,23 @@ static void vow_free_mem(vow *p)
     if (p->dbg_next)
         p->dbg_next->dbg_prev = p->dbg_prev;
 #endif
-    if (x->n_free_vows < FREE_CAP) {
-        *(void **)p = x->free_vows;
-        x->free_vows = p;
-        x->n_free_vows++;
-    } else {
-        vow__free(p);
+    vow__slab_put(&x->vows, p);
+    /* No vow alive means no reaction either (each holds its source): after a spike
+     * the memory goes back now, not at loop close. */
+    if (x->live == 0) {
+        vow__slab_reset(&x->vows);
+        vow__slab_reset(&x->reacts);
     }
 }
 
 void *vow__react_alloc(vow_loop *l)
 {
-    struct vow__ext *x = vow__head(l)->ext;
-    void *r = x->free_reacts;
-    if (r) {
-        x->free_reacts = *(void **)r;
-        x->n_free_reacts--;
-        return r;
-    }
-    return vow__malloc(sizeof(struct then_react));
+    return vow__slab_get(&((struct vow__ext *)vow__head(l)->ext)->reacts);
 }
 
 void vow__react_free(vow_loop *l, void *r)
 {
-    struct vow__ext *x = vow__head(l)->ext;
-    if (x->n_free_reacts < FREE_CAP) {
-        *(void **)r = x->free_reacts;
-        x->free_reacts = r;
-        x->n_free_reacts++;
-    } else {
-        vow__free(r);
-    }
+    vow__slab_put(&((struct vow__ext *)vow__head(l)->ext)->reacts, r);
 }
 
 /* ------------------------------------------------------------- ref counting */
@@ -306,8 +276,22 @@ void vow__reject(vow *p, int code, vow_val detail, uint8_t extra_flags)
     settle_done(p);
 }
 
+/*
+ * q's outcome is being consumed: it counts as handled (a rejection that reached a
+ * handler or an adopter is not unhandled), and a late one is reported as such.
+ */
+static void mark_handled(vow *q)
+{
+    if ((q->flags & (VF_REPORTED | VF_HANDLED)) == VF_REPORTED && !(q->flags & VF_LISTED)) {
+        struct vow__ext *x = vow__head(q->loop)->ext;
+        unhandled_push(q, &x->late_tail);
+    }
+    q->flags |= VF_HANDLED;
+}
+
 void vow__forward(vow *p, vow *q)
 {
+    mark_handled(q);
     vow *owner = (q->flags & VF_FWD) ? q->fwd : q;
     p->state = q->state;
     p->code = q->code;
@@ -335,11 +319,7 @@ static void unlink_link(vow *p, struct vow__link *k)
 void vow__attach(vow *src, struct vow__react *r)
 {
     r->src = src;
-    if ((src->flags & (VF_REPORTED | VF_HANDLED)) == VF_REPORTED && !(src->flags & VF_LISTED)) {
-        struct vow__ext *x = vow__head(src->loop)->ext;
-        unhandled_push(src, &x->late_tail);
-    }
-    src->flags |= VF_HANDLED;
+    mark_handled(src);
     if (src->state == VOW_PENDING) {
         vow__task *tail = src->rtail;
         if (tail) {

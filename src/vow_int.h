@@ -9,6 +9,7 @@
 #define VOW_VOW_INT_H
 
 #include "internal.h"
+#include "slab.h"
 
 /*
  * A cancellation link: how a pending vow reaches what produces it. Reactions that
@@ -70,11 +71,9 @@ struct vow__react {
 
 /* Per-loop state of the vow layer (loop head's ext). */
 struct vow__ext {
-    void *free_vows;               /* free list of struct vow (singly linked) */
-    void *free_reacts;             /* free list of then-sized reactions */
-    uint32_t n_free_vows;          /* length of free_vows, capped */
-    uint32_t n_free_reacts;        /* length of free_reacts, capped */
-    size_t live;                   /* vows alive on this loop */
+    struct vow__slab vows;         /* struct vow objects */
+    struct vow__slab reacts;       /* then-sized reactions (they never outlive all vows) */
+    size_t live;                   /* vows alive on this loop; at 0 the slabs reset */
     vow *unhandled, **unhandled_tail; /* rejected with no handler during this checkpoint */
     vow *late, **late_tail;        /* reported, then handled after all */
     vow_unhandled_fn hook;         /* NULL: default line on stderr */

@@ -120,7 +120,7 @@ static void sweep_allocation_failures(void **state)
             break;
         }
     }
-    assert_true(k > 20);
+    assert_true(k > 8); /* slabs make the hot objects few, large allocations */
     print_message("# swept %ld failing allocations\n", k - 1);
 }
 
