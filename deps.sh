@@ -7,7 +7,8 @@ what=${1:-test}
 pkgs=(meson ninja-build pkg-config gcc libjemalloc-dev libcmocka-dev
       libuv1-dev libev-dev libevent-dev libglib2.0-dev)
 case "$what" in
-  test)  pkgs+=(clang valgrind lcov python3) ;;
+  # libclang-rt-14-dev holds clang 14's sanitizer and libFuzzer runtimes on Debian 12.
+  test)  pkgs+=(clang libclang-rt-14-dev valgrind lcov python3) ;;
   bench) pkgs+=(libboost-context-dev nodejs python3 valgrind) ;;
 esac
 missing=()

@@ -1,18 +1,59 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds libvow and runs the whole test suite; ends with one line "N passed, N failed"
-# counting every TAP test case (and every non-TAP test program) of the run.
+# The quality gates: gcc -Werror, clang ASan+UBSan, Valgrind memcheck, TSan on the
+# threaded tests, a coverage floor and a bounded libFuzzer run, each in its own build
+# dir. Ends with one line "N passed, N failed" counting every TAP test case of every
+# stage; exits non-zero if anything failed. `--quick` runs only the first stage.
 set -uo pipefail
 cd "$(dirname "$0")"
-bash ./deps.sh test || exit 1
-build=${BUILD_DIR:-build-test}
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Dwerror=true >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
-fi
-ninja -C "$build" || { echo "0 passed, 1 failed"; exit 1; }
-meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
-status=$?
-python3 - "$build/meson-logs/testlog.json" <<'PY'
+src=$PWD
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) echo "usage: bash test.sh [--quick]"; exit 0 ;;
+    *) echo "test.sh: unknown argument '$arg' (usage: bash test.sh [--quick])" >&2; exit 2 ;;
+  esac
+done
+
+# Everything the stages need comes from deps.sh; a missing tool is installed, never
+# a reason to skip a stage.
+bash ./deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
+
+prefix=${BUILD_PREFIX:-build-test}
+jobs=${JOBS:-$(nproc)}
+cov_line_floor=90
+cov_branch_floor=75
+fuzz_seconds=${FUZZ_SECONDS:-60}
+
+passed=0
+failed=0
+timings=()
+
+# Adds a count pair "P F" to the totals.
+add_counts() {
+  passed=$((passed + $1))
+  failed=$((failed + $2))
+}
+
+# One check that is not a TAP test (a build, the coverage floor, the fuzz run).
+check() {
+  local what=$1 ok=$2
+  if [ "$ok" -eq 0 ]; then
+    add_counts 1 0
+  else
+    echo "test.sh: FAILED: $what" >&2
+    add_counts 0 1
+  fi
+}
+
+# Counts the test cases of one meson test log: each TAP "ok"/"not ok" line is one
+# case; a program whose result is bad without a "not ok" line (crash, timeout,
+# sanitizer or valgrind exit status) counts one more failure; a program without
+# TAP output counts as one case.
+count_log() {
+  python3 - "$1" <<'PY'
 import json, re, sys
 passed = failed = 0
 try:
@@ -32,8 +73,207 @@ for line in lines:
         passed += 1
     else:
         failed += 1
-print(f"{passed} passed, {failed} failed")
-sys.exit(0 if failed == 0 else 1)
+if not lines:
+    failed += 1
+print(passed, failed)
 PY
-py=$?
-[ $status -eq 0 ] && [ $py -eq 0 ]
+}
+
+# setup_build DIR [meson options...]: configures DIR (again, if it exists) and builds
+# it. The compiler comes from CC. Returns non-zero if either step failed.
+setup_build() {
+  local dir=$1
+  shift
+  local log=$dir/test-sh-setup.log
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" "$@" >"$log" 2>&1
+  else
+    rm -rf "$dir" && mkdir -p "$dir" && meson setup "$dir" "$@" >"$log" 2>&1
+  fi || { cat "$log" >&2; return 1; }
+  ninja -C "$dir" -j "$jobs" >"$dir/test-sh-build.log" 2>&1 ||
+    { tail -n 60 "$dir/test-sh-build.log" >&2; return 1; }
+}
+
+# run_suite DIR LOGBASE [meson test args...]: runs meson test and adds its counts.
+run_suite() {
+  local dir=$1 logbase=$2
+  shift 2
+  rm -f "$dir/meson-logs/$logbase.json"
+  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$jobs" \
+    --logbase "$logbase" "$@"
+  local counts
+  counts=$(count_log "$dir/meson-logs/$logbase.json")
+  echo "test.sh: $logbase: ${counts% *} passed, ${counts#* } failed" >&2
+  add_counts $counts
+}
+
+# stage NAME FUNCTION: runs one stage and records its wall time.
+stage() {
+  local name=$1 fn=$2 t0=$SECONDS
+  echo "=== test.sh: stage $name ===" >&2
+  "$fn"
+  timings+=("$name $((SECONDS - t0))s")
+}
+
+stage_gcc() {
+  local dir=$prefix-gcc
+  if CC=gcc setup_build "$dir" -Dwerror=true -Dbuildtype=release; then
+    check "gcc -Werror build" 0
+    run_suite "$dir" gcc
+  else
+    check "gcc -Werror build" 1
+  fi
+}
+
+stage_asan() {
+  local dir=$prefix-asan
+  if CC=clang setup_build "$dir" -Dwerror=true -Db_sanitize=address,undefined \
+      -Db_lundef=false -Dbench=false; then
+    check "clang ASan+UBSan build" 0
+    ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1:strict_string_checks=1 \
+    UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+      run_suite "$dir" asan
+  else
+    check "clang ASan+UBSan build" 1
+  fi
+}
+
+# jemalloc is off: Valgrind only sees the system malloc.
+stage_valgrind() {
+  local dir=$prefix-valgrind
+  if CC=gcc setup_build "$dir" -Djemalloc=disabled -Dbench=false; then
+    check "valgrind build" 0
+    run_suite "$dir" valgrind --setup valgrind
+  else
+    check "valgrind build" 1
+  fi
+}
+
+# The programs that use threads: remote settling, cross-thread post, signals (which
+# other threads may receive), and the quality sweeps that post from threads.
+tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread)
+stage_tsan() {
+  local dir=$prefix-tsan
+  if CC=clang setup_build "$dir" -Db_sanitize=thread -Db_lundef=false -Djemalloc=disabled \
+      -Dbench=false -Dexamples=false; then
+    check "clang TSan build" 0
+    local have sel=()
+    have=$(meson test -C "$dir" --no-rebuild --list 2>/dev/null)
+    for t in "${tsan_tests[@]}"; do
+      if grep -Eq "(^|[ /])$t\$" <<<"$have"; then
+        sel+=("$t")
+      fi
+    done
+    # remote and post must exist: without them this stage would check nothing.
+    if grep -Eq "(^|[ /])remote\$" <<<"$have" && grep -Eq "(^|[ /])post-epoll\$" <<<"$have"; then
+      check "TSan test selection" 0
+    else
+      check "TSan test selection (remote, post-epoll not found)" 1
+    fi
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite "$dir" tsan "${sel[@]}"
+  else
+    check "clang TSan build" 1
+  fi
+}
+
+# gcc without optimisation so lines map one to one; the floor counts src/ and
+# adapters/ only (tests/, examples/ and generated files are not the library).
+stage_coverage() {
+  local dir=$prefix-coverage
+  if ! CC=gcc setup_build "$dir" -Db_coverage=true -Dbuildtype=debug -Djemalloc=disabled \
+      -Dbench=false; then
+    check "coverage build" 1
+    return
+  fi
+  check "coverage build" 0
+  find "$dir" -name '*.gcda' -delete
+  run_suite "$dir" coverage
+  local rc=(--config-file "$src/.lcovrc" --rc lcov_branch_coverage=1 --rc geninfo_all_blocks=1)
+  local all=$dir/coverage-all.info lib=$dir/coverage-lib.info
+  if ! lcov "${rc[@]}" --quiet --capture --directory "$dir" --base-directory "$src" \
+        --no-external --output-file "$all" ||
+     ! lcov "${rc[@]}" --quiet --extract "$all" "$src/src/*" "$src/adapters/*" \
+        --output-file "$lib"; then
+    check "coverage capture (lcov)" 1
+    return
+  fi
+  lcov "${rc[@]}" --list "$lib" >"$dir/coverage-list.txt" 2>&1
+  python3 - "$lib" "$cov_line_floor" "$cov_branch_floor" "$src" <<'PY'
+import sys
+info, line_floor, branch_floor, root = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+files = {}
+cur = None
+for raw in open(info):
+    raw = raw.strip()
+    if raw.startswith("SF:"):
+        cur = files.setdefault(raw[3:], {"lh": 0, "lf": 0, "bh": 0, "bf": 0})
+    elif cur is not None:
+        key, _, val = raw.partition(":")
+        if key in ("LH", "LF", "BRH", "BRF"):
+            cur[{"LH": "lh", "LF": "lf", "BRH": "bh", "BRF": "bf"}[key]] += int(val)
+tot = {k: sum(f[k] for f in files.values()) for k in ("lh", "lf", "bh", "bf")}
+pct = lambda h, f: 100.0 * h / f if f else 100.0
+line = pct(tot["lh"], tot["lf"])
+branch = pct(tot["bh"], tot["bf"])
+print("coverage: weakest files (line%, branch%):")
+rows = sorted(files.items(), key=lambda kv: pct(kv[1]["lh"], kv[1]["lf"]))
+for name, f in rows[:8]:
+    print("  %-32s %6.1f%% %6.1f%%  (%d/%d lines, %d/%d branches)" % (
+        name.replace(root + "/", ""), pct(f["lh"], f["lf"]), pct(f["bh"], f["bf"]),
+        f["lh"], f["lf"], f["bh"], f["bf"]))
+print("coverage: lines %.1f%% (%d of %d), branches %.1f%% (%d of %d) in %d files"
+      % (line, tot["lh"], tot["lf"], branch, tot["bh"], tot["bf"], len(files)))
+ok = line >= line_floor and branch >= branch_floor and files
+print("coverage: floor lines %.0f%%, branches %.0f%%: %s"
+      % (line_floor, branch_floor, "met" if ok else "MISSED"))
+sys.exit(0 if ok else 1)
+PY
+  check "coverage floor (lines >= $cov_line_floor%, branches >= $cov_branch_floor%)" $?
+}
+
+# A bounded libFuzzer run plus a replay of every saved regression input; its own
+# clang build with ASan+UBSan.
+stage_fuzz() {
+  local dir=$prefix-fuzz
+  if ! CC=clang setup_build "$dir" -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dbench=false -Dexamples=false; then
+    check "fuzz build" 1
+    return
+  fi
+  if [ ! -x "$dir/tests/fuzz/fuzz-vow" ]; then
+    check "fuzz harness built (clang -fsanitize=fuzzer)" 1
+    return
+  fi
+  check "fuzz build" 0
+  FUZZ_SECONDS=$fuzz_seconds FUZZ_BIN=$dir/tests/fuzz/fuzz-vow FUZZ_WORK=$dir/fuzz-work \
+    bash tests/fuzz/run.sh
+  check "fuzz run (${fuzz_seconds}s)" $?
+  local f n=0 bad=0
+  for f in tests/fuzz/regress/*; do
+    [ -f "$f" ] || continue
+    n=$((n + 1))
+    if ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        "$dir/tests/fuzz/fuzz-vow" "$f" >"$dir/replay.log" 2>&1; then
+      add_counts 1 0
+    else
+      echo "test.sh: FAILED: fuzz regression input $f" >&2
+      tail -n 40 "$dir/replay.log" >&2
+      add_counts 0 1
+      bad=$((bad + 1))
+    fi
+  done
+  echo "test.sh: fuzz: replayed $n regression inputs, $bad failed" >&2
+}
+
+t_start=$SECONDS
+stage gcc stage_gcc
+if [ $quick -eq 0 ]; then
+  stage asan+ubsan stage_asan
+  stage valgrind stage_valgrind
+  stage tsan stage_tsan
+  stage coverage stage_coverage
+  stage fuzz stage_fuzz
+fi
+echo "test.sh: stage times: ${timings[*]}; total $((SECONDS - t_start))s" >&2
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

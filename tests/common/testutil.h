@@ -95,4 +95,68 @@ static inline long tu_alloc_count(void)
     return atomic_load(&tu_count);
 }
 
+/* ------------------------------------------------------------------ sweeps */
+
+#include <dirent.h>
+
+/* The number of open fds of this process (a leak shows as a difference). */
+static inline long tu_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory stream's own fd */
+}
+
+/*
+ * A sweep program runs one complete scenario on a loop of its own and closes it. It
+ * makes its own checks with cmocka assertions and returns 1 if everything succeeded
+ * (the result a run without failures must give), 0 if some step met an injected
+ * failure and stopped early (NULL, VOW_ENOMEM or a rejection).
+ */
+typedef int (*tu_program_fn)(void *arg);
+
+/*
+ * Allocation-failure sweep (STYLE T5): runs program once without failures (it must
+ * complete), then again failing the 1st, 2nd, 3rd ... allocation, until a run
+ * completes without reaching the failing one. After every run: no live allocation and
+ * as many open fds as after the first run (lazily opened process-wide fds are made
+ * by then). Returns the number of allocation points swept.
+ */
+static inline long tu_sweep(tu_program_fn program, void *arg)
+{
+    tu_fail_nth(0);
+    assert_int_equal(program(arg), 1);
+    assert_int_equal(tu_live_allocations(), 0);
+    long clean = tu_alloc_count();
+    long fds = tu_open_fds();
+    long k;
+    for (k = 1;; k++) {
+        tu_fail_nth(k);
+        int complete = program(arg);
+        long made = tu_alloc_count();
+        tu_fail_nth(0);
+        if (tu_live_allocations() != 0)
+            fail_msg("%ld allocations live after failing allocation %ld", tu_live_allocations(),
+                     k);
+        if (tu_open_fds() != fds)
+            fail_msg("%ld fds open after failing allocation %ld, %ld before", tu_open_fds(), k,
+                     fds);
+        if (made < k) {
+            /* Nothing failed this time: the run must have done everything. */
+            assert_int_equal(complete, 1);
+            break;
+        }
+        /* A program that allocates without end would never stop the sweep. */
+        assert_true(k <= 4 * clean + 1000);
+    }
+    return k - 1;
+}
+
 #endif /* VOW_TESTUTIL_H */
