@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Smoke tests for examples/echo_server and examples/proxy, printing TAP.
+#   smoke_net.py echo ECHO_SERVER [--chains]
+#   smoke_net.py proxy ECHO_SERVER PROXY
+# echo: three clients at once (one of them resets mid-transfer), then the server must
+# exit by itself (--max-conns 3) with status 0. proxy: 4 MiB through the proxy to the
+# echo server and back, then both exit cleanly.
+import socket
+import struct
+import subprocess
+import sys
+import threading
+
+results = []
+
+
+def check(ok, name):
+    results.append((bool(ok), name))
+
+
+def start(argv):
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().strip()
+    assert line.startswith("port="), line
+    return p, int(line[5:])
+
+
+def echo_roundtrip(port, size):
+    data = bytes((i * 7) % 251 for i in range(size))
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    got = bytearray()
+
+    def reader():
+        while len(got) < size:
+            b = s.recv(65536)
+            if not b:
+                break
+            got.extend(b)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    t.join(30)
+    rest = s.recv(1)
+    s.close()
+    return bytes(got) == data and rest == b""
+
+
+def reset_midway(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(b"x" * (2 << 20))  # the server echoes it back into a reader that never reads
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    return True
+
+
+def echo(server, extra):
+    p, port = start([server, "--max-conns", "3", "--seconds", "60"] + extra + ["0"])
+    outs = {}
+
+    def run(name, fn):
+        try:
+            outs[name] = fn()
+        except Exception as e:  # a failure is a "not ok", not a crash of the harness
+            outs[name] = e
+
+    ts = [threading.Thread(target=run, args=("a", lambda: echo_roundtrip(port, 1 << 20))),
+          threading.Thread(target=run, args=("b", lambda: reset_midway(port))),
+          threading.Thread(target=run, args=("c", lambda: echo_roundtrip(port, 3000)))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    check(outs.get("a") is True, "1 MiB echoed intact")
+    check(outs.get("b") is True, "client reset mid-transfer")
+    check(outs.get("c") is True, "small echo alongside")
+    try:
+        rc = p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = "timeout"
+    check(rc == 0, "server exits 0 after --max-conns (got %s)" % rc)
+
+
+def proxy(server, prox):
+    es, eport = start([server, "--max-conns", "1", "--seconds", "60", "0"])
+    pp, pport = start([prox, "127.0.0.1", str(eport)])
+    check(echo_roundtrip(pport, 4 << 20), "4 MiB through the proxy and back")
+    try:
+        check(pp.wait(30) == 0, "proxy exits 0")
+        check(es.wait(30) == 0, "echo server exits 0")
+    except subprocess.TimeoutExpired:
+        pp.kill()
+        es.kill()
+        check(False, "exit in time")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "echo":
+        echo(sys.argv[2], sys.argv[3:])
+    else:
+        proxy(sys.argv[2], sys.argv[3])
+    print("1..%d" % len(results))
+    for i, (ok, name) in enumerate(results, 1):
+        print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
+    sys.exit(0 if all(ok for ok, _ in results) else 1)
