@@ -253,14 +253,22 @@ static void wake_dispatch(struct vow__io_core *c, unsigned revents)
 
 /* ------------------------------------------------------------------- loop */
 
+static const struct vow__backend *backend_named(const char *name)
+{
+    if (name && strcmp(name, "poll") == 0)
+        return &vow__backend_poll;
+    if (name && strcmp(name, "epoll") == 0)
+        return &vow__backend_epoll;
+    return NULL;
+}
+
+/* VOW_BACKEND wins when it names a backend; anything else means the build default. */
 static const struct vow__backend *backend_choose(void)
 {
-    const char *name = secure_getenv("VOW_BACKEND");
-    if (!name || !*name)
-        name = VOW_BACKEND_DEFAULT;
-    if (strcmp(name, "poll") == 0)
-        return &vow__backend_poll;
-    return &vow__backend_epoll;
+    const struct vow__backend *b = backend_named(secure_getenv("VOW_BACKEND"));
+    if (!b)
+        b = backend_named(VOW_BACKEND_DEFAULT);
+    return b ? b : &vow__backend_epoll;
 }
 
 /* Frees a loop in any state of construction (O5). */
