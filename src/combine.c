@@ -159,22 +159,24 @@ static const struct vow__link_ops comb_link_ops = { comb_link_cancel, NULL, 1 };
 
 static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
 {
-    if (!l || (n && !ps)) {
+    if (!l) {
         if (ps)
             consume_all(ps, n);
         return NULL;
     }
-    int bad = 0;
-    for (size_t i = 0; i < n; i++)
+    int bad = n && !ps;
+    for (size_t i = 0; i < n && ps; i++)
         if (!ps[i] || ps[i]->loop != l)
             bad = 1;
     vow *out = vow__new(l);
     if (!out) {
-        consume_all(ps, n);
+        if (ps)
+            consume_all(ps, n);
         return NULL;
     }
     if (bad) {
-        consume_all(ps, n);
+        if (ps)
+            consume_all(ps, n);
         vow__reject(out, VOW_EINVAL, vow_val_none(), 0);
         return out;
     }
