@@ -5,7 +5,8 @@
  * which marks page-table entries without splitting the mapping, so a million live
  * stacks stay far below vm.max_map_count; mprotect(PROT_NONE) is the fallback.
  * A slot is prepared (guard, Valgrind registration) the first time it is handed out,
- * so a lone coroutine pays for one slot, not for the whole slab.
+ * so a lone coroutine pays for one slot, not for the whole slab. Slab headers sit in
+ * the first page of their mapping, so idle slabs can outlive the pool (see spare).
  */
 #include "stack.h"
 #include "switch.h"
@@ -14,6 +15,7 @@
 #include "vow/co.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -33,7 +35,8 @@ struct vow__co_slab {
     struct vow__co_slab *prev, *next;      /* pool->slabs */
     struct vow__co_slab *aprev, *anext;    /* pool->avail, while on it */
     int on_avail;                          /* linked on pool->avail */
-    char *base;                            /* the mapping */
+    char *base;                            /* the mapping, which starts with this header */
+    char *first;                           /* slot 0, after the header pages */
     size_t map_len;                        /* its length */
     size_t slot_size;                      /* guard + stack */
     unsigned n;                            /* slots */
@@ -93,15 +96,18 @@ static void avail_del(struct vow__co_pool *pool, struct vow__co_slab *s)
         s->anext->aprev = s->aprev;
 }
 
-static void slab_free(struct vow__co_pool *pool, struct vow__co_slab *s)
+/* Idle slabs kept by the thread once their pool is gone, so a loop that runs
+ * coroutines in bursts does not map, guard and fault in fresh stacks each time. The
+ * headers live inside the mappings: the cache holds no allocator memory. */
+#define SPARE_MAX 32u
+static _Thread_local struct vow__co_slab *spare;
+static _Thread_local unsigned n_spare;
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static int spare_key_ok;
+
+static void slab_unmap(struct vow__co_slab *s)
 {
-    avail_del(pool, s);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        pool->slabs = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
     for (unsigned i = 0; i < s->prepared; i++) {
 #ifdef VOW_CO_VALGRIND
         VALGRIND_STACK_DEREGISTER(s->slots[i].vg_id);
@@ -110,38 +116,57 @@ static void slab_free(struct vow__co_pool *pool, struct vow__co_slab *s)
         ASAN_UNPOISON_MEMORY_REGION(s->slots[i].lo, s->slots[i].size);
 #endif
     }
-    pool->cached -= s->prepared - s->used;
-    if (s->used == 0)
-        pool->idle--;
     munmap(s->base, s->map_len);
-    vow_free(s);
 }
 
-static struct vow__co_slab *slab_new(struct vow__co_pool *pool, size_t size)
+static void spare_thread_exit(void *token)
 {
-    size_t guard = VOW_CO_GUARD_PAGES * page_size();
-    size_t slot = guard + size;
-    size_t n = SLAB_TARGET_BYTES / slot;
-    if (n > SLAB_MAX_SLOTS)
-        n = SLAB_MAX_SLOTS;
-    if (n == 0)
-        n = 1;
-    struct vow__co_slab *s = vow_malloc(sizeof(*s) + n * sizeof(s->slots[0]));
-    if (!s)
-        return NULL;
-    void *base = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (base == MAP_FAILED) {
-        vow_free(s);
-        return NULL;
+    (void)token;
+    vow_co_trim();
+}
+
+static void spare_key_init(void)
+{
+    spare_key_ok = pthread_key_create(&spare_key, spare_thread_exit) == 0;
+}
+
+size_t vow_co_trim(void)
+{
+    size_t n = 0;
+    while (spare) {
+        struct vow__co_slab *s = spare;
+        spare = s->next;
+        n += s->prepared;
+        slab_unmap(s);
     }
-    s->base = base;
-    s->map_len = n * slot;
-    s->slot_size = slot;
-    s->n = (unsigned)n;
-    s->used = 0;
-    s->prepared = 0;
-    s->free_head = NO_SLOT;
+    n_spare = 0;
+    return n;
+}
+
+/* s has no stack in use: it leaves the pool for the thread's cache, or is unmapped. */
+static void slab_retire(struct vow__co_pool *pool, struct vow__co_slab *s)
+{
+    avail_del(pool, s);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        pool->slabs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    pool->cached -= s->prepared;
+    pool->idle--;
+    pthread_once(&spare_once, spare_key_init);
+    if (n_spare < SPARE_MAX && spare_key_ok && pthread_setspecific(spare_key, &spare) == 0) {
+        s->next = spare;
+        spare = s;
+        n_spare++;
+        return;
+    }
+    slab_unmap(s);
+}
+
+static void slab_link(struct vow__co_pool *pool, struct vow__co_slab *s)
+{
     s->on_avail = 0;
     s->prev = NULL;
     s->next = pool->slabs;
@@ -149,7 +174,44 @@ static struct vow__co_slab *slab_new(struct vow__co_pool *pool, size_t size)
         pool->slabs->prev = s;
     pool->slabs = s;
     pool->idle++;
+    pool->cached += s->prepared;
     avail_add(pool, s);
+}
+
+static struct vow__co_slab *slab_new(struct vow__co_pool *pool, size_t size)
+{
+    size_t guard = VOW_CO_GUARD_PAGES * page_size();
+    size_t slot = guard + size;
+    for (struct vow__co_slab **pp = &spare; *pp; pp = &(*pp)->next) {
+        struct vow__co_slab *s = *pp;
+        if (s->slot_size == slot) {
+            *pp = s->next;
+            n_spare--;
+            slab_link(pool, s);
+            return s;
+        }
+    }
+    size_t n = SLAB_TARGET_BYTES / slot;
+    if (n > SLAB_MAX_SLOTS)
+        n = SLAB_MAX_SLOTS;
+    if (n == 0)
+        n = 1;
+    size_t pg = page_size();
+    size_t hdr = (sizeof(struct vow__co_slab) + n * sizeof(struct vow__co_stack) + pg - 1) / pg * pg;
+    char *base = mmap(NULL, hdr + n * slot, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    struct vow__co_slab *s = (struct vow__co_slab *)(void *)base;
+    s->base = base;
+    s->map_len = hdr + n * slot;
+    s->first = base + hdr;
+    s->slot_size = slot;
+    s->n = (unsigned)n;
+    s->used = 0;
+    s->prepared = 0;
+    s->free_head = NO_SLOT;
+    slab_link(pool, s);
     return s;
 }
 
@@ -171,7 +233,7 @@ static int guard_install(char *p, size_t len)
 static struct vow__co_stack *slot_prepare(struct vow__co_slab *s)
 {
     size_t guard = VOW_CO_GUARD_PAGES * page_size();
-    char *slot = s->base + (size_t)s->prepared * s->slot_size;
+    char *slot = s->first + (size_t)s->prepared * s->slot_size;
     if (guard_install(slot, guard) < 0)
         return NULL;
     struct vow__co_stack *st = &s->slots[s->prepared];
@@ -206,7 +268,7 @@ int vow__co_stack_get(struct vow__co_pool *pool, size_t size, struct vow__co_sta
         st = slot_prepare(s);
         if (!st) {
             if (s->used == 0 && s->prepared == 0)
-                slab_free(pool, s);
+                slab_retire(pool, s);
             return VOW_ENOMEM;
         }
     }
@@ -240,14 +302,12 @@ void vow__co_stack_put(struct vow__co_pool *pool, struct vow__co_stack *st)
     if (s->used == 0) {
         pool->idle++;
         if (pool->idle > 1)
-            slab_free(pool, s);
+            slab_retire(pool, s);
     }
 }
 
 void vow__co_pool_fini(struct vow__co_pool *pool)
 {
     while (pool->slabs)
-        slab_free(pool, pool->slabs);
-    pool->avail = NULL;
-    pool->cached = 0;
+        slab_retire(pool, pool->slabs);
 }

@@ -38,7 +38,9 @@ int vow__co_stack_get(struct vow__co_pool *pool, size_t size, struct vow__co_sta
 /* Gives a stack back; nothing may run on it any more. */
 void vow__co_stack_put(struct vow__co_pool *pool, struct vow__co_stack *s);
 
-/* Unmaps every slab; no stack may be in use. */
+/* Gives every slab up (no stack may be in use): up to 32 idle slabs stay with the
+ * thread for the next pool of the same stack size (vow_co_trim unmaps them, as does
+ * the thread's exit); the rest are unmapped. */
 void vow__co_pool_fini(struct vow__co_pool *pool);
 
 #endif /* VOW_CO_STACK_H */

@@ -86,13 +86,23 @@ VOW_API vow *vow_co_self(void);
 VOW_API int vow_co_cancel_all(vow_loop *l);
 
 /*
- * How many coroutines of l have been spawned and not finished, and how many pooled
- * stacks l keeps for reuse. The adapter frees all its per-loop state (registry, stack
- * pool) as soon as the last coroutine of a loop finishes, so nothing is left for
- * vow_loop_close. Both 0 for a NULL l or a loop without coroutines.
+ * How many coroutines of l have been spawned and not finished, and how many free
+ * stacks l's pool keeps for reuse. The adapter frees all its per-loop state (registry,
+ * stack pool) as soon as the last coroutine of a loop finishes, so nothing is left for
+ * vow_loop_close and no allocator memory survives. Both 0 for a NULL l or a loop
+ * without coroutines.
  */
 VOW_API size_t vow_co_live(const vow_loop *l);
 VOW_API size_t vow_co_pooled(const vow_loop *l);
+
+/*
+ * When a pool is freed, up to 32 of its idle stack slabs (mmap'd memory, never the
+ * allocator's) stay with the calling thread for the next loop that runs coroutines of
+ * the same stack size, so bursts of coroutines do not map and fault in fresh stacks
+ * each time. The cache is unmapped when the thread exits, or now by vow_co_trim, which
+ * returns the number of stacks released. Any thread (its own cache).
+ */
+VOW_API size_t vow_co_trim(void);
 
 /* The context switch in use: "asm-x86_64", "asm-aarch64" or "ucontext". Any thread. */
 VOW_API const char *vow_co_switch_name(void);

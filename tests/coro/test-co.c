@@ -662,6 +662,15 @@ static void pool_reuse(void **state)
     assert_int_equal(vow_cancel(keep), 0);
     vow_unref(keep);
     finish(L);
+    /* The idle slabs went to the thread's cache; a new loop takes them back. */
+    vow_co_trim();
+    L = new_loop();
+    vow *one = vow_co_spawn(L, co_index, (void *)(intptr_t)1, NULL);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    vow_unref(one);
+    finish(L);
+    assert_true(vow_co_trim() > 0);
+    assert_int_equal(vow_co_trim(), 0);
 }
 
 /* ------------------------------------------------- allocation failure sweep */

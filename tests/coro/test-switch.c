@@ -290,6 +290,8 @@ static void test_ring(void **state)
 static void test_pool(void **state)
 {
     (void)state;
+    /* Start without the slabs earlier tests left in the thread's cache. */
+    vow_co_trim();
     size_t sz = vow__co_stack_round(0);
     assert_int_equal(sz, VOW_CO_STACK_DEFAULT);
     assert_int_equal(vow__co_stack_round(1), VOW_CO_STACK_MIN);
@@ -326,6 +328,14 @@ static void test_pool(void **state)
     assert_true(pool.cached <= 64);
     vow__co_pool_fini(&pool);
     assert_null(pool.slabs);
+    /* Idle slabs went to the thread's cache, and come back for the same size. */
+    struct vow__co_stack *again;
+    assert_int_equal(vow__co_stack_get(&pool, sz, &again), 0);
+    assert_true(pool.cached > 0);
+    vow__co_stack_put(&pool, again);
+    vow__co_pool_fini(&pool);
+    assert_true(vow_co_trim() > 0);
+    assert_int_equal(vow_co_trim(), 0);
     assert_int_equal(tu_live_allocations(), 0);
 }
 

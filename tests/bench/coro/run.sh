@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Coroutine benchmarks side by side with their peers, then one ratio line per
+# comparison. Usage: run.sh <build dir>
+#   switch: libvow's assembly switch vs Boost.Context jump_fcontext vs swapcontext
+#           (one program, which prints its own ratio line);
+#   coro:   N coroutines that each yield once, gathered (libvow, Node, asyncio), all
+#           at once (N live stacks) and in batches of 1,000 (pooled stacks).
+# Each program runs BENCH_REPEAT times (default 3), keeping its fastest run, since the
+# machine may be shared; BENCH_SCALE divides every N. asyncio runs a tenth of N (it
+# would take minutes); ratios compare rates (ops_per_s), so N only needs to be large.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:?usage: run.sh <build dir>}
+bin="$build/tests/bench/coro"
+repeat=${BENCH_REPEAT:-3}
+scale=${BENCH_SCALE:-1}
+status=0
+lines=$(mktemp)
+trap 'rm -f "$lines"' EXIT
+
+# Runs "$@" repeat times; keeps each workload's line with the highest ops_per_s.
+best_of() {
+  local out all=""
+  for _ in $(seq "$repeat"); do
+    if ! out=$("$@"); then
+      echo "FAILED: $*" >&2
+      status=1
+      return
+    fi
+    all+="$out"$'\n'
+  done
+  printf '%s' "$all" | awk '
+    /^workload=/ {
+      w = ""; m = ""; ops = -1
+      for (i = 1; i <= NF; i++) {
+        split($i, kv, "=")
+        if (kv[1] == "workload") w = kv[2]
+        if (kv[1] == "impl") m = kv[2]
+        if (kv[1] == "ops_per_s") ops = kv[2] + 0
+      }
+      k = w SUBSEP m
+      if (!(k in best) || ops > best[k]) { best[k] = ops; line[k] = $0 }
+      if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+    }
+    /^ratio / { r = $0 }
+    END { for (i = 1; i <= nk; i++) print line[order[i]]; if (r != "") print r }' |
+    tee -a "$lines"
+}
+
+n() { echo $(( $1 / scale > 0 ? $1 / scale : 1 )); }
+
+if [ -x "$bin/bench-switch" ]; then
+  best_of "$bin/bench-switch" "$(n 20000000)"
+else
+  echo "coro/run.sh: bench-switch not built (needs the asm switch and libboost-context-dev)" >&2
+fi
+if [ -x "$bin/bench-coro" ]; then
+  best_of "$bin/bench-coro" "$(n 1000000)"
+  best_of "$bin/bench-coro" "$(n 1000000)" 1000
+else
+  echo "coro/run.sh: $bin/bench-coro is not built (the coro adapter is not in this build)" >&2
+  status=1
+fi
+if command -v node >/dev/null; then
+  best_of node "$here/coro.js" "$(n 1000000)"
+  best_of node "$here/coro.js" "$(n 1000000)" 1000
+else
+  echo "coro/run.sh: node not found: no Node peer" >&2
+fi
+if command -v python3 >/dev/null; then
+  best_of python3 "$here/coro.py" "$(n 100000)"
+  best_of python3 "$here/coro.py" "$(n 100000)" 1000
+else
+  echo "coro/run.sh: python3 not found: no asyncio peer" >&2
+fi
+
+awk '
+  function field(name,   i, kv) {
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return kv[2] }
+    return ""
+  }
+  /^workload=/ { ops[field("workload"), field("impl")] = field("ops_per_s") }
+  function ratio(w, peer, target,   a, b) {
+    a = ops[w, "libvow"]; b = ops[w, peer]
+    if (a == "" || b == "" || b + 0 == 0) return
+    printf "ratio workload=%s libvow/%s=%.2fx (target >= %sx: %s)\n", w, peer, a / b, target,
+      (a / b >= target ? "met" : "missed")
+  }
+  END {
+    ratio("coro", "node", 10)
+    ratio("coro", "asyncio", 100)
+    ratio("coro_batch1000", "node", 10)
+    ratio("coro_batch1000", "asyncio", 100)
+  }' "$lines"
+exit $status
