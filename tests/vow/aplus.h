@@ -19,10 +19,12 @@ enum aplus_timing { APLUS_ALREADY = 1, APLUS_IMMEDIATELY, APLUS_EVENTUALLY };
  * Registers fn three times, once per timing; the timing travels in cmocka's initial
  * state, which aplus_begin() reads back.
  */
-#define APLUS_TIMED(fn)                                                                    \
-    { #fn "_already", fn, NULL, NULL, (void *)(uintptr_t)APLUS_ALREADY },                  \
-    { #fn "_immediately", fn, NULL, NULL, (void *)(uintptr_t)APLUS_IMMEDIATELY },          \
-    { #fn "_eventually", fn, NULL, NULL, (void *)(uintptr_t)APLUS_EVENTUALLY }
+#define APLUS_TIMED(fn)                                                                            \
+    {#fn "_already", fn, NULL, NULL, (void *)(uintptr_t)APLUS_ALREADY},                            \
+        {#fn "_immediately", fn, NULL, NULL, (void *)(uintptr_t)APLUS_IMMEDIATELY},                \
+    {                                                                                              \
+#fn "_eventually", fn, NULL, NULL, (void *)(uintptr_t)APLUS_EVENTUALLY                     \
+    }
 
 #define APLUS_MAX_TOKENS 32
 #define APLUS_MAX_ACTIONS 16
@@ -159,8 +161,8 @@ static inline struct aplus_action *aplus_at(struct aplus *a, uint64_t ms, aplus_
 }
 
 /* Settles p (borrowed: a reference is kept until then) from a timer after ms. */
-static inline struct aplus_action *aplus_settle_at(struct aplus *a, uint64_t ms, vow *p,
-                                                   int code, vow_val v)
+static inline struct aplus_action *aplus_settle_at(struct aplus *a, uint64_t ms, vow *p, int code,
+                                                   vow_val v)
 {
     struct aplus_action *ac = aplus_action_new(a, ms);
     ac->p = vow_ref(p);
@@ -251,20 +253,20 @@ enum aplus_ret { APLUS_RET_NUM, APLUS_RET_PASS, APLUS_RET_OK, APLUS_RET_FAIL, AP
  * derived vows fulfil and nothing goes unhandled).
  */
 struct aplus_probe {
-    struct aplus *a;                    /* harness */
-    int id;                             /* logged on each call */
-    int ok, err;                        /* calls of the fulfilment / rejection handler */
-    int code;                           /* code the rejection handler saw */
-    const void *ptr;                    /* value or detail ptr seen */
-    int64_t num;                        /* value or detail num seen */
-    int dead;                           /* saw a value whose drop had already run */
-    int mark;                           /* a->mark when the handler ran */
-    enum aplus_ret ret;                 /* what to return */
-    int ret_code;                       /* for APLUS_RET_FAIL */
-    vow_val ret_val;                    /* for APLUS_RET_OK/FAIL: moved out on first use */
-    vow *ret_follow;                    /* for APLUS_RET_FOLLOW: moved out on first use */
+    struct aplus *a;                        /* harness */
+    int id;                                 /* logged on each call */
+    int ok, err;                            /* calls of the fulfilment / rejection handler */
+    int code;                               /* code the rejection handler saw */
+    const void *ptr;                        /* value or detail ptr seen */
+    int64_t num;                            /* value or detail num seen */
+    int dead;                               /* saw a value whose drop had already run */
+    int mark;                               /* a->mark when the handler ran */
+    enum aplus_ret ret;                     /* what to return */
+    int ret_code;                           /* for APLUS_RET_FAIL */
+    vow_val ret_val;                        /* for APLUS_RET_OK/FAIL: moved out on first use */
+    vow *ret_follow;                        /* for APLUS_RET_FOLLOW: moved out on first use */
     void (*inside)(struct aplus_probe *pr); /* runs inside the handler, or NULL */
-    void *arg;                          /* for inside */
+    void *arg;                              /* for inside */
 };
 
 static inline void aplus_probe_init(struct aplus_probe *pr, struct aplus *a, int id)

@@ -68,7 +68,7 @@ static void must_not_transition(void **state, int code)
     vow *d = vow_then(vow_ref(p), aplus_ok, aplus_err, &pr);
     aplus_settle(&a);
     aplus_run(&a);
-    struct late lt = { .p = p, .first_code = code };
+    struct late lt = {.p = p, .first_code = code};
     settle_again(&a, &lt);
     check_again(&a, &lt);
     aplus_run(&a);
@@ -95,9 +95,9 @@ static void aplus_2_1_3_1_rejected_stays(void **state)
 enum { NOW_NOW, LATER_LATER, NOW_LATER };
 
 struct both {
-    struct late lt;  /* the refused calls */
-    int code;        /* first outcome */
-    int first_rc;    /* what the first settling call returned */
+    struct late lt; /* the refused calls */
+    int code;       /* first outcome */
+    int first_rc;   /* what the first settling call returned */
 };
 
 static void settle_first(struct aplus *a, struct both *b)
@@ -123,7 +123,7 @@ static void settle_twice(int code, int when)
     aplus_begin(&a, NULL);
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
-    struct both b = { .code = code };
+    struct both b = {.code = code};
     vow *p = vow_pending(a.l);
     b.lt.p = p;
     vow *d = vow_then(vow_ref(p), aplus_ok, aplus_err, &pr);
@@ -205,7 +205,7 @@ static void value_unchanged(void **state, int code)
     aplus_settle(&a);
     aplus_run(&a);
     d[1] = aplus_on(vow_ref(p), code != 0, &pr[1]);
-    struct late lt = { .p = p, .first_code = code };
+    struct late lt = {.p = p, .first_code = code};
     settle_again(&a, &lt);
     d[2] = aplus_on(vow_ref(p), code != 0, &pr[2]);
     aplus_run(&a);

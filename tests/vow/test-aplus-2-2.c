@@ -155,8 +155,8 @@ static void aplus_2_2_3_1_called_with_reason(void **state)
 }
 
 struct later_settle {
-    vow *p;           /* the vow, borrowed */
-    int rj;           /* how to settle it */
+    vow *p; /* the vow, borrowed */
+    int rj; /* how to settle it */
     struct aplus_probe *pr;
     int calls_before; /* handler calls when the timer came */
     int rc;           /* the settling call's result */
@@ -179,7 +179,7 @@ static void not_before_delay(int rj)
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
     vow *p = vow_pending(a.l);
-    struct later_settle ls = { .p = p, .rj = rj, .pr = &pr };
+    struct later_settle ls = {.p = p, .rj = rj, .pr = &pr};
     vow *d = aplus_on(vow_ref(p), rj, &pr);
     aplus_at(&a, 2, settle_then_mark, &ls);
     aplus_run(&a);
@@ -310,7 +310,7 @@ static void settle_more_than_once(int rj, int when)
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
     vow *p = vow_pending(a.l);
-    struct twice t = { .p = p, .rj = rj };
+    struct twice t = {.p = p, .rj = rj};
     vow *d = aplus_on(vow_ref(p), rj, &pr);
     if (when == TWICE_NOW) {
         try_settle_twice(&a, &t);
@@ -392,10 +392,10 @@ static void spaced_apart(int rj)
         aplus_probe_init(&pr[i], &a, i + 1);
     vow *p = vow_pending(a.l);
     d[0] = aplus_on(vow_ref(p), rj, &pr[0]);
-    struct spaced s1 = { p, rj, &pr[1], &d[1] }, s2 = { p, rj, &pr[2], &d[2] };
+    struct spaced s1 = {p, rj, &pr[1], &d[1]}, s2 = {p, rj, &pr[2], &d[2]};
     aplus_at(&a, 1, attach_later, &s1);
     aplus_at(&a, 2, attach_later, &s2);
-    struct twice t = { .p = p, .rj = rj };
+    struct twice t = {.p = p, .rj = rj};
     aplus_at(&a, 3, try_settle, &t);
     aplus_run(&a);
     assert_int_equal(t.rc[0], 0);
@@ -403,7 +403,7 @@ static void spaced_apart(int rj)
         assert_saw_sentinel(&a, &pr[i], rj);
         vow_unref(d[i]);
     }
-    aplus_assert_log(&a, (int[]){ 1, 2, 3 }, 3);
+    aplus_assert_log(&a, (int[]){1, 2, 3}, 3);
     vow_unref(p);
     aplus_end(&a);
 }
@@ -435,7 +435,7 @@ static void interleaved(int rj)
     aplus_run(&a);
     assert_saw_sentinel(&a, &pr[0], rj);
     assert_saw_sentinel(&a, &pr[1], rj);
-    aplus_assert_log(&a, (int[]){ 1, 2 }, 2);
+    aplus_assert_log(&a, (int[]){1, 2}, 2);
     vow_unref(d0);
     vow_unref(d1);
     vow_unref(p);
@@ -544,7 +544,7 @@ static void added_inside(int outer_rj, int rj)
     aplus_probe_init(&pr, &a, 2);
     vow *p = settled(&a, rj);
     vow *p_outer = outer_rj == rj ? vow_ref(p) : settled(&a, outer_rj);
-    struct inner in = { .target = p, .rj = rj, .pr = { &pr }, .n = 1 };
+    struct inner in = {.target = p, .rj = rj, .pr = {&pr}, .n = 1};
     outer.inside = attach_inside;
     outer.arg = &in;
     vow *d = aplus_on(p_outer, outer_rj, &outer);
@@ -553,7 +553,7 @@ static void added_inside(int outer_rj, int rj)
     assert_int_equal(outer.ok + outer.err, 1);
     assert_saw_sentinel(&a, &pr, rj);
     assert_int_equal(pr.mark, 1);
-    aplus_assert_log(&a, (int[]){ 1, 2 }, 2);
+    aplus_assert_log(&a, (int[]){1, 2}, 2);
     inner_fini(&in);
     vow_unref(d);
     vow_unref(p);
@@ -592,7 +592,7 @@ static void settled_async(int rj)
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
     vow *p = vow_pending(a.l);
-    struct later_settle ls = { .p = p, .rj = rj, .pr = &pr };
+    struct later_settle ls = {.p = p, .rj = rj, .pr = &pr};
     aplus_at(&a, 0, settle_then_mark, &ls);
     vow *d = aplus_on(vow_ref(p), rj, &pr);
     aplus_run(&a);
@@ -626,7 +626,7 @@ static void settle_inside_handler(int rj)
     aplus_probe_init(&pr, &a, 2);
     vow *q = vow_pending(a.l);
     vow *dq = aplus_on(vow_ref(q), rj, &pr);
-    struct inner in = { .target = q, .rj = rj, .settle = q };
+    struct inner in = {.target = q, .rj = rj, .settle = q};
     outer.inside = attach_inside;
     outer.arg = &in;
     vow *d = vow_then(vow_resolved(a.l, vow_val_num(0)), aplus_ok, NULL, &outer);
@@ -635,7 +635,7 @@ static void settle_inside_handler(int rj)
     assert_int_equal(pr.mark, 1);
     assert_int_equal(aplus_calls(&pr, rj), 1);
     assert_ptr_equal(pr.ptr, &a.tokens[0]);
-    aplus_assert_log(&a, (int[]){ 1, 2 }, 2);
+    aplus_assert_log(&a, (int[]){1, 2}, 2);
     vow_unref(d);
     vow_unref(dq);
     vow_unref(q);
@@ -658,8 +658,8 @@ static void aplus_2_2_4_reject_inside_handler(void **state)
 
 /* What the handlers and ctx_drop saw, kept outside ctx so a wrong ctx cannot hide. */
 static struct {
-    void *ctx;        /* ctx the last handler got */
-    int calls;        /* handler calls */
+    void *ctx;            /* ctx the last handler got */
+    int calls;            /* handler calls */
     void *dropped[4];     /* ctx given to each ctx_drop call */
     int calls_at_drop[4]; /* handler calls when each ctx_drop ran */
     int drops;            /* ctx_drop calls */
@@ -768,7 +768,7 @@ static void multiple_handlers(void **state, int rj, int one_fails)
     aplus_run(&a);
     for (int i = 0; i < 4; i++)
         assert_saw_sentinel(&a, &pr[i], rj);
-    aplus_assert_log(&a, (int[]){ 1, 2, 3, 4 }, 4);
+    aplus_assert_log(&a, (int[]){1, 2, 3, 4}, 4);
     assert_ptr_equal(vow_value(d[0])->ptr, &a.tokens[1]);
     if (one_fails)
         assert_int_equal(vow_code(d[1]), -EIO);
@@ -867,7 +867,7 @@ static void order(void **state, int rj, int where)
     for (int i = 0; i < 4; i++)
         aplus_probe_init(&pr[i], &a, i + 1);
     vow *p = aplus_source(&a, CODE_OF(rj), aplus_val(&a));
-    struct inner in = { .target = p, .rj = rj };
+    struct inner in = {.target = p, .rj = rj};
     vow *d[3];
     int top = 3;
     if (where == 1) {
@@ -889,7 +889,7 @@ static void order(void **state, int rj, int where)
     aplus_settle(&a);
     aplus_run(&a);
     int n = where == 1 ? 4 : 3;
-    aplus_assert_log(&a, (int[]){ 1, 2, 3, 4 }, n);
+    aplus_assert_log(&a, (int[]){1, 2, 3, 4}, n);
     for (int i = 0; i < n; i++)
         assert_saw_sentinel(&a, &pr[i], rj);
     assert_int_equal(in.calls_at_attach, 0);
@@ -1040,8 +1040,8 @@ static vow_val reason_detail(struct aplus *a, int i)
     }
 }
 
-static const int reason_code[N_REASONS] = { VOW_EUSER, VOW_EUSER, -EIO, VOW_ETIMEDOUT,
-                                            VOW_ECANCELED };
+static const int reason_code[N_REASONS] = {VOW_EUSER, VOW_EUSER, -EIO, VOW_ETIMEDOUT,
+                                           VOW_ECANCELED};
 
 /* 2.2.7.2: a handler's vow_fail(code, detail) rejects the derived vow with exactly that. */
 static void failure_rejects(void **state, int rj)

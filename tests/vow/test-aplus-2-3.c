@@ -315,7 +315,7 @@ static void resolution(void **state, int via_rj, int kind)
     aplus_probe_init(&first, &a, 1);
     aplus_probe_init(&pr, &a, 2);
     vow *p = aplus_source(&a, CODE_OF(via_rj), aplus_val(&a));
-    struct factory f = { .kind = kind };
+    struct factory f = {.kind = kind};
     first.inside = make_x_inside;
     first.arg = &f;
     vow *d = aplus_on(p, via_rj, &first);

@@ -49,10 +49,10 @@ static const vow_list *list_of(vow *r, size_t n)
 
 /* Records when a handler ran on the loop clock. */
 struct when {
-    vow_loop *l;   /* the loop */
-    uint64_t at;   /* vow_loop_now() in the handler */
-    int calls;     /* handler runs */
-    int code;      /* 0 or the rejection code seen */
+    vow_loop *l; /* the loop */
+    uint64_t at; /* vow_loop_now() in the handler */
+    int calls;   /* handler runs */
+    int code;    /* 0 or the rejection code seen */
 };
 
 static vow_ret when_ok(void *ctx, const vow_val *v)
@@ -91,7 +91,7 @@ static void all_input_order(void **state)
     aplus_probe_init(&pr, &a, 1);
     vow_val v0 = aplus_val(&a), v1 = aplus_val(&a), v2 = aplus_val(&a);
     /* Settled in reverse order: the list still follows the input order. */
-    vow *in[3] = { later(&a, 3, 0, v0), later(&a, 1, 0, v1), vow_resolved(a.l, v2) };
+    vow *in[3] = {later(&a, 3, 0, v0), later(&a, 1, 0, v1), vow_resolved(a.l, v2)};
     vow *r = vow_all(a.l, in, 3);
     vow *d = aplus_on(vow_ref(r), 0, &pr);
     aplus_run(&a);
@@ -117,8 +117,8 @@ static void all_first_rejection_wins(void **state)
     aplus_begin(&a, state);
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
-    vow *in[3] = { later(&a, 3, -EIO, vow_val_none()), later(&a, 1, VOW_EUSER, aplus_val(&a)),
-                   later(&a, 2, 0, vow_val_num(2)) };
+    vow *in[3] = {later(&a, 3, -EIO, vow_val_none()), later(&a, 1, VOW_EUSER, aplus_val(&a)),
+                  later(&a, 2, 0, vow_val_num(2))};
     vow *r = vow_all(a.l, in, 3);
     vow *d = aplus_on(vow_ref(r), 1, &pr);
     aplus_run(&a);
@@ -139,9 +139,9 @@ static void all_empty(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    vow *in[1] = { NULL };
-    vow *r[4] = { vow_all(a.l, NULL, 0), vow_all(a.l, in, 0), vow_all_settled(a.l, NULL, 0),
-                  vow_all_settled(a.l, in, 0) };
+    vow *in[1] = {NULL};
+    vow *r[4] = {vow_all(a.l, NULL, 0), vow_all(a.l, in, 0), vow_all_settled(a.l, NULL, 0),
+                 vow_all_settled(a.l, in, 0)};
     for (int i = 0; i < 4; i++) {
         assert_non_null(r[i]);
         assert_int_equal(vow_state(r[i]), VOW_FULFILLED);
@@ -164,14 +164,14 @@ static void mixed_inputs(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    vow *in_all[3] = { vow_resolved(a.l, vow_val_num(1)), later(&a, 1, 0, vow_val_num(2)),
-                       vow_resolved(a.l, vow_val_num(3)) };
+    vow *in_all[3] = {vow_resolved(a.l, vow_val_num(1)), later(&a, 1, 0, vow_val_num(2)),
+                      vow_resolved(a.l, vow_val_num(3))};
     vow *all = vow_all(a.l, in_all, 3);
-    vow *in_set[2] = { vow_rejected(a.l, -EIO, vow_val_none()), later(&a, 1, 0, vow_val_num(2)) };
+    vow *in_set[2] = {vow_rejected(a.l, -EIO, vow_val_none()), later(&a, 1, 0, vow_val_num(2))};
     vow *settled = vow_all_settled(a.l, in_set, 2);
-    vow *in_race[2] = { later(&a, 1, 0, vow_val_num(1)), vow_resolved(a.l, aplus_val(&a)) };
+    vow *in_race[2] = {later(&a, 1, 0, vow_val_num(1)), vow_resolved(a.l, aplus_val(&a))};
     vow *race = vow_race(a.l, in_race, 2);
-    vow *in_any[2] = { vow_rejected(a.l, -EIO, vow_val_none()), later(&a, 1, 0, vow_val_num(5)) };
+    vow *in_any[2] = {vow_rejected(a.l, -EIO, vow_val_none()), later(&a, 1, 0, vow_val_num(5))};
     vow *any = vow_any(a.l, in_any, 2);
     aplus_run(&a);
     const vow_list *list = list_of(all, 3);
@@ -197,14 +197,14 @@ static void all_settled_codes(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    vow *in[4] = { vow_resolved(a.l, aplus_val(&a)), vow_rejected(a.l, -EIO, vow_val_none()),
-                   later(&a, 2, VOW_EUSER, aplus_val(&a)), later(&a, 1, 0, vow_val_num(4)) };
+    vow *in[4] = {vow_resolved(a.l, aplus_val(&a)), vow_rejected(a.l, -EIO, vow_val_none()),
+                  later(&a, 2, VOW_EUSER, aplus_val(&a)), later(&a, 1, 0, vow_val_num(4))};
     vow *r = vow_all_settled(a.l, in, 4);
     aplus_run(&a);
     assert_int_equal(vow_state(r), VOW_FULFILLED);
     const vow_list *list = list_of(r, 4);
-    static const int states[4] = { VOW_FULFILLED, VOW_REJECTED, VOW_REJECTED, VOW_FULFILLED };
-    static const int codes[4] = { 0, -EIO, VOW_EUSER, 0 };
+    static const int states[4] = {VOW_FULFILLED, VOW_REJECTED, VOW_REJECTED, VOW_FULFILLED};
+    static const int codes[4] = {0, -EIO, VOW_EUSER, 0};
     for (size_t i = 0; i < 4; i++) {
         assert_int_equal(vow_state(list->items[i]), states[i]);
         assert_int_equal(vow_code(list->items[i]), codes[i]);
@@ -224,9 +224,9 @@ static void race_first_settled_wins(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    vow *in1[2] = { later(&a, 3, 0, vow_val_num(1)), later(&a, 1, -EIO, aplus_val(&a)) };
+    vow *in1[2] = {later(&a, 3, 0, vow_val_num(1)), later(&a, 1, -EIO, aplus_val(&a))};
     vow *rej = vow_race(a.l, in1, 2);
-    vow *in2[2] = { later(&a, 3, -EIO, vow_val_none()), later(&a, 1, 0, aplus_val(&a)) };
+    vow *in2[2] = {later(&a, 3, -EIO, vow_val_none()), later(&a, 1, 0, aplus_val(&a))};
     vow *ful = vow_race(a.l, in2, 2);
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
@@ -250,8 +250,8 @@ static void race_settled_inputs_in_order(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    vow *in[3] = { vow_pending(a.l), vow_rejected(a.l, VOW_EUSER, aplus_val(&a)),
-                   vow_resolved(a.l, aplus_val(&a)) };
+    vow *in[3] = {vow_pending(a.l), vow_rejected(a.l, VOW_EUSER, aplus_val(&a)),
+                  vow_resolved(a.l, aplus_val(&a))};
     vow *first_pending = vow_ref(in[0]);
     vow *r = vow_race(a.l, in, 3);
     struct aplus_probe pr;
@@ -294,7 +294,7 @@ static void losers_cancelled(void **state, int any)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    struct hooked alone = { 0 }, kept = { 0 }, timer = { 0 };
+    struct hooked alone = {0}, kept = {0}, timer = {0};
     vow *in[5];
     in[0] = watched(&a, &alone);
     in[1] = watched(&a, &kept);
@@ -341,8 +341,8 @@ static void any_first_fulfilment(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    vow *in[3] = { later(&a, 1, -EIO, vow_val_none()), later(&a, 2, 0, aplus_val(&a)),
-                   later(&a, 3, 0, vow_val_num(3)) };
+    vow *in[3] = {later(&a, 1, -EIO, vow_val_none()), later(&a, 2, 0, aplus_val(&a)),
+                  later(&a, 3, 0, vow_val_num(3))};
     vow *r = vow_any(a.l, in, 3);
     aplus_run(&a);
     assert_int_equal(vow_state(r), VOW_FULFILLED);
@@ -356,8 +356,8 @@ static void any_all_rejected(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    vow *in[3] = { later(&a, 3, -EIO, vow_val_none()), later(&a, 1, VOW_EUSER, aplus_val(&a)),
-                   vow_rejected(a.l, -ENOENT, vow_val_num(7)) };
+    vow *in[3] = {later(&a, 3, -EIO, vow_val_none()), later(&a, 1, VOW_EUSER, aplus_val(&a)),
+                  vow_rejected(a.l, -ENOENT, vow_val_num(7))};
     vow *r = vow_any(a.l, in, 3);
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
@@ -368,7 +368,7 @@ static void any_all_rejected(void **state)
     assert_int_equal(vow_code(r), VOW_EAGGREGATE);
     /* The rejections in input order, whatever order they came in. */
     const vow_list *list = list_of(r, 3);
-    static const int codes[3] = { -EIO, VOW_EUSER, -ENOENT };
+    static const int codes[3] = {-EIO, VOW_EUSER, -ENOENT};
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(vow_state(list->items[i]), VOW_REJECTED);
         assert_int_equal(vow_code(list->items[i]), codes[i]);
@@ -406,11 +406,10 @@ static void null_input_rejects(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    vow *(*comb[4])(vow_loop *, vow **, size_t) = { vow_all, vow_all_settled, vow_race,
-                                                    vow_any };
-    struct hooked h[4] = { { 0 } };
+    vow *(*comb[4])(vow_loop *, vow **, size_t) = {vow_all, vow_all_settled, vow_race, vow_any};
+    struct hooked h[4] = {{0}};
     for (int k = 0; k < 4; k++) {
-        vow *in[3] = { vow_resolved(a.l, aplus_val(&a)), NULL, watched(&a, &h[k]) };
+        vow *in[3] = {vow_resolved(a.l, aplus_val(&a)), NULL, watched(&a, &h[k])};
         vow *r = comb[k](a.l, in, 3);
         assert_non_null(r);
         struct aplus_probe pr;
@@ -434,8 +433,8 @@ static void null_array_rejects(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    vow *r[4] = { vow_all(a.l, NULL, 2), vow_all_settled(a.l, NULL, 2), vow_race(a.l, NULL, 2),
-                  vow_any(a.l, NULL, 2) };
+    vow *r[4] = {vow_all(a.l, NULL, 2), vow_all_settled(a.l, NULL, 2), vow_race(a.l, NULL, 2),
+                 vow_any(a.l, NULL, 2)};
     for (int k = 0; k < 4; k++) {
         assert_non_null(r[k]);
         assert_int_equal(vow_code(r[k]), VOW_EINVAL);
@@ -452,7 +451,7 @@ static void delay_fulfils_after_deadline(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    struct when w = { .l = a.l };
+    struct when w = {.l = a.l};
     uint64_t t0 = vow_loop_now(a.l);
     vow *p = vow_delay(a.l, 5, aplus_val(&a));
     assert_non_null(p);
@@ -538,8 +537,8 @@ static void timeout_expires(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    struct hooked h = { 0 };
-    struct when w = { .l = a.l };
+    struct hooked h = {0};
+    struct when w = {.l = a.l};
     uint64_t t0 = vow_loop_now(a.l);
     vow *t = vow_timeout(watched(&a, &h), 5);
     vow *d = vow_then(vow_ref(t), when_ok, when_err, &w);
@@ -561,7 +560,7 @@ static void timeout_keeps_shared_input(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    struct hooked h = { 0 };
+    struct hooked h = {0};
     vow *in = watched(&a, &h);
     vow *t = vow_timeout(vow_ref(in), 2);
     struct aplus_probe pr;

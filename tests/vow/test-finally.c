@@ -11,28 +11,28 @@
 
 /* What the finally callback returns. */
 enum fin_ret {
-    FIN_PASS,       /* vow_pass() */
-    FIN_NUM,        /* vow_ok(num): ignored */
-    FIN_TOKEN,      /* vow_ok(tracked value): ignored, and dropped */
-    FIN_FAIL,       /* vow_fail(-EPIPE, tracked value): wins */
-    FIN_OK_NOW,     /* vow_follow(an already fulfilled vow) */
-    FIN_ERR_NOW,    /* vow_follow(an already rejected vow) */
-    FIN_OK_LATER,   /* vow_follow(a vow fulfilled from a timer) */
-    FIN_ERR_LATER,  /* vow_follow(a vow rejected from a timer) */
-    FIN_KEPT,       /* vow_follow(a pending vow the test also holds) */
-    FIN_ALONE,      /* vow_follow(a pending vow only finally holds, with an abort hook) */
+    FIN_PASS,      /* vow_pass() */
+    FIN_NUM,       /* vow_ok(num): ignored */
+    FIN_TOKEN,     /* vow_ok(tracked value): ignored, and dropped */
+    FIN_FAIL,      /* vow_fail(-EPIPE, tracked value): wins */
+    FIN_OK_NOW,    /* vow_follow(an already fulfilled vow) */
+    FIN_ERR_NOW,   /* vow_follow(an already rejected vow) */
+    FIN_OK_LATER,  /* vow_follow(a vow fulfilled from a timer) */
+    FIN_ERR_LATER, /* vow_follow(a vow rejected from a timer) */
+    FIN_KEPT,      /* vow_follow(a pending vow the test also holds) */
+    FIN_ALONE,     /* vow_follow(a pending vow only finally holds, with an abort hook) */
 };
 
 struct fin {
-    struct aplus *a;  /* harness */
-    enum fin_ret how; /* what to return */
-    int calls;        /* callback runs */
-    void *ctx_seen;   /* ctx the callback got */
-    vow *kept;        /* FIN_KEPT: the test's reference */
-    int hooks;        /* FIN_ALONE: abort hook runs */
-    vow *out;         /* the finally result, borrowed, for mid_check */
-    int mid_state;    /* its state while the returned vow was still pending */
-    int mid_calls;    /* result handler calls by then */
+    struct aplus *a;              /* harness */
+    enum fin_ret how;             /* what to return */
+    int calls;                    /* callback runs */
+    void *ctx_seen;               /* ctx the callback got */
+    vow *kept;                    /* FIN_KEPT: the test's reference */
+    int hooks;                    /* FIN_ALONE: abort hook runs */
+    vow *out;                     /* the finally result, borrowed, for mid_check */
+    int mid_state;                /* its state while the returned vow was still pending */
+    int mid_calls;                /* result handler calls by then */
     const struct aplus_probe *pr; /* the result's handler */
 };
 
@@ -108,7 +108,7 @@ static void finally_case(void **state, int rj, enum fin_ret how)
     aplus_begin(&a, state);
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
-    struct fin f = { .a = &a, .how = how, .pr = &pr, .mid_state = -1 };
+    struct fin f = {.a = &a, .how = how, .pr = &pr, .mid_state = -1};
     vow *p = aplus_source(&a, CODE_OF(rj), aplus_val(&a));
     vow *out = vow_finally(p, fin_fn, &f);
     assert_non_null(out);
@@ -223,7 +223,7 @@ static void cancel_while_waiting(int alone)
 {
     struct aplus a;
     aplus_begin(&a, NULL);
-    struct fin f = { .a = &a, .how = alone ? FIN_ALONE : FIN_KEPT };
+    struct fin f = {.a = &a, .how = alone ? FIN_ALONE : FIN_KEPT};
     vow *out = vow_finally(vow_resolved(a.l, aplus_val(&a)), fin_fn, &f);
     run_until_called(&a, &f);
     assert_int_equal(vow_state(out), VOW_PENDING);
@@ -260,7 +260,7 @@ static void null_vow(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
-    struct fin f = { .a = &a, .how = FIN_PASS };
+    struct fin f = {.a = &a, .how = FIN_PASS};
     assert_null(vow_finally(NULL, fin_fn, &f));
     aplus_run(&a);
     assert_int_equal(f.calls, 0);
