@@ -10,8 +10,19 @@
 #include "vow/co.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
 
 static int unhandled_seen;
 
@@ -639,6 +650,48 @@ static void stack_size_option(void **state)
     finish(L);
 }
 
+/* ------------------------------------------- stack overflow hits the guard */
+
+static int64_t __attribute__((noinline)) runaway(int n)
+{
+    volatile char pad[700];
+    pad[0] = (char)n;
+    pad[699] = (char)n;
+    return n > 0 ? runaway(n - 1) + pad[0] + pad[699] : 0;
+}
+
+static vow_ret co_overflow(void *arg)
+{
+    (void)arg;
+    /* About 7 MB of frames on a 64 KiB stack. */
+    return vow_ok(vow_val_num(runaway(10000)));
+}
+
+static void overflow_kills_child(void **state)
+{
+    (void)state;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        vow_loop *l = vow_loop_new();
+        vow *c = l ? vow_co_spawn(l, co_overflow, NULL, NULL) : NULL;
+        if (c)
+            vow_loop_run(l, VOW_RUN_DEFAULT);
+        _exit(0); /* not reached when the guard works */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+#ifdef UNDER_ASAN
+    /* ASan reports the overflow from its alternate stack and exits with an error. */
+    assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#else
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSEGV);
+#endif
+    assert_int_equal(tu_live_allocations(), 0);
+}
+
 /* -------------------------------------------------- pool reuse across a batch */
 
 static void pool_reuse(void **state)
@@ -733,6 +786,7 @@ int main(void)
         cmocka_unit_test(sleep_order),
         cmocka_unit_test(close_busy_until_cancel_all),
         cmocka_unit_test(stack_size_option),
+        cmocka_unit_test(overflow_kills_child),
         cmocka_unit_test(pool_reuse),
         cmocka_unit_test(oom_sweep),
     };
