@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Regressions found by the quality gates (fuzzing, sweeps), each reduced to the
+ * smallest program that shows it; /work/quality-bugs.txt and docs/quality.md say
+ * where each came from. A failure here is a library bug, not a flaky test.
+ */
+#include "sweep.h"
+
+static vow_ret pass_on(void *ctx, const vow_val *v)
+{
+    (void)ctx;
+    (void)v;
+    return vow_pass();
+}
+
+enum consumer { BY_THEN, BY_RACE, BY_TIMEOUT };
+
+static vow *consume(vow_loop *l, vow *p, enum consumer how)
+{
+    vow *in[1] = { p };
+    switch (how) {
+    case BY_THEN:
+        return vow_then(p, pass_on, NULL, NULL);
+    case BY_RACE:
+        return vow_race(l, in, 1);
+    default:
+        return vow_timeout(p, 60000);
+    }
+}
+
+/*
+ * Two consumers share a pending source that nobody else holds. Cancelling both must
+ * leave nothing alive: once the last consumer is cancelled no one wants the source,
+ * so it is cancelled too, and the loop closes.
+ */
+static void shared_source(enum consumer first, enum consumer second)
+{
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow *p = vow_pending(l);
+    vow *a = consume(l, vow_ref(p), first);
+    vow *b = consume(l, vow_ref(p), second);
+    vow_unref(p);
+    assert_int_equal(vow_cancel(a), 0);
+    assert_int_equal(vow_cancel(b), 0);
+    vow_unref(a);
+    vow_unref(b);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
+static void shared_source_two_thens(void **state)
+{
+    (void)state;
+    shared_source(BY_THEN, BY_THEN);
+}
+
+static void shared_source_two_races(void **state)
+{
+    (void)state;
+    shared_source(BY_RACE, BY_RACE);
+}
+
+static void shared_source_timeout_and_then(void **state)
+{
+    (void)state;
+    shared_source(BY_TIMEOUT, BY_THEN);
+}
+
+static int drops;
+
+static void drop_counted(void *p)
+{
+    (void)p;
+    drops++;
+}
+
+/*
+ * A delay settled by someone else and released before its timer fires still owns the
+ * value it was given: that value's drop must run exactly once.
+ */
+static void delay_settled(int reject)
+{
+    drops = 0;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow *d = vow_delay(l, 5, vow_val_ptr(&drops, drop_counted));
+    assert_non_null(d);
+    if (reject)
+        assert_int_equal(vow_reject(d, VOW_EUSER, vow_val_none()), 0);
+    else
+        assert_int_equal(vow_resolve(d, vow_val_num(1)), 0);
+    vow_unref(d);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(drops, 1);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
+static void delay_settled_by_resolve_drops_value(void **state)
+{
+    (void)state;
+    delay_settled(0);
+}
+
+static void delay_settled_by_reject_drops_value(void **state)
+{
+    (void)state;
+    delay_settled(1);
+}
+
+int main(void)
+{
+    tu_install_allocator();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(shared_source_two_thens),
+        cmocka_unit_test(shared_source_two_races),
+        cmocka_unit_test(shared_source_timeout_and_then),
+        cmocka_unit_test(delay_settled_by_resolve_drops_value),
+        cmocka_unit_test(delay_settled_by_reject_drops_value),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
