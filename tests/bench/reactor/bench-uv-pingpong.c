@@ -13,7 +13,7 @@ static long trips, target;
 
 static void on_readable(uv_poll_t *p, int status, int events)
 {
-    char b;
+    char b = 0;
     int fd;
     if (status < 0 || uv_fileno((uv_handle_t *)p, &fd) != 0 || read(fd, &b, 1) != 1)
         bench_fail("pingpong", "read");
