@@ -273,7 +273,7 @@ vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts)
     if (!p)
         goto fail_vow;
 
-    uintptr_t top = (uintptr_t)st->lo + st->size;
+    uintptr_t top = (uintptr_t)st->lo + st->size - st->color;
     struct co *co = (struct co *)((top - sizeof(struct co)) & ~(uintptr_t)63);
     memset(co, 0, sizeof(*co));
     co->reg = r;

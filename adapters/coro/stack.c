@@ -242,6 +242,9 @@ static struct vow__co_stack *slot_prepare(struct vow__co_slab *s)
     st->slab = s;
     st->next_free = NO_SLOT;
     st->vg_id = 0;
+    /* Stack tops at a fixed page offset would all land in the same cache sets, and
+     * every coroutine touches its top first; spread them over a page. */
+    st->color = ((s->prepared * 37u) % 64u) * 64u;
 #ifdef VOW_CO_VALGRIND
     st->vg_id = VALGRIND_STACK_REGISTER(st->lo, (char *)st->lo + st->size);
 #endif

@@ -17,6 +17,7 @@ struct vow__co_stack {
     struct vow__co_slab *slab;  /* the mapping it lives in */
     unsigned next_free;         /* index of the next free slot of the slab, or ~0u */
     unsigned vg_id;             /* Valgrind stack id, while registered */
+    unsigned color;             /* bytes to leave free at the top (cache colouring) */
 };
 
 struct vow__co_pool {
