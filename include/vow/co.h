@@ -19,8 +19,10 @@ typedef vow_ret (*vow_co_fn)(void *arg);
 
 /* Options for vow_co_spawn; a NULL pointer means all defaults. */
 typedef struct vow_co_opts {
-    size_t stack_size; /* rw: usable stack bytes, 0 = VOW_CO_STACK_DEFAULT; rounded up to
-                          whole pages, at least VOW_CO_STACK_MIN, at most VOW_CO_STACK_MAX */
+    size_t stack_size; /* rw: stack bytes, 0 = VOW_CO_STACK_DEFAULT; rounded up to whole
+                          pages, at least VOW_CO_STACK_MIN, at most VOW_CO_STACK_MAX. The
+                          coroutine's bookkeeping (a few hundred bytes, about 2 KiB with
+                          ucontext) and up to 4 KiB of cache colouring come out of it */
 } vow_co_opts;
 
 #define VOW_CO_STACK_DEFAULT ((size_t)64 * 1024)
