@@ -92,6 +92,7 @@ static void tval_drop(void *ptr)
 {
     struct tval *v = ptr;
     CHECK(v >= F.vals && v < F.vals + MAX_VALS);
+    TRACE("  drop value %d\n", (int)(v - F.vals));
     v->drops++;
     CHECK(v->drops == 1);
 }
