@@ -112,6 +112,43 @@ static void delay_settled_by_reject_drops_value(void **state)
     delay_settled(1);
 }
 
+static vow_ret fin_pass(void *ctx)
+{
+    (void)ctx;
+    return vow_pass();
+}
+
+/*
+ * A chain on a pending source, whose every reference the caller drops: nobody can
+ * settle or observe any of it any more, so it must not keep the loop from closing
+ * (vow_on_cancel: "the last reference dropped while pending ... abort the work").
+ */
+static void dropped_chain(int use_finally)
+{
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow *p = vow_pending(l);
+    vow *d = use_finally ? vow_finally(p, fin_pass, NULL) : vow_then(p, pass_on, NULL, NULL);
+    assert_non_null(d);
+    vow_unref(d);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
+static void dropped_then_on_pending_source(void **state)
+{
+    (void)state;
+    dropped_chain(0);
+}
+
+static void dropped_finally_on_pending_source(void **state)
+{
+    (void)state;
+    dropped_chain(1);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -121,6 +158,8 @@ int main(void)
         cmocka_unit_test(shared_source_timeout_and_then),
         cmocka_unit_test(delay_settled_by_resolve_drops_value),
         cmocka_unit_test(delay_settled_by_reject_drops_value),
+        cmocka_unit_test(dropped_then_on_pending_source),
+        cmocka_unit_test(dropped_finally_on_pending_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
