@@ -52,19 +52,22 @@ static vow_ret co_echo(void *arg)
     struct co_conn c = *(struct co_conn *)arg;
     vow_free(arg);
     char buf[CHUNK];
-    for (;;) {
-        vow *r = vow_read(c.s->l, c.fd, buf, sizeof(buf));
+    /* A stream keeps the fd registered between reads: no epoll_ctl per message. */
+    vow_stream *st = vow_stream_new(c.s->l, c.fd);
+    while (st) {
+        vow *r = vow_stream_read(st, buf, sizeof(buf));
         int rc = vow_await(r);
         int64_t n = rc == 0 ? vow_value(r)->num : 0;
         vow_unref(r);
         if (n <= 0)
             break;
-        vow *w = vow_write_all(c.s->l, c.fd, buf, (size_t)n);
+        vow *w = vow_stream_write(st, buf, (size_t)n);
         rc = vow_await(w);
         vow_unref(w);
         if (rc != 0)
             break;
     }
+    vow_stream_free(st);
     vow_fd_close(c.fd);
     c.s->live--;
     return vow_ok(vow_val_none());
@@ -113,6 +116,7 @@ static vow_ret co_accept_loop(void *arg)
 struct conn {
     struct server *s;
     int fd;
+    vow_stream *st;        /* fd, registered once for the connection's life */
     vow *op;               /* the read or write in flight (our reference) */
     struct conn *prev, *next;
     char buf[CHUNK];
@@ -131,6 +135,7 @@ static void conn_step(struct conn *c, vow *op, vow_ok_fn next)
 
 static void conn_end(struct conn *c)
 {
+    vow_stream_free(c->st);
     vow_fd_close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
@@ -154,7 +159,7 @@ static vow_ret conn_written(void *ctx, const vow_val *v)
 {
     struct conn *c = ctx;
     vow_unref(c->op);
-    conn_step(c, vow_read(c->s->l, c->fd, c->buf, sizeof(c->buf)), conn_got);
+    conn_step(c, vow_stream_read(c->st, c->buf, sizeof(c->buf)), conn_got);
     return vow_ok(vow_val_none());
 }
 
@@ -165,7 +170,7 @@ static vow_ret conn_got(void *ctx, const vow_val *v)
     if (v->num == 0)
         conn_end(c);
     else
-        conn_step(c, vow_write_all(c->s->l, c->fd, c->buf, (size_t)v->num), conn_written);
+        conn_step(c, vow_stream_write(c->st, c->buf, (size_t)v->num), conn_written);
     return vow_ok(vow_val_none());
 }
 
@@ -193,14 +198,16 @@ static vow_ret ch_accepted(void *ctx, const vow_val *v)
     s->acceptor = NULL;
     s->accepted++;
     struct conn *c = vow_malloc(sizeof(*c));
-    if (c) {
-        *c = (struct conn){ .s = s, .fd = (int)v->num, .next = s->conns };
+    vow_stream *st = c ? vow_stream_new(s->l, (int)v->num) : NULL;
+    if (st) {
+        *c = (struct conn){ .s = s, .fd = (int)v->num, .st = st, .next = s->conns };
         if (s->conns)
             s->conns->prev = c;
         s->conns = c;
         s->live++;
-        conn_step(c, vow_read(s->l, c->fd, c->buf, sizeof(c->buf)), conn_got);
+        conn_step(c, vow_stream_read(st, c->buf, sizeof(c->buf)), conn_got);
     } else {
+        vow_free(c);
         vow_fd_close((int)v->num);
     }
     if (s->max_conns == 0 || s->accepted < s->max_conns)

@@ -22,7 +22,9 @@ struct proxy;
 struct pump {
     struct proxy *px;
     struct pump *other; /* the opposite direction, stopped if this one fails */
-    int from, to;
+    int from, to;       /* fds, for the shutdown at EOF */
+    vow_stream *in;     /* reads from `from` */
+    vow_stream *out;    /* writes to `to` */
     vow *op;            /* the read or write in flight (our reference), or NULL */
     int result;         /* 0: clean EOF; else the code that ended it */
     size_t bytes;       /* copied so far */
@@ -35,6 +37,7 @@ struct proxy {
     const char *host;        /* destination */
     int port;
     int pumps_left;          /* directions still running */
+    vow_stream *cs, *ss;     /* client and server streams, each shared by both pumps */
     struct pump up, down;    /* client->server, server->client */
 };
 
@@ -51,7 +54,7 @@ static void pump_step(struct pump *p, vow *op, vow_ok_fn next)
 
 static void pump_read(struct pump *p)
 {
-    pump_step(p, vow_read(p->px->l, p->from, p->buf, sizeof(p->buf)), pump_got);
+    pump_step(p, vow_stream_read(p->in, p->buf, sizeof(p->buf)), pump_got);
 }
 
 static void pump_done(struct pump *p, int result)
@@ -63,6 +66,9 @@ static void pump_done(struct pump *p, int result)
     if (result != 0 && p->other->op)
         vow_cancel(p->other->op); /* a reset ends the whole session */
     if (--px->pumps_left == 0) {
+        vow_stream_free(px->cs);
+        vow_stream_free(px->ss);
+        px->cs = px->ss = NULL;
         vow_fd_close(px->client);
         vow_fd_close(px->server);
         px->client = px->server = -1;
@@ -79,7 +85,7 @@ static vow_ret pump_got(void *ctx, const vow_val *v)
         vow_shutdown_write(p->to);
         pump_done(p, 0);
     } else {
-        pump_step(p, vow_write_all(p->px->l, p->to, p->buf, (size_t)v->num), pump_written);
+        pump_step(p, vow_stream_write(p->out, p->buf, (size_t)v->num), pump_written);
     }
     return vow_ok(vow_val_none());
 }
@@ -112,10 +118,15 @@ static vow_ret on_connected(void *ctx, const vow_val *v)
 {
     struct proxy *px = ctx;
     px->server = (int)v->num;
+    /* One stream per socket: each carries one pump's reads and the other's writes. */
+    px->cs = vow_stream_new(px->l, px->client);
+    px->ss = vow_stream_new(px->l, px->server);
+    if (!px->cs || !px->ss)
+        return vow_fail(VOW_ENOMEM, vow_val_none());
     px->up = (struct pump){ .px = px, .other = &px->down, .from = px->client,
-                            .to = px->server };
+                            .to = px->server, .in = px->cs, .out = px->ss };
     px->down = (struct pump){ .px = px, .other = &px->up, .from = px->server,
-                              .to = px->client };
+                              .to = px->client, .in = px->ss, .out = px->cs };
     px->pumps_left = 2;
     pump_read(&px->up);
     pump_read(&px->down);
@@ -164,6 +175,10 @@ int main(int argc, char **argv)
         status = px.up.result || px.down.result;
     }
     vow_unref(session);
+    vow_stream_free(px.cs);
+    vow_stream_free(px.ss);
+    if (px.server >= 0)
+        vow_fd_close(px.server);
     /* What a failed connect left open. */
     if (px.client >= 0)
         vow_fd_close(px.client);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Buffered stream helpers: the line reader, whose buffer outlives each call so no
- * byte read from the fd is ever lost between calls or on cancellation, and the
- * ticker, a drift-free clock of vows.
+ * Stateful readers and writers on one fd: the line reader, whose buffer outlives each
+ * call so no byte read from the fd is ever lost between calls or on cancellation, and
+ * vow_stream, whose watcher stays registered across calls so a read/write loop costs
+ * no epoll_ctl per message.
  */
 #include "io_int.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define LINES_DEFAULT_MAX (64u * 1024u)
@@ -202,83 +204,253 @@ void vow_lines_free(vow_lines *r)
     vow__free(r);
 }
 
-/* ---------------------------------------------------------------- ticker */
+/* ---------------------------------------------------------------- vow_stream */
 
-struct vow_ticker {
-    vow_loop *l;     /* owning loop */
-    uint64_t start;  /* loop time of tick 0 */
-    uint64_t period; /* ms between ticks */
-    uint64_t tick;   /* the tick the pending vow waits for */
-    vow_timer t;     /* one-shot, armed only while p is pending */
-    vow *p;          /* pending vow_ticker_next, borrowed (its abort clears it) */
+/* One direction's pending operation. p is borrowed: its abort hook clears it. */
+struct stream_op {
+    vow *p;       /* pending vow, NULL when idle */
+    char *buf;    /* caller's buffer */
+    size_t len;   /* its length */
+    size_t done;  /* bytes written so far (writes) */
 };
 
-static void ticker_fire(vow_timer *t)
-{
-    vow_ticker *k = t->data;
-    vow *p = k->p;
-    k->p = NULL;
-    vow_resolve(p, vow_val_num((int64_t)k->tick));
-}
+struct vow_stream {
+    vow_loop *l;            /* owning loop */
+    int fd;                 /* borrowed fd */
+    struct vow__watch wt;   /* registered while any interest is set */
+    unsigned armed;         /* interest currently registered */
+    struct stream_op rd;    /* the pending read */
+    struct stream_op wr;    /* the pending write */
+    bool not_sock;          /* send() said ENOTSOCK: use write() */
+    bool check_queued;      /* stream_check is in the microtask queue */
+    bool dead;              /* freed by the user; stream_check frees the memory */
+};
 
-static void ticker_abort(void *ctx, vow *p)
-{
-    vow_ticker *k = ctx;
-    (void)p;
-    vow_timer_stop(&k->t);
-    k->p = NULL;
-}
+static void stream_ready(vow_io *w, int fd, unsigned events);
 
-vow_ticker *vow_ticker_new(vow_loop *l, uint64_t period_ms)
+/* Registers exactly `events` (0: stops the watcher); a failure is returned. */
+static int stream_arm(vow_stream *s, unsigned events)
 {
-    if (!l || period_ms == 0)
-        return NULL;
-    vow_ticker *k = vow__calloc(1, sizeof(*k));
-    if (!k)
-        return NULL;
-    if (vow_timer_init(l, &k->t, ticker_fire) < 0) {
-        vow__free(k);
-        return NULL;
+    if (events == s->armed)
+        return 0;
+    int r;
+    if (events == 0) {
+        vow__watch_stop(&s->wt);
+        r = 0;
+    } else if (s->wt.wfd < 0) {
+        r = vow__watch_start(s->l, &s->wt, s->fd, events, stream_ready, s);
+    } else {
+        r = vow_io_start(&s->wt.w, events);
     }
-    k->t.data = k;
-    k->l = l;
-    k->start = vow_loop_now(l);
-    k->period = period_ms;
-    return k;
+    if (r == 0)
+        s->armed = events;
+    return r;
 }
 
-vow *vow_ticker_next(vow_ticker *k)
+/*
+ * Read interest is dropped lazily: a loop that reads again from the handler of the
+ * previous read (the common case) finds it still registered and costs no syscall.
+ * This check runs after the handlers of the current turn; if nobody asked for another
+ * read by then, the interest goes, so an idle stream never keeps the loop alive.
+ */
+static void stream_check(vow_loop *l, void *arg)
 {
-    if (!k)
+    vow_stream *s = arg;
+    (void)l;
+    s->check_queued = false;
+    if (s->dead) {
+        vow__free(s);
+        return;
+    }
+    if (!s->rd.p)
+        stream_arm(s, s->armed & ~(unsigned)VOW_READABLE);
+}
+
+static void stream_read_idle(vow_stream *s)
+{
+    if (s->check_queued)
+        return;
+    if (vow_loop_queue_microtask(s->l, stream_check, s) == 0)
+        s->check_queued = true;
+    else
+        stream_arm(s, s->armed & ~(unsigned)VOW_READABLE);
+}
+
+/* 1 done (*ret = count), 0 would block, or -errno. */
+static int stream_try_read(vow_stream *s, int64_t *ret)
+{
+    for (;;) {
+        ssize_t n = read(s->fd, s->rd.buf, s->rd.len);
+        if (n >= 0) {
+            *ret = n;
+            return 1;
+        }
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+}
+
+/* 1 all written, 0 would block, or -errno. */
+static int stream_try_write(vow_stream *s)
+{
+    struct stream_op *o = &s->wr;
+    while (o->done < o->len) {
+        ssize_t n;
+        if (!s->not_sock) {
+            n = send(s->fd, o->buf + o->done, o->len - o->done, MSG_NOSIGNAL);
+            if (n < 0 && errno == ENOTSOCK) {
+                s->not_sock = true;
+                continue;
+            }
+        } else {
+            n = write(s->fd, o->buf + o->done, o->len - o->done);
+        }
+        if (n >= 0) {
+            o->done += (size_t)n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+    return 1;
+}
+
+static void settle_op(struct stream_op *o, int r, int64_t v)
+{
+    vow *p = o->p;
+    o->p = NULL;
+    if (r > 0)
+        vow_resolve(p, vow_val_num(v));
+    else
+        vow_reject(p, r, vow_val_num(v));
+}
+
+static void stream_ready(vow_io *w, int fd, unsigned events)
+{
+    vow_stream *s = w->data;
+    (void)fd;
+    bool any = events & (VOW_ERROR | VOW_HANGUP);
+    if (s->wr.p && (any || (events & VOW_WRITABLE))) {
+        int r = stream_try_write(s);
+        if (r != 0) {
+            stream_arm(s, s->armed & ~(unsigned)VOW_WRITABLE);
+            settle_op(&s->wr, r, r > 0 ? (int64_t)s->wr.len : (int64_t)s->wr.done);
+        }
+    }
+    if (s->rd.p && (any || (events & VOW_READABLE))) {
+        int64_t v = 0;
+        int r = stream_try_read(s, &v);
+        if (r != 0) {
+            settle_op(&s->rd, r, v);
+            stream_read_idle(s);
+        }
+    } else if (!s->rd.p && (events & VOW_READABLE)) {
+        /* Readable with nobody reading: the lazy interest is dropped now. */
+        stream_arm(s, s->armed & ~(unsigned)VOW_READABLE);
+    }
+    /* Error or hang-up with nothing pending would be reported on every turn. */
+    if (any && !s->rd.p && !s->wr.p)
+        stream_arm(s, 0);
+}
+
+static void stream_rd_abort(void *ctx, vow *p)
+{
+    vow_stream *s = ctx;
+    (void)p;
+    s->rd.p = NULL;
+    stream_read_idle(s);
+}
+
+static void stream_wr_abort(void *ctx, vow *p)
+{
+    vow_stream *s = ctx;
+    (void)p;
+    s->wr.p = NULL;
+    stream_arm(s, s->armed & ~(unsigned)VOW_WRITABLE);
+}
+
+vow_stream *vow_stream_new(vow_loop *l, int fd)
+{
+    if (!l || fd < 0)
         return NULL;
-    if (k->p)
-        return vow_rejected(k->l, VOW_EBUSY, vow_val_none());
-    /* Deadlines are multiples of the period from the start, so lateness in one turn
-     * never shifts later ticks. */
-    uint64_t now = vow_loop_now(k->l);
-    uint64_t n = (now - k->start) / k->period + 1;
-    uint64_t deadline = k->start + n * k->period;
-    vow *p = vow_pending(k->l);
+    vow_stream *s = vow__calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->l = l;
+    s->fd = fd;
+    s->wt.wfd = -1;
+    return s;
+}
+
+/* Makes o pending on a new vow with abort hook fn and adds interest ev. */
+static vow *stream_wait(vow_stream *s, struct stream_op *o, vow_cancel_fn fn, unsigned ev)
+{
+    vow *p = vow_pending(s->l);
     if (!p)
         return NULL;
-    int r = vow_on_cancel(p, ticker_abort, k);
+    int r = vow_on_cancel(p, fn, s);
     if (r == 0)
-        r = vow_timer_start(&k->t, deadline - now, 0);
+        r = stream_arm(s, s->armed | ev);
     if (r < 0) {
         vow_reject(p, r, vow_val_none());
         return p;
     }
-    k->tick = n;
-    k->p = p;
+    o->p = p;
     return p;
 }
 
-void vow_ticker_free(vow_ticker *k)
+vow *vow_stream_read(vow_stream *s, void *buf, size_t len)
 {
-    if (!k)
+    if (!s || s->dead)
+        return NULL;
+    if (!buf || len == 0)
+        return vow_rejected(s->l, VOW_EINVAL, vow_val_none());
+    if (s->rd.p)
+        return vow_rejected(s->l, VOW_EBUSY, vow_val_none());
+    s->rd = (struct stream_op){ .buf = buf, .len = len };
+    /* Still registered from the last read: the event will say when data is there. */
+    if (!(s->armed & VOW_READABLE)) {
+        int64_t v = 0;
+        int r = stream_try_read(s, &v);
+        if (r > 0)
+            return vow_resolved(s->l, vow_val_num(v));
+        if (r < 0)
+            return vow_rejected(s->l, r, vow_val_none());
+    }
+    return stream_wait(s, &s->rd, stream_rd_abort, VOW_READABLE);
+}
+
+vow *vow_stream_write(vow_stream *s, const void *buf, size_t len)
+{
+    if (!s || s->dead)
+        return NULL;
+    if (!buf && len > 0)
+        return vow_rejected(s->l, VOW_EINVAL, vow_val_none());
+    if (s->wr.p)
+        return vow_rejected(s->l, VOW_EBUSY, vow_val_none());
+    /* The stream never writes through buf; the cast only shares the field. */
+    s->wr = (struct stream_op){ .buf = (char *)(uintptr_t)buf, .len = len };
+    int r = stream_try_write(s);
+    if (r > 0)
+        return vow_resolved(s->l, vow_val_num((int64_t)len));
+    if (r < 0)
+        return vow_rejected(s->l, r, vow_val_num((int64_t)s->wr.done));
+    return stream_wait(s, &s->wr, stream_wr_abort, VOW_WRITABLE);
+}
+
+void vow_stream_free(vow_stream *s)
+{
+    if (!s || s->dead)
         return;
-    if (k->p)
-        vow_cancel(k->p);
-    vow_timer_stop(&k->t);
-    vow__free(k);
+    if (s->rd.p)
+        vow_cancel(s->rd.p);
+    if (s->wr.p)
+        vow_cancel(s->wr.p);
+    stream_arm(s, 0);
+    if (s->check_queued)
+        s->dead = true;
+    else
+        vow__free(s);
 }

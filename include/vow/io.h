@@ -93,6 +93,29 @@ VOW_API size_t vow_lines_buffered(const vow_lines *r);
 /* Frees the reader, cancelling a pending vow_lines_next. NULL is a no-op. */
 VOW_API void vow_lines_free(vow_lines *r);
 
+/*
+ * A stream on a connected fd for read/write loops: its watcher stays registered from
+ * one read to the next, so a loop that reads again from the previous read's handler
+ * or coroutine costs the reactor no syscall (vow_read pays two epoll_ctl per wait).
+ * One read and one write may be pending at the same time (full duplex). The fd is
+ * borrowed: close it after vow_stream_free. Buffers follow the rules above.
+ */
+typedef struct vow_stream vow_stream;
+
+/* NULL on out-of-memory, NULL l or fd < 0. */
+VOW_API vow_stream *vow_stream_new(vow_loop *l, int fd);
+
+/* As vow_read: fulfils with the count, 0 at EOF; -errno. VOW_EBUSY if a read is
+ * already pending. NULL on out-of-memory or NULL s. */
+VOW_API vow *vow_stream_read(vow_stream *s, void *buf, size_t len);
+
+/* As vow_write_all: fulfils with len once all is handed to the kernel; -errno (detail:
+ * bytes written). VOW_EBUSY if a write is already pending. */
+VOW_API vow *vow_stream_write(vow_stream *s, const void *buf, size_t len);
+
+/* Cancels pending operations and frees the stream. NULL is a no-op. */
+VOW_API void vow_stream_free(vow_stream *s);
+
 /* --------------------------------------------------------------- sockets */
 
 /*

@@ -16,6 +16,7 @@ struct fx {
     int lfd;       /* listener on 127.0.0.1 */
     int port;      /* its port */
     char *big;     /* a write larger than the socket buffer */
+    vow_stream *stream; /* made by the stream ops, freed after the sweep step */
 };
 
 /* Starts the operation under test; may return NULL (out of memory). */
@@ -40,6 +41,19 @@ static vow *op_accept(vow_loop *l, struct fx *f)
 static vow *op_connect(vow_loop *l, struct fx *f)
 {
     return vow_tcp_connect(l, "127.0.0.1", f->port);
+}
+
+static vow *op_stream_read(vow_loop *l, struct fx *f)
+{
+    static char buf[16];
+    f->stream = vow_stream_new(l, f->pair[0]);
+    return f->stream ? vow_stream_read(f->stream, buf, sizeof(buf)) : NULL;
+}
+
+static vow *op_stream_write(vow_loop *l, struct fx *f)
+{
+    f->stream = vow_stream_new(l, f->pair[0]);
+    return f->stream ? vow_stream_write(f->stream, f->big, 8u << 20) : NULL;
 }
 
 static vow *op_signal(vow_loop *l, struct fx *f)
@@ -112,6 +126,7 @@ static void sweep(op_fn op, bool with_line, bool wait, bool close_fd)
                 close((int)vow_value(p)->num);
             vow_unref(p);
         }
+        vow_stream_free(f.stream);
         io_finish(l);
         /* A connection the connect sweep left in the backlog. */
         int extra = accept4(f.lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -151,6 +166,14 @@ static void test_connect(void **state)
     sweep(op_connect, false, true, true);
 }
 
+static void test_stream(void **state)
+{
+    (void)state;
+    sweep(op_stream_read, false, false, false);
+    sweep(op_stream_read, true, false, false);
+    sweep(op_stream_write, false, false, false);
+}
+
 static void test_signal(void **state)
 {
     (void)state;
@@ -184,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_write),
         cmocka_unit_test(test_accept),
         cmocka_unit_test(test_connect),
+        cmocka_unit_test(test_stream),
         cmocka_unit_test(test_signal),
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_ticker),
