@@ -8,44 +8,74 @@
 #include "vow_int.h"
 
 /*
- * src is wanted by nobody else when its only references are the caller's (one) and
- * those of the producers that will settle it.
+ * Nothing but the caller (one reference) and the producers that will settle src
+ * want it: its only references are those.
  */
-void vow__cancel_upstream(vow *src, vow **work)
+static int wanted_only_by_caller(const vow *src)
 {
-    if (!src || src->state != VOW_PENDING)
-        return;
     uint32_t held = 1;
     for (struct vow__link *k = src->up; k; k = k->next)
         held += (uint32_t)k->ops->holds_ref;
-    if (src->refs == held) {
+    return src->refs == held;
+}
+
+/* Takes t off the circular reaction list of the pending vow src. */
+static void list_remove(vow *src, vow__task *t)
+{
+    vow__task *tail = src->rtail, *prev = tail;
+    if (!tail)
+        return;
+    do {
+        if (prev->next == t) {
+            prev->next = t->next;
+            if (tail == t)
+                src->rtail = prev == t ? NULL : prev;
+            return;
+        }
+        prev = prev->next;
+    } while (prev != tail);
+}
+
+/*
+ * A consumer that no longer wants its pending source leaves it: off the source's
+ * list, and its reference either dropped or, when nothing else wants the source,
+ * handed to the worklist so the source is cancelled in turn. A dead consumer left
+ * attached would keep counting as wanting the source.
+ */
+void vow__react_detach(struct vow__react *r, vow **work)
+{
+    vow *src = r->src;
+    r->src = NULL;
+    list_remove(src, &r->task);
+    if (work && wanted_only_by_caller(src)) {
         src->work_next = *work;
         *work = src;
+    } else {
+        vow_unref(src);
     }
 }
 
 void vow__cancel_from(vow *p)
 {
     p->work_next = NULL;
-    vow__cancel_run(p);
+    vow__cancel_run(vow_ref(p));
 }
 
+/* Each vow on the worklist comes with one reference, released once it is done. */
 void vow__cancel_run(vow *work)
 {
     while (work) {
         vow *x = work;
         work = x->work_next;
-        if (x->state != VOW_PENDING)
-            continue;
-        struct vow__link *k = x->up;
-        x->up = NULL;
-        /* Held across the links: one of them may drop the last other reference. */
-        vow_ref(x);
-        vow__reject(x, VOW_ECANCELED, vow_val_none(), VF_CANCELED);
-        while (k) {
-            struct vow__link *next = k->next;
-            k->ops->cancel(k, x, &work);
-            k = next;
+        if (x->state == VOW_PENDING) {
+            struct vow__link *k = x->up;
+            x->up = NULL;
+            vow__reject(x, VOW_ECANCELED, vow_val_none(), VF_CANCELED);
+            while (k) {
+                struct vow__link *next = k->next;
+                k->ops->cancel(k, x, &work);
+                k = next;
+            }
         }
         vow_unref(x);
     }

@@ -67,13 +67,36 @@ static void comb_release_out(struct comb *c)
     vow_unref(out);
 }
 
+/*
+ * Every element still waiting on a pending input leaves it; work (if not NULL)
+ * collects the inputs nothing else wants, for cancellation.
+ */
+static void detach_waiting(struct comb *c, vow **work)
+{
+    for (size_t j = 0; j < c->n; j++) {
+        struct elem *e = &c->elems[j];
+        if (e->base.src && e->base.src->state == VOW_PENDING) {
+            vow__react_detach(&e->base, work);
+            c->attached--;
+        }
+    }
+}
+
 /* The losers that only this combinator holds are cancelled. */
 static void cancel_rest(struct comb *c)
 {
     vow *work = NULL;
-    for (size_t j = 0; j < c->n; j++)
-        vow__cancel_upstream(c->elems[j].base.src, &work);
+    detach_waiting(c, &work);
     vow__cancel_run(work);
+}
+
+static void comb_free(struct comb *c)
+{
+    if (c->out)
+        comb_release_out(c);
+    if (c->list)
+        list_drop(c->list);
+    vow__free(c);
 }
 
 static void finish_list(struct comb *c, int code)
@@ -135,24 +158,19 @@ static void elem_run(vow_loop *l, vow__task *t)
     vow_unref(src);
     if (c->out && c->out->state != VOW_PENDING)
         comb_release_out(c);
-    if (c->attached == 0) {
-        if (c->out)
-            comb_release_out(c);
-        if (c->list)
-            list_drop(c->list);
-        vow__free(c);
-    }
+    if (c->attached == 0)
+        comb_free(c);
 }
 
 static void comb_link_cancel(struct vow__link *k, vow *p, vow **work)
 {
     struct comb *c = vow__container_of(k, struct comb, link);
     (void)p;
-    if (work)
-        for (size_t j = 0; j < c->n; j++)
-            vow__cancel_upstream(c->elems[j].base.src, work);
+    detach_waiting(c, work);
     /* vow__cancel_run holds p while its links run, so this cannot free it. */
     comb_release_out(c);
+    if (c->attached == 0)
+        comb_free(c);
 }
 
 static const struct vow__link_ops comb_link_ops = { comb_link_cancel, NULL, 1 };
@@ -257,7 +275,8 @@ struct delay {
 static void delay_fire(vow_timer *t)
 {
     struct delay *d = vow__container_of(t, struct delay, timer);
-    vow__fulfil(d->p, d->v); /* releases the link; d is ours again */
+    vow__unlink(d->p, &d->link);
+    vow__fulfil(d->p, d->v);
     vow__free(d);
 }
 
@@ -272,7 +291,13 @@ static void delay_cancel(struct vow__link *k, vow *p, vow **work)
     vow__free(d);
 }
 
-static const struct vow__link_ops delay_link_ops = { delay_cancel, NULL, 0 };
+/* Someone else settled the vow first: the timer has nothing left to do. */
+static void delay_release(struct vow__link *k)
+{
+    delay_cancel(k, NULL, NULL);
+}
+
+static const struct vow__link_ops delay_link_ops = { delay_cancel, delay_release, 0 };
 
 vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v)
 {
@@ -343,7 +368,8 @@ static void tmo_fire(vow_timer *timer)
     if (out->state == VOW_PENDING && !(out->flags & VF_LOCKED)) {
         vow__reject(out, VOW_ETIMEDOUT, vow_val_none(), 0);
         vow *work = NULL;
-        vow__cancel_upstream(t->base.src, &work);
+        if (t->base.src && t->base.src->state == VOW_PENDING)
+            vow__react_detach(&t->base, &work);
         vow__cancel_run(work);
     }
     vow_unref(out);
@@ -355,15 +381,21 @@ static void tmo_link_cancel(struct vow__link *k, vow *p, vow **work)
     struct tmo *t = vow__container_of(k, struct tmo, link);
     (void)p;
     tmo_stop_timer(t);
-    if (work)
-        vow__cancel_upstream(t->base.src, work);
+    if (t->base.src && t->base.src->state == VOW_PENDING)
+        vow__react_detach(&t->base, work);
     vow *out = t->out;
     t->out = NULL;
     vow_unref(out);
     tmo_maybe_free(t);
 }
 
-static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, NULL, 1 };
+/* out was settled by someone else: the deadline is moot; t goes once p settles. */
+static void tmo_release(struct vow__link *k)
+{
+    tmo_stop_timer(vow__container_of(k, struct tmo, link));
+}
+
+static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, tmo_release, 1 };
 
 vow *vow_timeout(vow *p, uint64_t ms)
 {

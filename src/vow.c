@@ -306,7 +306,7 @@ void vow__add_link(vow *p, struct vow__link *k)
     p->up = k;
 }
 
-static void unlink_link(vow *p, struct vow__link *k)
+void vow__unlink(vow *p, struct vow__link *k)
 {
     for (struct vow__link **pp = &p->up; *pp; pp = &(*pp)->next) {
         if (*pp == k) {
@@ -386,7 +386,7 @@ static void adopt_run(vow_loop *l, vow__task *t)
 {
     struct then_react *r = (struct then_react *)t;
     vow *q = r->base.src, *out = r->out;
-    unlink_link(out, &r->link);
+    vow__unlink(out, &r->link);
     if (out->state == VOW_PENDING)
         vow__forward(out, q);
     vow__react_free(l, r);
@@ -481,7 +481,7 @@ static void then_run(vow_loop *l, vow__task *t)
     vow *src = r->base.src, *out = r->out;
     const vow *o = vow__owner(src);
     /* Unlink first: a cancel of out from inside the handler must not see us. */
-    unlink_link(out, &r->link);
+    vow__unlink(out, &r->link);
     vow_ret ret;
     if (src->state == VOW_FULFILLED)
         ret = r->on_ok ? r->on_ok(r->ctx, &o->val) : vow_pass();
@@ -513,20 +513,29 @@ static void finwait_dead(vow_loop *l, vow__task *t)
 
 /*
  * The derived vow was cancelled: this reaction will never settle it. Its context is
- * dropped now, it stays queued or listed until its source settles, and the source
- * is cancelled too when nothing else holds it.
+ * dropped now; if it still waits on a pending source it leaves it (cancelling the
+ * source when nothing else wants it) and is freed, otherwise it is already queued
+ * and is discarded when it comes up.
  */
 static void react_link_cancel(struct vow__link *k, vow *p, vow **work)
 {
     struct then_react *r = vow__container_of(k, struct then_react, link);
-    (void)p;
     if (r->ctx_drop) {
         r->ctx_drop(r->ctx);
         r->ctx_drop = NULL;
     }
-    r->base.task.run = r->base.task.run == finwait_run ? finwait_dead : react_dead;
-    if (work)
-        vow__cancel_upstream(r->base.src, work);
+    int finwait = r->base.task.run == finwait_run;
+    if (r->base.src->state != VOW_PENDING) {
+        r->base.task.run = finwait ? finwait_dead : react_dead;
+        return;
+    }
+    vow__react_detach(&r->base, work);
+    if (finwait)
+        vow_unref((vow *)r->ctx);
+    /* out is p, held by whoever is cancelling it: this is not its last reference. */
+    vow *out = r->out;
+    vow__react_free(p->loop, r);
+    vow_unref(out);
 }
 
 static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
@@ -598,7 +607,7 @@ static void finally_run(vow_loop *l, vow__task *t)
 {
     struct then_react *r = (struct then_react *)t;
     vow *src = r->base.src, *out = r->out;
-    unlink_link(out, &r->link);
+    vow__unlink(out, &r->link);
     vow_ret ret = r->fin(r->ctx);
     if (ret.kind_ == RET_FOLLOW && ret.follow_ && out->state == VOW_PENDING &&
         !(out->flags & VF_LOCKED) && ret.follow_->state == VOW_PENDING &&
@@ -642,7 +651,7 @@ static void finwait_run(vow_loop *l, vow__task *t)
 {
     struct then_react *r = (struct then_react *)t;
     vow *q = r->base.src, *out = r->out, *orig = r->ctx;
-    unlink_link(out, &r->link);
+    vow__unlink(out, &r->link);
     if (out->state == VOW_PENDING)
         vow__forward(out, q->state == VOW_FULFILLED ? orig : q);
     vow__react_free(l, r);

@@ -99,12 +99,13 @@ int vow__adopt(vow *p, vow *q);
 /* Apply a handler result to out, with src as the pass-through outcome. */
 void vow__apply(vow *out, vow_ret r, vow *src);
 void vow__add_link(vow *p, struct vow__link *k);
+void vow__unlink(vow *p, struct vow__link *k); /* k is not run */
 /* Runs the cancellation of p and everything upstream that only p wanted. */
 void vow__cancel_from(vow *p);
-/* Runs a worklist built with vow__cancel_upstream (NULL: nothing to do). */
+/* Runs a worklist whose entries each hold one reference (NULL: nothing to do). */
 void vow__cancel_run(vow *work);
-/* Push src on the cancellation worklist if only one holder (the caller) wants it. */
-void vow__cancel_upstream(vow *src, vow **work);
+/* r (waiting on its pending source) leaves it; see cancel.c. work may be NULL. */
+void vow__react_detach(struct vow__react *r, vow **work);
 
 static inline const vow *vow__owner(const vow *p)
 {
