@@ -489,7 +489,11 @@ static void then_run(vow_loop *l, vow__task *t)
         ret = r->on_err ? r->on_err(r->ctx, src->code, &o->val) : vow_pass();
     if (r->ctx_drop)
         r->ctx_drop(r->ctx);
-    vow__apply(out, ret, src);
+    /* The common case first: a value for a derived vow nobody else settled. */
+    if (vow__likely(ret.kind_ == RET_OK && out->state == VOW_PENDING && !out->flags))
+        vow__fulfil(out, ret.val_);
+    else
+        vow__apply(out, ret, src);
     vow__react_free(l, r);
     vow_unref(src);
     vow_unref(out);
