@@ -40,6 +40,10 @@ struct co {
     int wake;                    /* what the pending vow_await returns */
     uint8_t state;               /* enum co_state */
     uint8_t canceled;            /* result was cancelled: every vow_await fails at once */
+#ifdef VOW_CO_TSAN
+    void *tsan_fiber;            /* TSan's fiber for this coroutine */
+    void *tsan_back;             /* TSan's fiber of the resumer */
+#endif
 #ifdef VOW_CO_ASAN
     void *fake;                  /* ASan's fake stack of the coroutine while suspended */
     const void *back_lo;         /* the resumer's stack, for switching back to it */
@@ -129,6 +133,10 @@ static void co_resume(struct co *co)
     void *fake = NULL;
     __sanitizer_start_switch_fiber(&fake, co->stack->lo, co->stack->size);
 #endif
+#ifdef VOW_CO_TSAN
+    co->tsan_back = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(co->tsan_fiber, 0);
+#endif
     vow__co_jump(&co->back, &co->ctx, co);
 #ifdef VOW_CO_ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
@@ -144,6 +152,9 @@ static void co_suspend(struct co *co)
     co->state = CO_SUSPENDED;
 #ifdef VOW_CO_ASAN
     __sanitizer_start_switch_fiber(&co->fake, co->back_lo, co->back_size);
+#endif
+#ifdef VOW_CO_TSAN
+    __tsan_switch_to_fiber(co->tsan_back, 0);
 #endif
     vow__co_jump(&co->ctx, &co->back, NULL);
 #ifdef VOW_CO_ASAN
@@ -173,6 +184,9 @@ static void co_main(void *data)
     /* NULL: this fiber ends, so ASan may drop its fake stack. */
     __sanitizer_start_switch_fiber(NULL, co->back_lo, co->back_size);
 #endif
+#ifdef VOW_CO_TSAN
+    __tsan_switch_to_fiber(co->tsan_back, 0);
+#endif
     vow__co_jump(&co->ctx, &co->back, NULL);
 }
 
@@ -183,6 +197,9 @@ static void co_finish(struct co *co)
     struct co_reg *r = co->reg;
     vow *result = co->result;
     struct vow__co_stack *st = co->stack;
+#ifdef VOW_CO_TSAN
+    __tsan_destroy_fiber(co->tsan_fiber);
+#endif
     if (co->prev)
         co->prev->next = co->next;
     else
@@ -285,6 +302,9 @@ vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts)
     co->state = CO_NEW;
     vow__co_make(&co->ctx, st->lo, (size_t)((uintptr_t)co - (uintptr_t)st->lo), co_main);
 
+#ifdef VOW_CO_TSAN
+    co->tsan_fiber = __tsan_create_fiber(0);
+#endif
     if (vow_on_cancel(p, co_on_cancel, co) < 0)
         goto fail_hook;
     if (vow_loop_queue_microtask(l, co_start, co) < 0)
@@ -301,6 +321,9 @@ fail_task:
      * never run. */
     co->state = CO_DONE;
 fail_hook:
+#ifdef VOW_CO_TSAN
+    __tsan_destroy_fiber(co->tsan_fiber);
+#endif
     vow_unref(p);
 fail_vow:
     vow__co_stack_put(&r->pool, st);

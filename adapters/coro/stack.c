@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -46,18 +47,23 @@ struct vow__co_slab {
     struct vow__co_stack slots[];          /* n slots */
 };
 
+/* Both are shared by every thread that runs coroutines; racing first writers store
+ * the same value, and atomics keep that well-defined. */
+static _Atomic size_t page_size_cache;
+
 static size_t page_size(void)
 {
-    static size_t pg;
+    size_t pg = atomic_load_explicit(&page_size_cache, memory_order_relaxed);
     if (!pg) {
         long v = sysconf(_SC_PAGESIZE);
         pg = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&page_size_cache, pg, memory_order_relaxed);
     }
     return pg;
 }
 
 /* 0 unknown, 1 MADV_GUARD_INSTALL works, 2 use mprotect. */
-static int guard_mode;
+static _Atomic int guard_mode;
 
 size_t vow__co_stack_round(size_t size)
 {

@@ -56,6 +56,24 @@ const char *vow__co_switch_kind(void);
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VOW_CO_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(VOW_CO_TSAN)
+#define VOW_CO_TSAN 1
+#endif
+
+#ifdef VOW_CO_TSAN
+/* ThreadSanitizer's fiber API (sanitizer/tsan_interface.h), declared here because
+ * gcc 12 does not ship that header with these functions. */
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
