@@ -64,6 +64,9 @@ static struct {
 
 /* FUZZ_VOW_TRACE=1 prints each step, to read a minimised crash. */
 static int trace;
+/* FUZZ_VOW_CANCEL_DROPS=1: cancel a pending vow before letting go of the last named
+ * reference to it (a careful caller), to look past abandoned-chain reports. */
+static int cancel_drops;
 
 #define TRACE(...)                                                                         \
     do {                                                                                   \
@@ -117,6 +120,13 @@ static void put(unsigned s, vow *p)
 {
     struct slot *sl = &F.slot[s % SLOTS];
     vow *old = sl->p;
+    if (cancel_drops && old && vow_state(old) == VOW_PENDING) {
+        int named = 0;
+        for (int i = 0; i < SLOTS; i++)
+            named += F.slot[i].p == old;
+        if (named == 1)
+            vow_cancel(old);
+    }
     memset(sl, 0, sizeof(*sl));
     sl->p = p;
     sl->uid = new_uid();
@@ -488,6 +498,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     trace = getenv("FUZZ_VOW_TRACE") != NULL;
+    cancel_drops = getenv("FUZZ_VOW_CANCEL_DROPS") != NULL;
     tu_install_allocator();
     return 0;
 }

@@ -149,6 +149,33 @@ static void dropped_finally_on_pending_source(void **state)
     dropped_chain(1);
 }
 
+/*
+ * A timeout's result made to adopt the very vow it times (a caller mistake that must
+ * stay harmless): the outcome is the input's or the timeout's, never a
+ * use-after-free (AddressSanitizer) when the timer fires.
+ */
+static void timeout_adopts_own_input(void **state)
+{
+    (void)state;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    for (uint64_t ms = 0; ms < 2; ms++) {
+        vow_loop *l = sweep_loop_new();
+        assert_non_null(l);
+        vow *p = vow_pending(l);
+        vow *t = vow_timeout(vow_ref(p), ms);
+        assert_non_null(t);
+        assert_int_equal(vow_resolve_with(t, vow_ref(p)), 0);
+        assert_true(vow_loop_run(l, VOW_RUN_DEFAULT) >= 0);
+        if (vow_state(p) == VOW_PENDING)
+            vow_cancel(p);
+        vow_unref(t);
+        vow_unref(p);
+        assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+        assert_int_equal(vow_loop_close(l), 0);
+    }
+    assert_int_equal(tu_live_allocations(), live);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -160,6 +187,7 @@ int main(void)
         cmocka_unit_test(delay_settled_by_reject_drops_value),
         cmocka_unit_test(dropped_then_on_pending_source),
         cmocka_unit_test(dropped_finally_on_pending_source),
+        cmocka_unit_test(timeout_adopts_own_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
