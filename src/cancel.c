@@ -30,6 +30,7 @@ static void list_remove(vow *src, vow__task *t)
             prev->next = t->next;
             if (tail == t)
                 src->rtail = prev == t ? NULL : prev;
+            src->nreact--;
             return;
         }
         prev = prev->next;

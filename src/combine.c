@@ -92,6 +92,8 @@ static void cancel_rest(struct comb *c)
 
 static void comb_free(struct comb *c)
 {
+    if (c->out && c->out->state == VOW_PENDING)
+        vow__unlink(c->out, &c->link);
     if (c->out)
         comb_release_out(c);
     if (c->list)
@@ -420,4 +422,22 @@ vow *vow_timeout(vow *p, uint64_t ms)
     t->base.task.run = tmo_run;
     vow__attach(p, &t->base);
     return out;
+}
+
+/* The source is garbage: the element or timeout reaction will never run. */
+void vow__combine_discard(struct vow__react *r, vow **work)
+{
+    vow *src = r->src;
+    r->src = NULL;
+    if (r->task.run == elem_run) {
+        struct comb *c = ((struct elem *)r)->c;
+        c->attached--;
+        vow__unref_collect(src, work);
+        if (c->attached == 0)
+            comb_free(c);
+        return;
+    }
+    struct tmo *t = (struct tmo *)r;
+    vow__unref_collect(src, work);
+    tmo_maybe_free(t);
 }

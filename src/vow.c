@@ -117,6 +117,7 @@ vow *vow__new(vow_loop *l)
     p->code = 0;
     p->state = VOW_PENDING;
     p->flags = 0;
+    p->nreact = 0;
     p->loop = l;
     p->rtail = NULL;
     p->up = NULL;
@@ -217,8 +218,55 @@ vow *vow_ref(vow *p)
 
 void vow_unref(vow *p)
 {
-    if (p && --p->refs == 0)
+    if (!p)
+        return;
+    if (--p->refs == 0)
         vow_destroy(p);
+    else if (vow__unlikely(p->refs == p->nreact) && vow__is_garbage(p))
+        vow__collect(p);
+}
+
+void vow__unref_collect(vow *p, vow **work)
+{
+    if (--p->refs == 0) {
+        vow_destroy(p);
+    } else if (vow__is_garbage(p) && !(p->flags & VF_GARBAGE)) {
+        p->flags |= VF_GARBAGE;
+        p->work_next = *work;
+        *work = p;
+    }
+}
+
+static void react_discard(struct vow__react *base, vow **work);
+
+/*
+ * Collects p and whatever becomes garbage with it, through a worklist: a dropped
+ * pending chain of any length takes constant C stack.
+ */
+void vow__collect(vow *p)
+{
+    if (p->flags & VF_GARBAGE)
+        return;
+    p->flags |= VF_GARBAGE;
+    p->work_next = NULL;
+    vow *work = p;
+    while (work) {
+        vow *x = work;
+        work = x->work_next;
+        vow__task *tail = x->rtail;
+        x->rtail = NULL;
+        x->nreact = 0;
+        if (!tail)
+            continue;
+        vow__task *t = tail->next;
+        tail->next = NULL;
+        /* Each reaction holds x: the last one discarded frees it. */
+        while (t) {
+            vow__task *next = t->next;
+            react_discard((struct vow__react *)t, &work);
+            t = next;
+        }
+    }
 }
 
 /* -------------------------------------------------------------- settlement */
@@ -250,6 +298,7 @@ static void settle_done(vow *p)
     p->flags &= (uint8_t)~VF_LOCKED;
     vow__task *tail = p->rtail;
     p->list_next = NULL;
+    p->nreact = 0;
     if (tail) {
         vow__task *head = tail->next;
         vow__task_splice(vow__loop_microq(p->loop), head, tail);
@@ -329,6 +378,11 @@ void vow__attach(vow *src, struct vow__react *r)
             r->task.next = &r->task;
         }
         src->rtail = &r->task;
+        src->nreact++;
+        /* The caller's reference moved to r: if it was the last outside one and no
+         * producer is left, nothing can ever settle src. */
+        if (vow__unlikely(src->refs == src->nreact) && !src->up)
+            vow__collect(src);
     } else {
         vow__task_push(vow__loop_microq(src->loop), &r->task);
     }
@@ -515,6 +569,26 @@ static void finwait_dead(vow_loop *l, vow__task *t)
     react_dead(l, t);
 }
 
+/* The source of r is garbage: r will never run. */
+static void react_discard(struct vow__react *base, vow **work)
+{
+    void (*run)(vow_loop *, vow__task *) = base->task.run;
+    if (run != then_run && run != adopt_run && run != finally_run && run != finwait_run) {
+        vow__combine_discard(base, work);
+        return;
+    }
+    struct then_react *r = (struct then_react *)base;
+    vow *src = r->base.src, *out = r->out;
+    if (r->ctx_drop)
+        r->ctx_drop(r->ctx);
+    if (run == finwait_run)
+        vow__unref_collect((vow *)r->ctx, work);
+    vow__unlink(out, &r->link);
+    vow__react_free(src->loop, r);
+    vow__unref_collect(out, work);
+    vow__unref_collect(src, work);
+}
+
 /*
  * The derived vow was cancelled: this reaction will never settle it. Its context is
  * dropped now; if it still waits on a pending source it leaves it (cancelling the
@@ -543,7 +617,8 @@ static void react_link_cancel(struct vow__link *k, vow *p, vow **work)
 }
 
 static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
-                  void (*ctx_drop)(void *), void (*run)(vow_loop *, vow__task *))
+                  void (*ctx_drop)(void *), void (*run)(vow_loop *, vow__task *),
+                  vow_ret (*fin)(void *ctx))
 {
     if (vow__unlikely(!p)) {
         if (ctx_drop)
@@ -566,11 +641,15 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
     r->link.next = NULL;
     r->link.ops = &react_link_ops;
     r->out = out;
-    r->on_ok = on_ok;
+    if (fin)
+        r->fin = fin;
+    else
+        r->on_ok = on_ok;
     r->on_err = on_err;
     r->ctx = ctx;
     r->ctx_drop = ctx_drop;
     r->base.task.run = run;
+    /* Last: if p turns out to be garbage, r is discarded here and out stays pending. */
     vow__attach(p, &r->base);
     return out;
 }
@@ -578,29 +657,24 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
 vow *vow_then_full(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
                    void (*ctx_drop)(void *ctx))
 {
-    return chain(p, on_ok, on_err, ctx, ctx_drop, then_run);
+    return chain(p, on_ok, on_err, ctx, ctx_drop, then_run, NULL);
 }
 
 vow *vow_then(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx)
 {
-    return chain(p, on_ok, on_err, ctx, NULL, then_run);
+    return chain(p, on_ok, on_err, ctx, NULL, then_run, NULL);
 }
 
 vow *vow_catch(vow *p, vow_err_fn on_err, void *ctx)
 {
-    return chain(p, NULL, on_err, ctx, NULL, then_run);
+    return chain(p, NULL, on_err, ctx, NULL, then_run, NULL);
 }
 
 vow *vow_finally(vow *p, vow_ret (*fn)(void *ctx), void *ctx)
 {
     if (!fn)
-        return chain(p, NULL, NULL, ctx, NULL, then_run);
-    vow *out = chain(p, NULL, NULL, ctx, NULL, finally_run);
-    if (out) {
-        struct then_react *r = vow__container_of(out->up, struct then_react, link);
-        r->fin = fn;
-    }
-    return out;
+        return chain(p, NULL, NULL, ctx, NULL, then_run, NULL);
+    return chain(p, NULL, NULL, ctx, NULL, finally_run, fn);
 }
 
 /*

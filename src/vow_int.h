@@ -35,6 +35,7 @@ enum {
     VF_REPORTED = 1u << 3, /* reported as unhandled */
     VF_LISTED = 1u << 4,   /* on the loop's unhandled or late list */
     VF_CANCELED = 1u << 5, /* rejected by vow_cancel: not reported as unhandled */
+    VF_GARBAGE = 1u << 6,  /* being collected: nobody can settle it any more */
 };
 
 struct vow {
@@ -42,6 +43,7 @@ struct vow {
     int32_t code;                /* 0 or the rejection code once settled */
     uint8_t state;               /* VOW_PENDING / VOW_FULFILLED / VOW_REJECTED */
     uint8_t flags;               /* VF_* */
+    uint32_t nreact;             /* pending: reactions in the list (each holds a ref) */
     vow_loop *loop;              /* owning loop */
     union {
         vow_val val;             /* settled, !VF_FWD: the owned value or detail */
@@ -106,6 +108,21 @@ void vow__cancel_from(vow *p);
 void vow__cancel_run(vow *work);
 /* r (waiting on its pending source) leaves it; see cancel.c. work may be NULL. */
 void vow__react_detach(struct vow__react *r, vow **work);
+
+/*
+ * Garbage: pending, no producer left to settle it (no links), and every reference
+ * belongs to one of its own reactions. JavaScript's GC would reclaim it; here it is
+ * collected at once: its reactions are discarded unrun (ctx_drop runs).
+ */
+static inline int vow__is_garbage(const vow *p)
+{
+    return p->state == VOW_PENDING && p->refs == p->nreact && !p->up;
+}
+void vow__collect(vow *p);
+/* Drop one reference in a collection: destroyed at 0, queued on work if garbage. */
+void vow__unref_collect(vow *p, vow **work);
+/* combine.c: discard a combinator element or timeout reaction whose source is garbage. */
+void vow__combine_discard(struct vow__react *r, vow **work);
 
 static inline const vow *vow__owner(const vow *p)
 {
