@@ -332,10 +332,23 @@ struct tmo {
     int timer_on;           /* the timer is still started */
 };
 
+/* Lets go of out without settling it: off its producer list first (it may be
+ * pending, locked onto another vow by its holder). */
+static void tmo_drop_out(struct tmo *t)
+{
+    vow *out = t->out;
+    if (!out)
+        return;
+    t->out = NULL;
+    if (out->state == VOW_PENDING)
+        vow__unlink(out, &t->link);
+    vow_unref(out);
+}
+
 static void tmo_maybe_free(struct tmo *t)
 {
     if (!t->base.src && !t->timer_on) {
-        vow_unref(t->out);
+        tmo_drop_out(t);
         vow__free(t);
     }
 }
@@ -366,15 +379,14 @@ static void tmo_fire(vow_timer *timer)
     struct tmo *t = vow__container_of(timer, struct tmo, timer);
     t->timer_on = 0;
     vow *out = t->out;
-    t->out = NULL;
-    if (out->state == VOW_PENDING && !(out->flags & VF_LOCKED)) {
+    if (out && out->state == VOW_PENDING && !(out->flags & VF_LOCKED)) {
         vow__reject(out, VOW_ETIMEDOUT, vow_val_none(), 0);
         vow *work = NULL;
         if (t->base.src && t->base.src->state == VOW_PENDING)
             vow__react_detach(&t->base, &work);
         vow__cancel_run(work);
     }
-    vow_unref(out);
+    tmo_drop_out(t);
     tmo_maybe_free(t);
 }
 
@@ -385,9 +397,7 @@ static void tmo_link_cancel(struct vow__link *k, vow *p, vow **work)
     tmo_stop_timer(t);
     if (t->base.src && t->base.src->state == VOW_PENDING)
         vow__react_detach(&t->base, work);
-    vow *out = t->out;
-    t->out = NULL;
-    vow_unref(out);
+    tmo_drop_out(t);
     tmo_maybe_free(t);
 }
 
