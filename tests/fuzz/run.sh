@@ -26,13 +26,17 @@ log=$work/fuzz.log
 # Invariant failures abort; leaks and UB are errors too.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+# The regression inputs are replayed one by one by test.sh; here they only seed.
+t0=$SECONDS
 "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
   -print_final_stats=1 -artifact_prefix="$work/" \
   "$work/corpus" "$here/corpus" "$here/regress" >"$log" 2>&1
 rc=$?
+elapsed=$((SECONDS - t0))
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-echo "fuzz-vow: ${runs:-0} executions in ${seconds}s (${speed:-0} exec/s), corpus $(ls "$work/corpus" | wc -l) inputs"
+echo "fuzz-vow: ${runs:-0} executions in ${elapsed}s of ${seconds}s (${speed:-0} exec/s)," \
+  "corpus $(ls "$work/corpus" | wc -l) inputs"
 if [ $rc -ne 0 ]; then
   grep -E "fuzz-vow:|ERROR:|SUMMARY:|Test unit written" "$log" | head -n 20 >&2
   echo "fuzz-vow: FAILED (exit $rc); minimise with: $bin -minimize_crash=1 -runs=100000 <crash file>," \
