@@ -176,6 +176,31 @@ static void timeout_adopts_own_input(void **state)
     assert_int_equal(tu_live_allocations(), live);
 }
 
+/*
+ * A timeout whose result someone settles directly (vow_resolve/vow_reject on it)
+ * must let go of its input and its timer like any other settled consumer, so the
+ * loop can close once the caller lets go.
+ */
+static void timeout_settled_from_outside(void **state)
+{
+    (void)state;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    for (int reject = 0; reject < 2; reject++) {
+        vow_loop *l = sweep_loop_new();
+        assert_non_null(l);
+        vow *t = vow_timeout(vow_pending(l), 0);
+        assert_non_null(t);
+        if (reject)
+            assert_int_equal(vow_reject(t, VOW_EUSER, vow_val_none()), 0);
+        else
+            assert_int_equal(vow_resolve(t, vow_val_num(1)), 0);
+        vow_unref(t);
+        assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+        assert_int_equal(vow_loop_close(l), 0);
+    }
+    assert_int_equal(tu_live_allocations(), live);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -188,6 +213,7 @@ int main(void)
         cmocka_unit_test(dropped_then_on_pending_source),
         cmocka_unit_test(dropped_finally_on_pending_source),
         cmocka_unit_test(timeout_adopts_own_input),
+        cmocka_unit_test(timeout_settled_from_outside),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
