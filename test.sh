@@ -257,8 +257,9 @@ stage_fuzz() {
   for f in tests/fuzz/regress/*; do
     [ -f "$f" ] || continue
     n=$((n + 1))
+    # One input runs in milliseconds; a hang is a failure, not a stalled CI.
     if ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        "$dir/tests/fuzz/fuzz-vow" "$f" >"$dir/replay.log" 2>&1; then
+        timeout 60 "$dir/tests/fuzz/fuzz-vow" -timeout=20 "$f" >"$dir/replay.log" 2>&1; then
       add_counts 1 0
     else
       echo "test.sh: FAILED: fuzz regression input $f" >&2

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int n_dirs;
 static char **dirs;
@@ -51,7 +52,10 @@ static void replay_saved_inputs(void **state)
             uint8_t *data = NULL;
             size_t len = 0;
             assert_int_equal(read_file(path, &data, &len), 0);
+            /* A hang (an endless loop in the library) must fail, not stall the suite. */
+            alarm(20);
             LLVMFuzzerTestOneInput(data, len);
+            alarm(0);
             free(data);
             assert_int_equal(tu_live_allocations(), 0);
             total++;
