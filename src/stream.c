@@ -221,9 +221,9 @@ struct vow_stream {
     unsigned armed;         /* interest currently registered */
     struct stream_op rd;    /* the pending read */
     struct stream_op wr;    /* the pending write */
+    vow_immediate idle;     /* next turn: drop read interest nobody renewed */
+    bool idle_active;       /* idle is started */
     bool not_sock;          /* send() said ENOTSOCK: use write() */
-    bool check_queued;      /* stream_check is in the microtask queue */
-    bool dead;              /* freed by the user; stream_check frees the memory */
 };
 
 static void stream_ready(vow_io *w, int fd, unsigned events);
@@ -248,30 +248,26 @@ static int stream_arm(vow_stream *s, unsigned events)
 }
 
 /*
- * Read interest is dropped lazily: a loop that reads again from the handler of the
- * previous read (the common case) finds it still registered and costs no syscall.
- * This check runs after the handlers of the current turn; if nobody asked for another
- * read by then, the interest goes, so an idle stream never keeps the loop alive.
+ * Read interest is dropped lazily: a loop that reads again from the handlers or
+ * coroutine woken by the previous read (the common case, a few microtask hops later)
+ * finds it still registered and costs no syscall. The immediate runs at the next turn
+ * only if nobody asked for another read by then (a new read stops it), so an idle
+ * stream never keeps the loop alive and never spins on level-triggered readiness.
  */
-static void stream_check(vow_loop *l, void *arg)
+static void stream_idle(vow_immediate *im)
 {
-    vow_stream *s = arg;
-    (void)l;
-    s->check_queued = false;
-    if (s->dead) {
-        vow__free(s);
-        return;
-    }
+    vow_stream *s = im->data;
+    s->idle_active = false;
     if (!s->rd.p)
         stream_arm(s, s->armed & ~(unsigned)VOW_READABLE);
 }
 
 static void stream_read_idle(vow_stream *s)
 {
-    if (s->check_queued)
+    if (s->idle_active || !(s->armed & VOW_READABLE))
         return;
-    if (vow_loop_queue_microtask(s->l, stream_check, s) == 0)
-        s->check_queued = true;
+    if (vow_immediate_start(&s->idle) == 0)
+        s->idle_active = true;
     else
         stream_arm(s, s->armed & ~(unsigned)VOW_READABLE);
 }
@@ -378,6 +374,11 @@ vow_stream *vow_stream_new(vow_loop *l, int fd)
     vow_stream *s = vow__calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    if (vow_immediate_init(l, &s->idle, stream_idle) < 0) {
+        vow__free(s);
+        return NULL;
+    }
+    s->idle.data = s;
     s->l = l;
     s->fd = fd;
     s->wt.wfd = -1;
@@ -403,12 +404,16 @@ static vow *stream_wait(vow_stream *s, struct stream_op *o, vow_cancel_fn fn, un
 
 vow *vow_stream_read(vow_stream *s, void *buf, size_t len)
 {
-    if (!s || s->dead)
+    if (!s)
         return NULL;
     if (!buf || len == 0)
         return vow_rejected(s->l, VOW_EINVAL, vow_val_none());
     if (s->rd.p)
         return vow_rejected(s->l, VOW_EBUSY, vow_val_none());
+    if (s->idle_active) {
+        vow_immediate_stop(&s->idle);
+        s->idle_active = false;
+    }
     s->rd = (struct stream_op){ .buf = buf, .len = len };
     /* Still registered from the last read: the event will say when data is there. */
     if (!(s->armed & VOW_READABLE)) {
@@ -424,7 +429,7 @@ vow *vow_stream_read(vow_stream *s, void *buf, size_t len)
 
 vow *vow_stream_write(vow_stream *s, const void *buf, size_t len)
 {
-    if (!s || s->dead)
+    if (!s)
         return NULL;
     if (!buf && len > 0)
         return vow_rejected(s->l, VOW_EINVAL, vow_val_none());
@@ -442,15 +447,13 @@ vow *vow_stream_write(vow_stream *s, const void *buf, size_t len)
 
 void vow_stream_free(vow_stream *s)
 {
-    if (!s || s->dead)
+    if (!s)
         return;
     if (s->rd.p)
         vow_cancel(s->rd.p);
     if (s->wr.p)
         vow_cancel(s->wr.p);
+    vow_immediate_stop(&s->idle);
     stream_arm(s, 0);
-    if (s->check_queued)
-        s->dead = true;
-    else
-        vow__free(s);
+    vow__free(s);
 }
