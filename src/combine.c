@@ -367,11 +367,18 @@ static void tmo_run(vow_loop *l, vow__task *task)
     vow *src = t->base.src;
     (void)l;
     t->base.src = NULL;
+    /* The timer stops first, so tmo_release (run by the forward) has nothing to do. */
+    tmo_stop_timer(t);
     if (t->out && t->out->state == VOW_PENDING && !(t->out->flags & VF_LOCKED))
         vow__forward(t->out, src);
-    tmo_stop_timer(t);
     vow_unref(src);
     tmo_maybe_free(t);
+}
+
+static void tmo_reap(vow_loop *l, vow__task *task)
+{
+    (void)l;
+    tmo_maybe_free((struct tmo *)task);
 }
 
 static void tmo_fire(vow_timer *timer)
@@ -401,10 +408,21 @@ static void tmo_link_cancel(struct vow__link *k, vow *p, vow **work)
     tmo_maybe_free(t);
 }
 
-/* out was settled by someone else: the deadline is moot; t goes once p settles. */
+/*
+ * out was settled by someone else: the deadline is moot. t goes when its input
+ * settles, or, if the input is already gone (collected), from a microtask: this
+ * runs inside out's settlement, which must finish before t lets go of out.
+ */
 static void tmo_release(struct vow__link *k)
 {
-    tmo_stop_timer(vow__container_of(k, struct tmo, link));
+    struct tmo *t = vow__container_of(k, struct tmo, link);
+    if (!t->timer_on)
+        return;
+    tmo_stop_timer(t);
+    if (!t->base.src) {
+        t->base.task.run = tmo_reap;
+        vow__task_push(vow__loop_microq(t->out->loop), &t->base.task);
+    }
 }
 
 static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, tmo_release, 1 };

@@ -399,6 +399,29 @@ static vow *upstream1(vow *p)
     return NULL;
 }
 
+/*
+ * Whether from, following the one-parent upstream links of pending vows, reaches
+ * target. The chain may loop without containing target (an earlier, undetected
+ * self-wait), so the walk is Floyd's: the fast pointer checks every vow it passes
+ * and has gone round any loop before it meets the slow one.
+ */
+static int waits_on(vow *from, const vow *target)
+{
+    vow *slow = from, *fast = from;
+    for (;;) {
+        for (int i = 0; i < 2; i++) {
+            if (!fast || fast->state != VOW_PENDING)
+                return 0;
+            if (fast == target)
+                return 1;
+            fast = upstream1(fast);
+        }
+        slow = upstream1(slow);
+        if (slow == fast)
+            return 0;
+    }
+}
+
 int vow__adopt(vow *p, vow *q)
 {
     if (q->loop != p->loop) {
@@ -411,12 +434,10 @@ int vow__adopt(vow *p, vow *q)
         return 0;
     }
     /* A cycle through adoption or then-links would never settle: reject it. */
-    for (vow *x = q; x && x->state == VOW_PENDING; x = upstream1(x)) {
-        if (x == p) {
-            vow_unref(q);
-            vow__reject(p, VOW_ECYCLE, vow_val_none(), 0);
-            return 0;
-        }
+    if (waits_on(q, p)) {
+        vow_unref(q);
+        vow__reject(p, VOW_ECYCLE, vow_val_none(), 0);
+        return 0;
     }
     struct then_react *r = vow__react_alloc(p->loop);
     if (!r) {
@@ -687,6 +708,17 @@ static void finally_run(vow_loop *l, vow__task *t)
     vow *src = r->base.src, *out = r->out;
     vow__unlink(out, &r->link);
     vow_ret ret = r->fin(r->ctx);
+    if (ret.kind_ == RET_FOLLOW && ret.follow_ && out->state == VOW_PENDING &&
+        !(out->flags & VF_LOCKED) && ret.follow_->state == VOW_PENDING &&
+        ret.follow_->loop == l && waits_on(ret.follow_, out)) {
+        /* Waiting on itself would never end: A+ 2.3.1's TypeError. */
+        vow_unref(ret.follow_);
+        vow__reject(out, VOW_ECYCLE, vow_val_none(), 0);
+        vow__react_free(l, r);
+        vow_unref(src);
+        vow_unref(out);
+        return;
+    }
     if (ret.kind_ == RET_FOLLOW && ret.follow_ && out->state == VOW_PENDING &&
         !(out->flags & VF_LOCKED) && ret.follow_->state == VOW_PENDING &&
         ret.follow_->loop == l) {
