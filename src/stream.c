@@ -66,7 +66,8 @@ static int cut(vow_lines *r, size_t n, size_t skip, vow_val *ret)
 /* 1 with *ret set when a line (or EOF) is ready, 0 if more bytes are needed. */
 static int take_line(vow_lines *r, vow_val *ret)
 {
-    char *nl = memchr(r->buf + r->scan, '\n', r->len - r->scan);
+    /* buf is NULL until the first byte arrives: no pointer arithmetic on it. */
+    char *nl = r->len > r->scan ? memchr(r->buf + r->scan, '\n', r->len - r->scan) : NULL;
     if (nl) {
         size_t n = (size_t)(nl - (r->buf + r->off));
         return cut(r, n, n + 1, ret);
