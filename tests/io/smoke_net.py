@@ -3,9 +3,11 @@
 # Smoke tests for examples/echo_server and examples/proxy, printing TAP.
 #   smoke_net.py echo ECHO_SERVER [--chains]
 #   smoke_net.py proxy ECHO_SERVER PROXY
+#   smoke_net.py sigint RANDOM_LINES STYLE
 # echo: three clients at once (one of them resets mid-transfer), then the server must
 # exit by itself (--max-conns 3) with status 0. proxy: 4 MiB through the proxy to the
 # echo server and back, then both exit cleanly.
+import signal
 import socket
 import struct
 import subprocess
@@ -97,8 +99,27 @@ def proxy(server, prox):
         check(False, "exit in time")
 
 
+def sigint(prog, style):
+    """Ctrl-C stops random_lines early: it signals and reaps its children, exits 0."""
+    p = subprocess.Popen([prog, "--style", style, "--seconds", "60", "--clock-ms", "100"],
+                         stdout=subprocess.PIPE, text=True)
+    first = p.stdout.readline()  # the loop is running once it rendered
+    check(first != "", "renders before the signal")
+    p.send_signal(signal.SIGINT)
+    try:
+        rest = p.communicate(timeout=20)[0]
+        check(p.returncode == 0, "exits 0 on SIGINT (got %s)" % p.returncode)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rest = ""
+        check(False, "exits in time on SIGINT")
+    check(len(rest.splitlines()) < 100, "stopped early")
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "echo":
+    if sys.argv[1] == "sigint":
+        sigint(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "echo":
         echo(sys.argv[2], sys.argv[3:])
     else:
         proxy(sys.argv[2], sys.argv[3])
