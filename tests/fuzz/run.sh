@@ -26,20 +26,32 @@ log=$work/fuzz.log
 # Invariant failures abort; leaks and UB are errors too.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-# The regression inputs are replayed one by one by test.sh; here they only seed.
+# Fork mode with crashes ignored keeps fuzzing for the whole time after a finding, so
+# one known bug does not hide the next; every crash or hang input is kept and makes
+# the run fail. Regression inputs are not seeds: test.sh replays them one by one.
+old=$work/previous
+mkdir -p "$old"
+mv "$work"/crash-* "$work"/timeout-* "$work"/leak-* "$old"/ 2>/dev/null
 t0=$SECONDS
-"$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
-  -print_final_stats=1 -artifact_prefix="$work/" \
-  "$work/corpus" "$here/corpus" "$here/regress" >"$log" 2>&1
+"$bin" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -max_total_time="$seconds" \
+  -timeout=10 -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$work/" \
+  "$work/corpus" "$here/corpus" >"$log" 2>&1
 rc=$?
 elapsed=$((SECONDS - t0))
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-echo "fuzz-vow: ${runs:-0} executions in ${elapsed}s of ${seconds}s (${speed:-0} exec/s)," \
-  "corpus $(ls "$work/corpus" | wc -l) inputs"
-if [ $rc -ne 0 ]; then
-  grep -E "fuzz-vow:|ERROR:|SUMMARY:|Test unit written" "$log" | head -n 20 >&2
-  echo "fuzz-vow: FAILED (exit $rc); minimise with: $bin -minimize_crash=1 -runs=100000 <crash file>," \
-    "then add it to tests/fuzz/regress/" >&2
+runs=$(grep -oE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
+found=$(ls "$work" | grep -cE '^(crash|timeout|leak)-')
+echo "fuzz-vow: ${runs:-0} executions in ${elapsed}s ($(( ${runs:-0} / (elapsed > 0 ? elapsed : 1) )) exec/s)," \
+  "corpus $(ls "$work/corpus" | wc -l) inputs, $found failing inputs"
+if [ "$found" -gt 0 ] || [ $rc -ne 0 ]; then
+  shown=0
+  for f in "$work"/crash-* "$work"/timeout-* "$work"/leak-*; do
+    [ -f "$f" ] && [ $shown -lt 5 ] || continue
+    shown=$((shown + 1))
+    echo "fuzz-vow: failing input $f:" >&2
+    FUZZ_VOW_TRACE=1 timeout 20 "$bin" "$f" 2>&1 | grep -E "fuzz-vow:|SUMMARY" | head -n 3 >&2
+  done
+  echo "fuzz-vow: FAILED; minimise with: $bin -minimize_crash=1 -runs=100000 <input>," \
+    "then add it to tests/fuzz/regress/ (FUZZ_VOW_TRACE=1 prints its steps)" >&2
+  exit 1
 fi
-exit $rc
+exit 0
