@@ -422,7 +422,43 @@ static int waits_on(vow *from, const vow *target)
     }
 }
 
+/*
+ * p, about to adopt the pending q, is held only by its own reactions and by the
+ * reaction that is settling it (which lets go right after): nobody can observe p
+ * itself, so its reactions move to q and p is dropped. A loop written as "handle
+ * this, then follow the next step" thus runs in constant memory instead of keeping
+ * one locked vow per iteration alive until the end.
+ */
+static int collapse_onto(vow *p, vow *q)
+{
+    if (p->refs != p->nreact + 1 || p->up || !p->rtail)
+        return 0;
+    vow__task *ptail = p->rtail, *t = ptail;
+    do {
+        t = t->next;
+        ((struct vow__react *)t)->src = q;
+    } while (t != ptail);
+    mark_handled(q);
+    q->refs += p->nreact;
+    q->nreact += p->nreact;
+    p->refs -= p->nreact;
+    p->nreact = 0;
+    p->rtail = NULL;
+    if (q->rtail) {
+        vow__task *phead = ptail->next;
+        ptail->next = q->rtail->next;
+        q->rtail->next = phead;
+    }
+    q->rtail = ptail;
+    return 1;
+}
+
 int vow__adopt(vow *p, vow *q)
+{
+    return vow__adopt_from(p, q, 0);
+}
+
+int vow__adopt_from(vow *p, vow *q, int from_reaction)
 {
     if (q->loop != p->loop) {
         vow_unref(q);
@@ -437,6 +473,10 @@ int vow__adopt(vow *p, vow *q)
     if (waits_on(q, p)) {
         vow_unref(q);
         vow__reject(p, VOW_ECYCLE, vow_val_none(), 0);
+        return 0;
+    }
+    if (from_reaction && collapse_onto(p, q)) {
+        vow_unref(q);
         return 0;
     }
     struct then_react *r = vow__react_alloc(p->loop);
@@ -479,6 +519,11 @@ static void ret_drop(vow_ret *r)
 
 void vow__apply(vow *out, vow_ret r, vow *src)
 {
+    vow__apply_from(out, r, src, 0);
+}
+
+void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction)
+{
     if (out->state != VOW_PENDING || (out->flags & VF_LOCKED)) {
         ret_drop(&r);
         return;
@@ -494,7 +539,7 @@ void vow__apply(vow *out, vow_ret r, vow *src)
         if (!r.follow_) {
             vow__reject(out, VOW_EINVAL, vow_val_none(), 0);
         } else {
-            int rc = vow__adopt(out, r.follow_);
+            int rc = vow__adopt_from(out, r.follow_, from_reaction);
             if (rc < 0)
                 vow__reject(out, rc, vow_val_none(), 0);
         }
@@ -568,7 +613,7 @@ static void then_run(vow_loop *l, vow__task *t)
     if (vow__likely(ret.kind_ == RET_OK && out->state == VOW_PENDING && !out->flags))
         vow__fulfil(out, ret.val_);
     else
-        vow__apply(out, ret, src);
+        vow__apply_from(out, ret, src, 1);
     vow__react_free(l, r);
     vow_unref(src);
     vow_unref(out);
@@ -878,6 +923,16 @@ const vow_val *vow_value(const vow *p)
         return NULL;
     return &vow__owner(p)->val;
 }
+
+#ifdef VOW_TESTING
+/* White-box tests: how many vows of l are alive. */
+size_t vow__live_vows(vow_loop *l);
+size_t vow__live_vows(vow_loop *l)
+{
+    struct vow__ext *x = vow__head(l)->ext;
+    return x ? x->live : 0;
+}
+#endif
 
 vow_loop *vow_loop_of(const vow *p)
 {

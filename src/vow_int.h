@@ -100,6 +100,9 @@ void vow__attach(vow *src, struct vow__react *r);
 int vow__adopt(vow *p, vow *q);
 /* Apply a handler result to out, with src as the pass-through outcome. */
 void vow__apply(vow *out, vow_ret r, vow *src);
+/* As vow__adopt/vow__apply, called by the reaction settling p/out: may collapse. */
+int vow__adopt_from(vow *p, vow *q, int from_reaction);
+void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction);
 void vow__add_link(vow *p, struct vow__link *k);
 void vow__unlink(vow *p, struct vow__link *k); /* k is not run */
 /* Runs the cancellation of p and everything upstream that only p wanted. */
