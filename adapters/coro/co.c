@@ -12,6 +12,7 @@
 #include "vow.h"
 #include "vow/co.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -24,8 +25,10 @@ enum co_state {
 
 struct co_reg;
 
-/* A coroutine. It lives at the top of its own stack, so spawning allocates no heap
- * memory beyond the vow and its cancel hook. */
+/* A coroutine. One with a stack of its own lives at the top of that stack, so
+ * spawning it allocates no heap memory beyond the vow and its cancel hook. A
+ * copy-stack one lives on the heap, followed by the first CO_SAVE_INLINE bytes of
+ * its save buffer. */
 struct co {
     struct vow__co_ctx ctx;      /* the coroutine's context while it is not running */
     struct vow__co_ctx back;     /* the resumer's context while the coroutine runs */
@@ -40,6 +43,10 @@ struct co {
     int wake;                    /* what the pending vow_await returns */
     uint8_t state;               /* enum co_state */
     uint8_t canceled;            /* result was cancelled: every vow_await fails at once */
+    uint8_t copy;                /* runs on the loop's shared stack (VOW_CO_COPY_STACK) */
+    unsigned char *save;         /* copy mode: its stack while evicted (inline or heap) */
+    size_t save_cap;             /* bytes save can hold */
+    size_t save_len;             /* bytes of stack in save while evicted */
 #ifdef VOW_CO_TSAN
     void *tsan_fiber;            /* TSan's fiber for this coroutine */
     void *tsan_back;             /* TSan's fiber of the resumer */
@@ -49,7 +56,23 @@ struct co {
     const void *back_lo;         /* the resumer's stack, for switching back to it */
     size_t back_size;            /* its size */
 #endif
+    _Alignas(16) unsigned char save_inline[]; /* copy mode: the first save buffer */
 };
+
+/*
+ * A copy-stack coroutine's save buffer starts inside its own allocation (512 bytes
+ * in all with the assembly switches), large enough for a coroutine that suspends a
+ * few calls deep (about 200 bytes of stack) to never allocate again; vow_await grows
+ * it before a deeper suspension.
+ */
+#define CO_SAVE_INLINE ((size_t)384)
+
+/*
+ * Added to the measured need in case the stack pointer co_reserve reads is not
+ * quite the one vow_await has at the switch. It is in practice: co_suspend is
+ * inlined and vow_await's frame is complete before its first call.
+ */
+#define CO_SAVE_SLACK ((size_t)64)
 
 /* The adapter's state for one loop. */
 struct co_reg {
@@ -59,6 +82,8 @@ struct co_reg {
     struct co *live;          /* coroutines not finished, newest first */
     size_t n_live;            /* length of live */
     vow *ready;               /* a fulfilled vow that vow_co_yield awaits, or NULL */
+    struct vow__co_stack *shared; /* copy-stack coroutines' stack, from pool, or NULL */
+    struct co *occupant;      /* the copy-stack coroutine whose frames are on shared */
 };
 
 /* initial-exec: these are read on every await; the general TLS model would cost a
@@ -114,6 +139,8 @@ static void reg_maybe_release(struct co_reg *r)
             break;
         }
     }
+    if (r->shared)
+        vow__co_stack_put(&r->pool, r->shared);
     vow__co_pool_fini(&r->pool);
     vow_unref(r->ready);
     vow_free(r);
@@ -122,10 +149,86 @@ static void reg_maybe_release(struct co_reg *r)
 /* ------------------------------------------------------------------ switch */
 
 static void co_finish(struct co *co);
+static void co_main(void *data);
+
+#ifdef VOW_CO_HAVE_COPY
+/*
+ * Puts copy-stack coroutine co on its loop's shared stack, on the resumer's stack.
+ * The previous occupant is evicted lazily, only now: a coroutine resumed with
+ * nothing else run on the shared stack meanwhile costs no copy. The occupant is
+ * suspended (a running one would be resuming us: resumes of one loop never nest,
+ * since microtasks do not run inside microtasks) or gone (co_finish let go), and
+ * vow_await made its buffer large enough before it suspended.
+ */
+static void co_occupy(struct co *co)
+{
+    struct co_reg *r = co->reg;
+    struct vow__co_stack *st = r->shared;
+    unsigned char *top = (unsigned char *)st->lo + st->size;
+    struct co *old = r->occupant;
+#ifdef VOW_CO_ASAN
+    /* Redzones of frames abandoned or evicted would fire on the copies and on the
+     * restored frames: the shared stack's frames are not ASan-checked across an
+     * eviction. */
+    ASAN_UNPOISON_MEMORY_REGION(st->lo, st->size);
+#endif
+    if (old) {
+        assert(old->state == CO_SUSPENDED);
+        unsigned char *sp = vow__co_ctx_sp(&old->ctx);
+        size_t n = (size_t)(top - sp);
+        assert(sp >= (unsigned char *)st->lo && n <= old->save_cap);
+        memcpy(old->save, sp, n);
+        old->save_len = n;
+    }
+    if (co->state == CO_NEW) {
+#ifdef VOW_CO_VALGRIND
+        /* The previous occupant's return left this range inaccessible to memcheck. */
+        VALGRIND_MAKE_MEM_UNDEFINED(top - 1024, 1024);
+#endif
+        vow__co_make(&co->ctx, st->lo, st->size, co_main);
+    } else {
+#ifdef VOW_CO_VALGRIND
+        /* Also a little below: swapcontext pushes its return address there. */
+        size_t below = co->save_len + 256 <= st->size ? co->save_len + 256 : st->size;
+        VALGRIND_MAKE_MEM_UNDEFINED(top - below, below);
+#endif
+        memcpy(top - co->save_len, co->save, co->save_len);
+        co->save_len = 0;
+    }
+    r->occupant = co;
+}
+
+/*
+ * Makes co's save buffer hold the stack it will leave when it suspends from the
+ * calling vow_await, measured from the caller's stack pointer. The buffer holds
+ * nothing while co runs, so growing it copies nothing.
+ */
+static inline __attribute__((always_inline)) int co_reserve(struct co *co)
+{
+    unsigned char *top = (unsigned char *)co->stack->lo + co->stack->size;
+    size_t need = (size_t)(top - (unsigned char *)vow__co_sp()) + VOW_CO_JUMP_FRAME +
+                  CO_SAVE_SLACK;
+    if (need <= co->save_cap)
+        return 0;
+    size_t cap = (need + 511) & ~(size_t)511;
+    unsigned char *buf = vow_malloc(cap);
+    if (!buf)
+        return VOW_ENOMEM;
+    if (co->save != co->save_inline)
+        vow_free(co->save);
+    co->save = buf;
+    co->save_cap = cap;
+    return 0;
+}
+#endif
 
 /* Runs co until it suspends or finishes. Called on the resumer's stack. */
 static void co_resume(struct co *co)
 {
+#ifdef VOW_CO_HAVE_COPY
+    if (co->copy && co->reg->occupant != co)
+        co_occupy(co);
+#endif
     struct co *prev = cur;
     cur = co;
     co->state = CO_RUNNING;
@@ -146,8 +249,9 @@ static void co_resume(struct co *co)
         co_finish(co);
 }
 
-/* Switches from co back to its resumer; returns when co is resumed again. */
-static void co_suspend(struct co *co)
+/* Switches from co back to its resumer; returns when co is resumed again. Inlined,
+ * so that co_reserve measured the stack this leaves. */
+static inline __attribute__((always_inline)) void co_suspend(struct co *co)
 {
     co->state = CO_SUSPENDED;
 #ifdef VOW_CO_ASAN
@@ -190,13 +294,21 @@ static void co_main(void *data)
     vow__co_jump(&co->ctx, &co->back, NULL);
 }
 
-/* co finished or never started: unlink it and give its stack back. co lives on that
- * stack, so everything is read before the stack is released. */
+/* Frees a copy-stack coroutine's memory. */
+static void co_free(struct co *co)
+{
+    if (co->save != co->save_inline)
+        vow_free(co->save);
+    vow_free(co);
+}
+
+/* co finished or never started: unlink it and give its stack back. A coroutine with
+ * a stack of its own lives on that stack, so everything is read before the stack is
+ * released. */
 static void co_finish(struct co *co)
 {
     struct co_reg *r = co->reg;
     vow *result = co->result;
-    struct vow__co_stack *st = co->stack;
 #ifdef VOW_CO_TSAN
     __tsan_destroy_fiber(co->tsan_fiber);
 #endif
@@ -207,7 +319,13 @@ static void co_finish(struct co *co)
     if (co->next)
         co->next->prev = co->prev;
     r->n_live--;
-    vow__co_stack_put(&r->pool, st);
+    if (co->copy) {
+        if (r->occupant == co)
+            r->occupant = NULL;
+        co_free(co);
+    } else {
+        vow__co_stack_put(&r->pool, co->stack);
+    }
     vow_unref(result);
     reg_maybe_release(r);
 }
@@ -273,34 +391,70 @@ static void co_on_cancel(void *ctx, vow *p)
 
 /* ------------------------------------------------------------------- API */
 
+/* A coroutine of r on a stack of its own: it lives at the stack's top. */
+static struct co *co_new_separate(struct co_reg *r, size_t size)
+{
+    struct vow__co_stack *st;
+    if (vow__co_stack_get(&r->pool, size, &st) < 0)
+        return NULL;
+    uintptr_t top = (uintptr_t)st->lo + st->size - st->color;
+    struct co *co = (struct co *)((top - sizeof(struct co)) & ~(uintptr_t)63);
+    memset(co, 0, sizeof(*co));
+    co->stack = st;
+    vow__co_make(&co->ctx, st->lo, (size_t)((uintptr_t)co - (uintptr_t)st->lo), co_main);
+    return co;
+}
+
+#ifdef VOW_CO_HAVE_COPY
+/* A copy-stack coroutine of r: on the heap, its context made when it first occupies
+ * the shared stack. The shared stack is taken from the pool with the first one. */
+static struct co *co_new_copy(struct co_reg *r)
+{
+    if (!r->shared && vow__co_stack_get(&r->pool, VOW_CO_COPY_STACK_SIZE, &r->shared) < 0)
+        return NULL;
+    struct co *co = vow_malloc(sizeof(*co) + CO_SAVE_INLINE);
+    if (!co)
+        return NULL;
+    memset(co, 0, sizeof(*co));
+    co->copy = 1;
+    co->stack = r->shared;
+    co->save = co->save_inline;
+    co->save_cap = CO_SAVE_INLINE;
+    return co;
+}
+#endif
+
 vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts)
 {
     if (!l)
         return NULL;
-    size_t size = vow__co_stack_round(opts ? opts->stack_size : 0);
-    if (!fn || size == 0)
+    size_t want = opts ? opts->stack_size : 0;
+    unsigned flags = opts ? opts->flags : 0;
+    size_t size = vow__co_stack_round(want);
+    if (!fn || size == 0 || (flags & ~VOW_CO_COPY_STACK) != 0 ||
+        ((flags & VOW_CO_COPY_STACK) && want > VOW_CO_COPY_STACK_SIZE))
         return vow_rejected(l, VOW_EINVAL, vow_val_none());
     struct co_reg *r = reg_get(l);
     if (!r)
         return NULL;
-    struct vow__co_stack *st;
-    if (vow__co_stack_get(&r->pool, size, &st) < 0)
-        goto fail_stack;
+    struct co *co;
+#ifdef VOW_CO_HAVE_COPY
+    if (flags & VOW_CO_COPY_STACK)
+        co = co_new_copy(r);
+    else
+#endif
+        co = co_new_separate(r, size);
+    if (!co)
+        goto fail_co;
     vow *p = vow_pending(l);
     if (!p)
         goto fail_vow;
-
-    uintptr_t top = (uintptr_t)st->lo + st->size - st->color;
-    struct co *co = (struct co *)((top - sizeof(struct co)) & ~(uintptr_t)63);
-    memset(co, 0, sizeof(*co));
     co->reg = r;
     co->loop = l;
     co->result = p;
     co->fn = fn;
     co->arg = arg;
-    co->stack = st;
     co->state = CO_NEW;
-    vow__co_make(&co->ctx, st->lo, (size_t)((uintptr_t)co - (uintptr_t)st->lo), co_main);
 
 #ifdef VOW_CO_TSAN
     co->tsan_fiber = __tsan_create_fiber(0);
@@ -326,8 +480,11 @@ fail_hook:
 #endif
     vow_unref(p);
 fail_vow:
-    vow__co_stack_put(&r->pool, st);
-fail_stack:
+    if (co->copy)
+        co_free(co);
+    else
+        vow__co_stack_put(&r->pool, co->stack);
+fail_co:
     reg_maybe_release(r);
     return NULL;
 }
@@ -345,6 +502,10 @@ int vow_await(vow *p)
         return VOW_ECYCLE;
     if (vow_loop_of(p) != co->loop)
         return VOW_EINVAL;
+#ifdef VOW_CO_HAVE_COPY
+    if (co->copy && co_reserve(co) < 0)
+        return VOW_ENOMEM;
+#endif
     vow *d = vow_then_full(vow_ref(p), await_ok, await_err, co, NULL);
     if (!d)
         return VOW_ENOMEM;

@@ -46,6 +46,19 @@ const char *vow__co_switch_kind(void)
     return "ucontext";
 }
 
+#ifdef VOW_CO_HAVE_COPY
+/* swapcontext saved the stack pointer as it will be after its return: nothing below
+ * it is live while the context is suspended. */
+void *vow__co_ctx_sp(const struct vow__co_ctx *c)
+{
+#if defined(__x86_64__)
+    return (void *)(uintptr_t)c->uc.uc_mcontext.gregs[REG_RSP];
+#else
+    return (void *)(uintptr_t)c->uc.uc_mcontext.sp;
+#endif
+}
+#endif
+
 #elif defined(__x86_64__)
 
 /*
@@ -77,6 +90,11 @@ const char *vow__co_switch_kind(void)
     return "asm-x86_64";
 }
 
+void *vow__co_ctx_sp(const struct vow__co_ctx *c)
+{
+    return c->sp;
+}
+
 #elif defined(__aarch64__)
 
 /* The frame vow__co_jump pops: d8-d15, x19-x28, x29 (0: ends backtraces), x30 (where
@@ -97,6 +115,11 @@ void vow__co_make(struct vow__co_ctx *c, void *lo, size_t size, void (*entry)(vo
 const char *vow__co_switch_kind(void)
 {
     return "asm-aarch64";
+}
+
+void *vow__co_ctx_sp(const struct vow__co_ctx *c)
+{
+    return c->sp;
 }
 
 #endif

@@ -40,6 +40,45 @@ void vow__co_make(struct vow__co_ctx *c, void *lo, size_t size, void (*entry)(vo
 /* "asm-x86_64", "asm-aarch64" or "ucontext". */
 const char *vow__co_switch_kind(void);
 
+/* ------------------------------------------------------ copy-stack support */
+
+/*
+ * Copy-stack coroutines need the exact stack pointer a suspended context saved (the
+ * lowest byte it still owns) and, before suspending, the current one. Both are known
+ * on x86-64 and AArch64, with either switch; elsewhere copy mode falls back to
+ * separate stacks.
+ */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define VOW_CO_HAVE_COPY 1
+
+/* The stack pointer saved in c, which must have been suspended by vow__co_jump. */
+void *vow__co_ctx_sp(const struct vow__co_ctx *c);
+
+/* An upper bound on what a call to vow__co_jump adds below its caller's stack
+ * pointer: the return address and the saved registers for the assembly switches; for
+ * ucontext, the frame of a C function that only calls swapcontext, with room to spare
+ * for unoptimised and instrumented builds. */
+#ifdef VOW_CO_UCONTEXT
+#define VOW_CO_JUMP_FRAME 512u
+#elif defined(__x86_64__)
+#define VOW_CO_JUMP_FRAME 0x40u
+#else
+#define VOW_CO_JUMP_FRAME 0xb0u
+#endif
+
+/* The caller's stack pointer. Always inlined, so it is the caller's own. */
+static inline __attribute__((always_inline)) void *vow__co_sp(void)
+{
+    void *sp;
+#if defined(__x86_64__)
+    __asm__ volatile("movq %%rsp, %0" : "=r"(sp));
+#else
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+#endif
+    return sp;
+}
+#endif
+
 /* ---------------------------------------------------------- sanitizers */
 
 #if defined(__has_feature)
@@ -76,6 +115,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #define VOW_CO_VALGRIND 1
 #endif

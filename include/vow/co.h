@@ -22,12 +22,31 @@ typedef struct vow_co_opts {
     size_t stack_size; /* rw: stack bytes, 0 = VOW_CO_STACK_DEFAULT; rounded up to whole
                           pages, at least VOW_CO_STACK_MIN, at most VOW_CO_STACK_MAX. The
                           coroutine's bookkeeping (a few hundred bytes, about 2 KiB with
-                          ucontext) and up to 4 KiB of cache colouring come out of it */
+                          ucontext) and up to 4 KiB of cache colouring come out of it.
+                          With VOW_CO_COPY_STACK: 0, or at most VOW_CO_COPY_STACK_SIZE */
+    unsigned flags;    /* rw: 0 or VOW_CO_COPY_STACK */
 } vow_co_opts;
 
 #define VOW_CO_STACK_DEFAULT ((size_t)64 * 1024)
 #define VOW_CO_STACK_MIN ((size_t)16 * 1024)
 #define VOW_CO_STACK_MAX ((size_t)256 * 1024 * 1024)
+
+/*
+ * Copy-stack mode: the coroutine runs on its loop's one shared stack
+ * (VOW_CO_COPY_STACK_SIZE bytes, guard-paged) instead of a stack of its own. When
+ * another copy-stack coroutine needs the shared stack, the part this one uses is
+ * copied into a heap buffer of its own, and copied back before it resumes. A
+ * suspended copy-stack coroutine costs its bookkeeping plus the bytes of stack it
+ * was using (typically under 1 KiB) instead of a mapped, touched stack page and guard.
+ * The price: while it is suspended, its locals do not stay at their addresses, so a
+ * pointer into its stack (a local passed by address to another coroutine, a callback
+ * or a vow handler) must not be used until it runs again; pass heap memory instead.
+ * Resuming costs a copy of the stack in use, so keep deep stacks out of this mode.
+ * Architectures other than x86-64 and AArch64 run these coroutines on separate
+ * stacks.
+ */
+#define VOW_CO_COPY_STACK (1u << 0)
+#define VOW_CO_COPY_STACK_SIZE ((size_t)256 * 1024)
 
 /*
  * Starts fn(arg) as a coroutine on l and returns a new reference to its result vow.
@@ -40,7 +59,8 @@ typedef struct vow_co_opts {
  * Cancelling the returned vow (vow_cancel) makes the coroutine's current or next
  * vow_await return VOW_ECANCELED, and every later one too, so it runs to its end.
  * Returns NULL if l is NULL or on out-of-memory (no stack or no vow could be made;
- * fn will not run). Invalid fn or opts give a vow rejected with VOW_EINVAL.
+ * fn will not run). Invalid fn or opts (unknown flags, a stack size out of range)
+ * give a vow rejected with VOW_EINVAL.
  */
 VOW_API vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts);
 
@@ -57,7 +77,9 @@ VOW_API vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opt
  *   VOW_ENOTCORO  not called from inside a coroutine (nothing happens)
  *   VOW_EINVAL    p is NULL or belongs to another loop
  *   VOW_ECYCLE    p is the calling coroutine's own vow (it would wait for itself)
- *   VOW_ENOMEM    the wait could not be set up (the coroutine did not suspend)
+ *   VOW_ENOMEM    the wait could not be set up, or (copy-stack mode) the buffer
+ *                 that keeps its stack while suspended could not grow to the stack
+ *                 in use; the coroutine did not suspend and may try again
  */
 VOW_API int vow_await(vow *p);
 

@@ -2,7 +2,8 @@
 /*
  * Coroutines on several threads at once, one loop per thread: the adapter's per-loop
  * registries and stack caches are thread-local, so the threads never share state.
- * Meant for ThreadSanitizer as much as for the plain build.
+ * Half of the coroutines are copy-stack ones, on each loop's shared stack. Meant for
+ * ThreadSanitizer as much as for the plain build.
  */
 #include "testutil.h"
 
@@ -19,14 +20,21 @@ struct job {
     int ok;        /* everything checked out */
 };
 
+/* Returns its index, kept in a local array across the yields. */
 static vow_ret co_work(void *arg)
 {
     int64_t i = (int64_t)(intptr_t)arg;
+    volatile int64_t keep[32];
+    for (int k = 0; k < 32; k++)
+        keep[k] = i + k;
     for (int k = 0; k < 3; k++) {
         if (vow_co_yield() < 0)
             return vow_fail(VOW_EINVAL, vow_val_none());
     }
-    return vow_ok(vow_val_num(i));
+    int64_t v = 0;
+    for (int k = 0; k < 32; k++)
+        v += keep[k] - k;
+    return vow_ok(vow_val_num(v / 32));
 }
 
 static void *thread_main(void *arg)
@@ -36,8 +44,9 @@ static void *thread_main(void *arg)
     if (!j->l)
         return NULL;
     vow *ps[NCO];
+    const vow_co_opts copy = { .flags = VOW_CO_COPY_STACK };
     for (int i = 0; i < NCO; i++)
-        ps[i] = vow_co_spawn(j->l, co_work, (void *)(intptr_t)i, NULL);
+        ps[i] = vow_co_spawn(j->l, co_work, (void *)(intptr_t)i, i % 2 ? &copy : NULL);
     vow *all = vow_all(j->l, ps, NCO);
     int r = vow_loop_run(j->l, VOW_RUN_DEFAULT);
     const vow_list *list = all ? vow_list_get(vow_value(all)) : NULL;

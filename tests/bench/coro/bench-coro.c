@@ -5,13 +5,19 @@
  * suspended at once before the first one finishes, so this also measures N live
  * stacks (peak_rss_kb). With a batch size B as the second argument (workload
  * "coro_batch<B>"), the coroutines run B at a time, each batch gathered before the
- * next is spawned: the steady state with pooled stacks. Peers: coro.js (Node async
- * functions + Promise.all) and coro.py (asyncio tasks + gather), with the same modes.
+ * next is spawned: the steady state with pooled stacks. A third argument "copy"
+ * spawns them in copy-stack mode (impl=libvow_copy: one shared stack, each suspended
+ * coroutine keeps only the bytes of stack it uses); otherwise each has a stack of its
+ * own (impl=libvow). One mode per process, so peak_rss_kb is that mode's. Peers:
+ * coro.js (Node async functions + Promise.all) and coro.py (asyncio tasks + gather),
+ * with the same modes.
  */
 #include "benchutil.h"
 
 #include <vow.h>
 #include <vow/co.h>
+
+#include <string.h>
 
 static vow_ret work(void *arg)
 {
@@ -25,10 +31,11 @@ static vow_ret work(void *arg)
 }
 
 /* Runs coroutines [first, first + n) to completion and returns the sum of results. */
-static int64_t run_batch(vow_loop *l, vow **ps, long first, long n, const char *name)
+static int64_t run_batch(vow_loop *l, vow **ps, long first, long n, const char *name,
+                         const vow_co_opts *opts)
 {
     for (long i = 0; i < n; i++) {
-        ps[i] = vow_co_spawn(l, work, (void *)(intptr_t)(first + i), NULL);
+        ps[i] = vow_co_spawn(l, work, (void *)(intptr_t)(first + i), opts);
         if (!ps[i])
             bench_fail(name, "vow_co_spawn: out of memory");
     }
@@ -56,6 +63,8 @@ int main(int argc, char **argv)
     long batch = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
     if (batch <= 0 || batch > n)
         batch = n;
+    int copy = argc > 3 && strcmp(argv[3], "copy") == 0;
+    vow_co_opts opts = { .flags = copy ? VOW_CO_COPY_STACK : 0 };
     char name[64];
     if (batch == n)
         snprintf(name, sizeof(name), "coro");
@@ -71,7 +80,7 @@ int main(int argc, char **argv)
     double t0 = bench_now();
     int64_t sum = 0;
     for (long first = 0; first < n; first += batch)
-        sum += run_batch(l, ps, first, first + batch <= n ? batch : n - first, name);
+        sum += run_batch(l, ps, first, first + batch <= n ? batch : n - first, name, &opts);
     double t1 = bench_now();
 
     int64_t want = 0;
@@ -84,6 +93,6 @@ int main(int argc, char **argv)
     free(ps);
     if (vow_loop_close(l) != 0)
         bench_fail(name, "vow_loop_close");
-    bench_report(name, "libvow", n, t1 - t0);
+    bench_report(name, copy ? "libvow_copy" : "libvow", n, t1 - t0);
     return 0;
 }
