@@ -60,19 +60,13 @@ struct co {
 };
 
 /*
- * A copy-stack coroutine's save buffer starts inside its own allocation (512 bytes
- * in all with the assembly switches), large enough for a coroutine that suspends a
- * few calls deep (about 200 bytes of stack) to never allocate again; vow_await grows
- * it before a deeper suspension.
+ * A copy-stack coroutine's save buffer starts inside its own allocation (384 bytes
+ * in all with the assembly switches, a jemalloc size class), enough for a coroutine
+ * that suspends a call or two below its body (about 200 bytes of stack) never to
+ * allocate again; vow_await grows it before a deeper suspension. Memory per
+ * suspended coroutine is what a million of them cost, so this stays small.
  */
-#define CO_SAVE_INLINE ((size_t)384)
-
-/*
- * Added to the measured need in case the stack pointer co_reserve reads is not
- * quite the one vow_await has at the switch. It is in practice: co_suspend is
- * inlined and vow_await's frame is complete before its first call.
- */
-#define CO_SAVE_SLACK ((size_t)64)
+#define CO_SAVE_INLINE ((size_t)256)
 
 /* The adapter's state for one loop. */
 struct co_reg {
@@ -200,14 +194,16 @@ static void co_occupy(struct co *co)
 
 /*
  * Makes co's save buffer hold the stack it will leave when it suspends from the
- * calling vow_await, measured from the caller's stack pointer. The buffer holds
+ * calling vow_await. Never inlined: its own stack pointer lies below its caller's
+ * (by at least the return address), and vow_await calls the switch from its own
+ * body (co_suspend is always inlined), so the measure is an upper bound whatever
+ * the compiler does with frames, without guessing at slack. The buffer holds
  * nothing while co runs, so growing it copies nothing.
  */
-static inline __attribute__((always_inline)) int co_reserve(struct co *co)
+static __attribute__((noinline)) int co_reserve(struct co *co)
 {
     unsigned char *top = (unsigned char *)co->stack->lo + co->stack->size;
-    size_t need = (size_t)(top - (unsigned char *)vow__co_sp()) + VOW_CO_JUMP_FRAME +
-                  CO_SAVE_SLACK;
+    size_t need = (size_t)(top - (unsigned char *)vow__co_sp()) + VOW_CO_JUMP_FRAME;
     if (need <= co->save_cap)
         return 0;
     size_t cap = (need + 511) & ~(size_t)511;

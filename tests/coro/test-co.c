@@ -3,7 +3,9 @@
  * Coroutines mixed with chains and callbacks on one loop: awaiting chains, chains
  * adopting coroutines, timers settling what a coroutine awaits, vow_all over 10,000
  * coroutines, nesting, errors, cancellation both ways, misuse, the one-yield rule,
- * loop close while suspended, and an allocation-failure sweep. Built once per switch.
+ * loop close while suspended, and an allocation-failure sweep. Built once per switch
+ * and run twice: as is, and with VOW_CO_TEST_COPY=1, which spawns the coroutines of
+ * every test that is not about separate stacks (pool, overflow) in copy-stack mode.
  */
 #include "testutil.h"
 
@@ -54,6 +56,10 @@ static void finish(vow_loop *l)
 
 static vow_loop *L;
 
+/* The options of every spawn not about separate stacks: NULL, or copy-stack mode. */
+static const vow_co_opts *OPTS;
+static const vow_co_opts copy_opts = { .flags = VOW_CO_COPY_STACK };
+
 /* ------------------------------------------------- await a then chain */
 
 static vow_ret add_one(void *ctx, const vow_val *v)
@@ -84,7 +90,7 @@ static void await_then_chain(void **state)
     (void)state;
     L = new_loop();
     int ran = 0;
-    vow *c = vow_co_spawn(L, co_await_chain, &ran, NULL);
+    vow *c = vow_co_spawn(L, co_await_chain, &ran, OPTS);
     assert_non_null(c);
     /* Spawn never runs the body synchronously. */
     assert_int_equal(ran, 0);
@@ -111,7 +117,7 @@ static vow_ret co_square(void *arg)
 static vow_ret spawn_square(void *ctx, const vow_val *v)
 {
     (void)ctx;
-    vow *c = vow_co_spawn(L, co_square, (void *)(intptr_t)v->num, NULL);
+    vow *c = vow_co_spawn(L, co_square, (void *)(intptr_t)v->num, OPTS);
     return c ? vow_follow(c) : vow_fail(VOW_ENOMEM, vow_val_none());
 }
 
@@ -162,7 +168,7 @@ static void callback_settles_awaited(void **state)
     x.t.data = &x;
     x.start = vow_loop_now(L);
     assert_int_equal(vow_timer_start(&x.t, 15, 0), 0);
-    vow *c = vow_co_spawn(L, co_wait_timer, &x, NULL);
+    vow *c = vow_co_spawn(L, co_wait_timer, &x, OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
     assert_int_equal(vow_value(c)->num, 99);
     assert_true(x.woke >= x.start + 15);
@@ -200,7 +206,7 @@ static void all_of_many(void **state)
     vow **ps = malloc(NALL * sizeof(*ps));
     assert_non_null(ps);
     for (int i = 0; i < NALL; i++) {
-        ps[i] = vow_co_spawn(L, co_index, (void *)(intptr_t)i, NULL);
+        ps[i] = vow_co_spawn(L, co_index, (void *)(intptr_t)i, OPTS);
         assert_non_null(ps[i]);
     }
     assert_int_equal(vow_co_live(L), NALL);
@@ -224,7 +230,7 @@ static vow_ret co_depth(void *arg)
     int64_t n = (int64_t)(intptr_t)arg;
     if (n == 0)
         return vow_ok(vow_val_num(0));
-    vow *child = vow_co_spawn(L, co_depth, (void *)(intptr_t)(n - 1), NULL);
+    vow *child = vow_co_spawn(L, co_depth, (void *)(intptr_t)(n - 1), OPTS);
     if (!child)
         return vow_fail(VOW_ENOMEM, vow_val_none());
     int rc = vow_await(child);
@@ -236,7 +242,7 @@ static vow_ret co_depth(void *arg)
 static vow_ret co_follow_child(void *arg)
 {
     /* Returning a vow: the coroutine's vow adopts it. */
-    vow *child = vow_co_spawn(L, co_depth, arg, NULL);
+    vow *child = vow_co_spawn(L, co_depth, arg, OPTS);
     return vow_follow(child);
 }
 
@@ -244,8 +250,8 @@ static void nested_spawns(void **state)
 {
     (void)state;
     L = new_loop();
-    vow *c = vow_co_spawn(L, co_depth, (void *)(intptr_t)100, NULL);
-    vow *f = vow_co_spawn(L, co_follow_child, (void *)(intptr_t)10, NULL);
+    vow *c = vow_co_spawn(L, co_depth, (void *)(intptr_t)100, OPTS);
+    vow *f = vow_co_spawn(L, co_follow_child, (void *)(intptr_t)10, OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
     assert_int_equal(vow_value(c)->num, 5050);
     assert_int_equal(vow_value(f)->num, 55);
@@ -272,7 +278,7 @@ static vow_ret co_fail_io(void *arg)
 static vow_ret co_await_failure(void *arg)
 {
     (void)arg;
-    vow *inner = vow_co_spawn(L, co_fail_io, NULL, NULL);
+    vow *inner = vow_co_spawn(L, co_fail_io, NULL, OPTS);
     int rc = vow_await(inner);
     int ok = rc == -EIO && strcmp(vow_value(inner)->ptr, "broken") == 0;
     vow_unref(inner);
@@ -306,11 +312,11 @@ static void errors_propagate(void **state)
 {
     (void)state;
     L = new_loop();
-    vow *a = vow_co_spawn(L, co_await_failure, NULL, NULL);
-    vow *b = vow_co_spawn(L, co_pass, NULL, NULL);
-    vow *c = vow_co_spawn(L, co_follow_null, NULL, NULL);
+    vow *a = vow_co_spawn(L, co_await_failure, NULL, OPTS);
+    vow *b = vow_co_spawn(L, co_pass, NULL, OPTS);
+    vow *c = vow_co_spawn(L, co_follow_null, NULL, OPTS);
     caught = 0;
-    vow *d = vow_catch(vow_co_spawn(L, co_fail_io, NULL, NULL), catch_code, NULL);
+    vow *d = vow_catch(vow_co_spawn(L, co_fail_io, NULL, OPTS), catch_code, NULL);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
     assert_int_equal(vow_state(a), VOW_REJECTED);
     assert_int_equal(vow_code(a), VOW_EUSER);
@@ -352,7 +358,7 @@ static void cancel_coroutine_while_awaiting(void **state)
     (void)state;
     L = new_loop();
     struct waiter w = { .p = vow_pending(L), .first = 1, .second = 1 };
-    vow *c = vow_co_spawn(L, co_waiter, &w, NULL);
+    vow *c = vow_co_spawn(L, co_waiter, &w, OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
     assert_int_equal(w.resumed, 0);
     assert_int_equal(vow_cancel(c), 0);
@@ -378,7 +384,7 @@ static void cancel_before_start(void **state)
     (void)state;
     L = new_loop();
     struct waiter w = { .p = vow_resolved(L, vow_val_num(1)), .first = 1, .second = 1 };
-    vow *c = vow_co_spawn(L, co_waiter, &w, NULL);
+    vow *c = vow_co_spawn(L, co_waiter, &w, OPTS);
     assert_int_equal(vow_cancel(c), 0);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
     /* It still ran, so it could release what it owns. */
@@ -394,7 +400,7 @@ static void cancel_awaited_from_outside(void **state)
     (void)state;
     L = new_loop();
     struct waiter w = { .p = vow_pending(L), .first = 1, .second = 1 };
-    vow *c = vow_co_spawn(L, co_waiter, &w, NULL);
+    vow *c = vow_co_spawn(L, co_waiter, &w, OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
     assert_int_equal(vow_cancel(w.p), 0);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
@@ -421,7 +427,7 @@ static void cancel_self(void **state)
     (void)state;
     L = new_loop();
     int out[2] = { 1, 1 };
-    vow *c = vow_co_spawn(L, co_cancel_self, out, NULL);
+    vow *c = vow_co_spawn(L, co_cancel_self, out, OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
     assert_int_equal(out[0], VOW_ECANCELED);
     assert_int_equal(out[1], VOW_ECANCELED);
@@ -472,7 +478,7 @@ static void misuse(void **state)
         int out[4];
         vow_loop *other;
     } m = { { 1, 1, 1, 0 }, other };
-    vow *c = vow_co_spawn(L, co_misuse, &m, NULL);
+    vow *c = vow_co_spawn(L, co_misuse, &m, OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
     assert_int_equal(m.out[0], VOW_EINVAL);
     assert_int_equal(m.out[1], VOW_ECYCLE);
@@ -517,8 +523,8 @@ static void settled_await_yields_once(void **state)
     (void)state;
     L = new_loop();
     norder = 0;
-    vow *a = vow_co_spawn(L, co_yield_once, (void *)(intptr_t)'a', NULL);
-    vow *b = vow_co_spawn(L, co_yield_once, (void *)(intptr_t)'b', NULL);
+    vow *a = vow_co_spawn(L, co_yield_once, (void *)(intptr_t)'a', OPTS);
+    vow *b = vow_co_spawn(L, co_yield_once, (void *)(intptr_t)'b', OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
     order[norder] = 0;
     /* a starts, queues its m and waits; b does the same; then the queue runs in
@@ -545,8 +551,8 @@ static void yields_interleave(void **state)
     (void)state;
     L = new_loop();
     norder = 0;
-    vow *a = vow_co_spawn(L, co_pingpong, (void *)(intptr_t)'a', NULL);
-    vow *b = vow_co_spawn(L, co_pingpong, (void *)(intptr_t)'b', NULL);
+    vow *a = vow_co_spawn(L, co_pingpong, (void *)(intptr_t)'a', OPTS);
+    vow *b = vow_co_spawn(L, co_pingpong, (void *)(intptr_t)'b', OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
     order[norder] = 0;
     assert_string_equal(order, "ababab");
@@ -579,8 +585,8 @@ static void sleep_order(void **state)
     norder = 0;
     struct sleeper s1 = { 20, 0, '2' }, s2 = { 5, 0, '1' };
     uint64_t t0 = vow_loop_now(L);
-    vow *a = vow_co_spawn(L, co_sleeper, &s1, NULL);
-    vow *b = vow_co_spawn(L, co_sleeper, &s2, NULL);
+    vow *a = vow_co_spawn(L, co_sleeper, &s1, OPTS);
+    vow *b = vow_co_spawn(L, co_sleeper, &s2, OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
     order[norder] = 0;
     assert_string_equal(order, "12");
@@ -608,7 +614,7 @@ static void close_busy_until_cancel_all(void **state)
     int out[3] = { 1, 1, 1 };
     vow *c[3];
     for (int i = 0; i < 3; i++)
-        c[i] = vow_co_spawn(L, co_sleep_long, &out[i], NULL);
+        c[i] = vow_co_spawn(L, co_sleep_long, &out[i], OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 1);
     for (int i = 0; i < 3; i++)
         vow_unref(c[i]);
@@ -647,7 +653,7 @@ static void stack_size_option(void **state)
     /* About 600 KiB of frames: only fits in the larger stack. */
     vow_co_opts big = { .stack_size = 1024 * 1024 };
     vow *c = vow_co_spawn(L, co_deep, (void *)(intptr_t)500, &big);
-    vow *d = vow_co_spawn(L, co_deep, (void *)(intptr_t)20, NULL);
+    vow *d = vow_co_spawn(L, co_deep, (void *)(intptr_t)20, OPTS);
     assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
     assert_int_equal(vow_state(c), VOW_FULFILLED);
     int64_t want = 0;
@@ -744,7 +750,7 @@ static vow_ret co_sweep(void *arg)
     int rc = vow_co_yield();
     if (rc < 0)
         return vow_fail(rc, vow_val_none());
-    vow *child = vow_co_spawn(L, co_index, (void *)(intptr_t)4, NULL);
+    vow *child = vow_co_spawn(L, co_index, (void *)(intptr_t)4, OPTS);
     if (!child)
         return vow_fail(VOW_ENOMEM, vow_val_none());
     rc = vow_await(child);
@@ -760,7 +766,7 @@ static void oom_sweep(void **state)
     for (long k = 1; k < 200 && !clean; k++) {
         L = new_loop();
         tu_fail_nth(k);
-        vow *c = vow_co_spawn(L, co_sweep, NULL, NULL);
+        vow *c = vow_co_spawn(L, co_sweep, NULL, OPTS);
         if (c) {
             vow *d = vow_catch(c, catch_code, NULL);
             vow_loop_run(L, VOW_RUN_DEFAULT);
@@ -778,7 +784,10 @@ static void oom_sweep(void **state)
 int main(void)
 {
     tu_install_allocator();
-    printf("# switch: %s\n", vow_co_switch_name());
+    const char *mode = getenv("VOW_CO_TEST_COPY");
+    if (mode && strcmp(mode, "1") == 0)
+        OPTS = &copy_opts;
+    printf("# switch: %s, %s stacks\n", vow_co_switch_name(), OPTS ? "copy" : "separate");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(await_then_chain),
         cmocka_unit_test(chain_adopts_coroutine),
