@@ -112,7 +112,7 @@ static void hook_release(struct vow__link *k)
     vow__free(vow__container_of(k, struct hook, link));
 }
 
-static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, 0 };
+static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, 0, NULL };
 
 int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 {

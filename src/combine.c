@@ -175,7 +175,14 @@ static void comb_link_cancel(struct vow__link *k, vow *p, vow **work)
         comb_free(c);
 }
 
-static const struct vow__link_ops comb_link_ops = { comb_link_cancel, NULL, 1 };
+static void comb_parents(struct vow__link *k, struct vow__search *s)
+{
+    struct comb *c = vow__container_of(k, struct comb, link);
+    for (size_t j = 0; j < c->n; j++)
+        vow__search_visit(s, c->elems[j].base.src);
+}
+
+static const struct vow__link_ops comb_link_ops = { comb_link_cancel, NULL, 1, comb_parents };
 
 static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
 {
@@ -299,7 +306,7 @@ static void delay_release(struct vow__link *k)
     delay_cancel(k, NULL, NULL);
 }
 
-static const struct vow__link_ops delay_link_ops = { delay_cancel, delay_release, 0 };
+static const struct vow__link_ops delay_link_ops = { delay_cancel, delay_release, 0, NULL };
 
 vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v)
 {
@@ -425,7 +432,12 @@ static void tmo_release(struct vow__link *k)
     }
 }
 
-static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, tmo_release, 1 };
+static void tmo_parents(struct vow__link *k, struct vow__search *s)
+{
+    vow__search_visit(s, vow__container_of(k, struct tmo, link)->base.src);
+}
+
+static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, tmo_release, 1, tmo_parents };
 
 vow *vow_timeout(vow *p, uint64_t ms)
 {

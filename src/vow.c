@@ -38,7 +38,8 @@ static void react_dead(vow_loop *l, vow__task *t);
 static void finwait_dead(vow_loop *l, vow__task *t);
 static void react_link_cancel(struct vow__link *k, vow *p, vow **work);
 
-static const struct vow__link_ops react_link_ops = { react_link_cancel, NULL, 1 };
+static void react_parents(struct vow__link *k, struct vow__search *s);
+static const struct vow__link_ops react_link_ops = { react_link_cancel, NULL, 1, react_parents };
 
 /* ------------------------------------------------------------ per-loop state */
 
@@ -390,36 +391,70 @@ void vow__attach(vow *src, struct vow__react *r)
 
 /* ------------------------------------------------------------------ adoption */
 
-/* The one vow p waits on through a then/adoption link, or NULL. */
-static vow *upstream1(vow *p)
+/* Pushes v (pending, not yet seen) for expansion; growth failure ends the search. */
+void vow__search_visit(struct vow__search *s, vow *v)
 {
-    for (struct vow__link *k = p->up; k; k = k->next)
-        if (k->ops == &react_link_ops)
-            return vow__container_of(k, struct then_react, link)->base.src;
-    return NULL;
+    if (!v || v->state != VOW_PENDING || (v->flags & VF_SEEN) || s->failed)
+        return;
+    if (s->len == s->cap || s->nseen == s->seen_cap) {
+        size_t cap = s->cap * 2, seen_cap = s->seen_cap * 2;
+        vow **st = vow__malloc(cap * sizeof(*st));
+        vow **sn = st ? vow__malloc(seen_cap * sizeof(*sn)) : NULL;
+        if (!sn) {
+            vow__free(st);
+            s->failed = 1;
+            return;
+        }
+        memcpy(st, s->stack, s->len * sizeof(*st));
+        memcpy(sn, s->seen, s->nseen * sizeof(*sn));
+        if (s->cap > 32) {
+            vow__free(s->stack);
+            vow__free(s->seen);
+        }
+        s->stack = st;
+        s->cap = cap;
+        s->seen = sn;
+        s->seen_cap = seen_cap;
+    }
+    v->flags |= VF_SEEN;
+    s->seen[s->nseen++] = v;
+    s->stack[s->len++] = v;
+}
+
+static void react_parents(struct vow__link *k, struct vow__search *s)
+{
+    vow__search_visit(s, vow__container_of(k, struct then_react, link)->base.src);
 }
 
 /*
- * Whether from, following the one-parent upstream links of pending vows, reaches
- * target. The chain may loop without containing target (an earlier, undetected
- * self-wait), so the walk is Floyd's: the fast pointer checks every vow it passes
- * and has gone round any loop before it meets the slow one.
+ * Whether from waits, through any chain of reactions, adoptions, combinators or
+ * timeouts, on target: adopting it would then never settle. Every vow is expanded
+ * once (marked), so shared and looping upstream graphs end. Out of memory answers
+ * "no", which only loses the early VOW_ECYCLE.
  */
 static int waits_on(vow *from, const vow *target)
 {
-    vow *slow = from, *fast = from;
-    for (;;) {
-        for (int i = 0; i < 2; i++) {
-            if (!fast || fast->state != VOW_PENDING)
-                return 0;
-            if (fast == target)
-                return 1;
-            fast = upstream1(fast);
+    vow *stack0[32], *seen0[32];
+    struct vow__search s = { stack0, 0, 32, seen0, 0, 32, 0 };
+    int found = 0;
+    vow__search_visit(&s, from);
+    while (s.len && !found) {
+        vow *x = s.stack[--s.len];
+        if (x == target) {
+            found = 1;
+            break;
         }
-        slow = upstream1(slow);
-        if (slow == fast)
-            return 0;
+        for (struct vow__link *k = x->up; k; k = k->next)
+            if (k->ops->parents)
+                k->ops->parents(k, &s);
     }
+    for (size_t i = 0; i < s.nseen; i++)
+        s.seen[i]->flags &= (uint8_t)~VF_SEEN;
+    if (s.cap > 32) {
+        vow__free(s.stack);
+        vow__free(s.seen);
+    }
+    return found;
 }
 
 /*

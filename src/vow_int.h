@@ -18,11 +18,24 @@
  * (work == NULL) cancel() runs; on normal settlement release() runs (may be NULL).
  */
 struct vow__link;
+struct vow__search;
 struct vow__link_ops {
     void (*cancel)(struct vow__link *k, vow *p, vow **work);
     void (*release)(struct vow__link *k);
     int holds_ref; /* the producer behind this link holds a reference to the vow */
+    /* Offers each vow the producer waits on to vow__search_visit (NULL: none). */
+    void (*parents)(struct vow__link *k, struct vow__search *s);
 };
+
+/* A depth-first search up the "waits on" graph (cycle checks on adoption). */
+struct vow__search {
+    vow **stack;        /* vows still to expand */
+    size_t len, cap;    /* stack use and size */
+    vow **seen;         /* every vow marked, to unmark at the end */
+    size_t nseen, seen_cap; /* seen use and size */
+    int failed;         /* out of memory: the answer is "no cycle" */
+};
+void vow__search_visit(struct vow__search *s, vow *v);
 struct vow__link {
     struct vow__link *next;            /* next link of the same vow, newest first */
     const struct vow__link_ops *ops;   /* what to do on cancel or settlement */
@@ -36,6 +49,7 @@ enum {
     VF_LISTED = 1u << 4,   /* on the loop's unhandled or late list */
     VF_CANCELED = 1u << 5, /* rejected by vow_cancel: not reported as unhandled */
     VF_GARBAGE = 1u << 6,  /* being collected: nobody can settle it any more */
+    VF_SEEN = 1u << 7,     /* marked by a running vow__search */
 };
 
 struct vow {

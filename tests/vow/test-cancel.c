@@ -264,6 +264,30 @@ static void cancel_combinator_result(void **state)
     finish(l);
 }
 
+/* Adopting a combinator (or a timeout) that waits on the adopter can never settle:
+ * VOW_ECYCLE, and nothing is left behind when the references go. */
+static void adopt_through_combinator_is_a_cycle(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    vow *p = vow_pending(l);
+    vow *in[1] = { vow_ref(p) };
+    vow *all = vow_all(l, in, 1);
+    assert_int_equal(vow_resolve_with(p, vow_ref(all)), 0);
+    assert_int_equal(vow_state(p), VOW_REJECTED);
+    assert_int_equal(vow_code(p), VOW_ECYCLE);
+    vow *q = vow_pending(l);
+    vow *t = vow_timeout(vow_ref(q), 60000);
+    assert_int_equal(vow_resolve_with(q, vow_ref(t)), 0);
+    assert_int_equal(vow_code(q), VOW_ECYCLE);
+    vow_loop_set_unhandled(l, NULL, NULL);
+    vow_unref(p);
+    vow_unref(all);
+    vow_unref(q);
+    vow_unref(t);
+    finish(l);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -278,6 +302,7 @@ int main(void)
         cmocka_unit_test(race_cancels_only_its_own_losers),
         cmocka_unit_test(timeout_cancels_input),
         cmocka_unit_test(cancel_combinator_result),
+        cmocka_unit_test(adopt_through_combinator_is_a_cycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
