@@ -43,7 +43,7 @@ typedef struct vow_co_opts {
  * or a vow handler) must not be used until it runs again; pass heap memory instead.
  * Resuming costs a copy of the stack in use, so keep deep stacks out of this mode.
  * Architectures other than x86-64 and AArch64 run these coroutines on separate
- * stacks.
+ * stacks (of stack_size, or the default).
  */
 #define VOW_CO_COPY_STACK (1u << 0)
 #define VOW_CO_COPY_STACK_SIZE ((size_t)256 * 1024)

@@ -372,6 +372,55 @@ static void mixed_modes(void **state)
     finish(L);
 }
 
+/* ------------------------------- a copy-stack coroutine runs another loop */
+
+/* On loop A: keeps a local array, runs loop B (whose copy-stack coroutines use B's
+ * own shared stack) to completion from inside itself, yields on A, checks. */
+static vow_ret co_runs_other_loop(void *arg)
+{
+    vow_loop *b = arg;
+    volatile uint32_t mine[256];
+    for (int i = 0; i < 256; i++)
+        mine[i] = mix(99, (uint32_t)i, 0);
+    vow *kids[6];
+    for (int k = 0; k < 6; k++)
+        kids[k] = vow_co_spawn(b, co_child_sum, (void *)(intptr_t)k, k % 3 ? &COPY : NULL);
+    int r = vow_loop_run(b, VOW_RUN_DEFAULT);
+    int64_t total = r == 0 ? 0 : -1000000;
+    for (int k = 0; k < 6; k++) {
+        total += kids[k] && vow_state(kids[k]) == VOW_FULFILLED ? vow_value(kids[k])->num
+                                                                : -1000000;
+        vow_unref(kids[k]);
+    }
+    if (vow_co_yield() < 0)
+        total -= 1000000;
+    for (int i = 0; i < 256; i++)
+        total += mine[i] == mix(99, (uint32_t)i, 0) ? 0 : -1000000;
+    return vow_ok(vow_val_num(total));
+}
+
+static void runs_other_loop(void **state)
+{
+    (void)state;
+    L = new_loop();
+    vow_loop *b = new_loop();
+    vow *x = vow_co_spawn(L, co_runs_other_loop, b, &COPY);
+    /* A sibling on A, so A's shared stack changes hands around the nested run. */
+    vow *y = vow_co_spawn(L, co_churn, NULL, &COPY);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    int64_t want = 0;
+    for (int k = 0; k < 6; k++)
+        want += 64 * k + 64 * 63 / 2;
+    assert_int_equal(vow_state(x), VOW_FULFILLED);
+    assert_int_equal(vow_value(x)->num, want);
+    assert_int_equal(vow_state(y), VOW_FULFILLED);
+    vow_unref(x);
+    vow_unref(y);
+    assert_int_equal(vow_co_live(b), 0);
+    assert_int_equal(vow_loop_close(b), 0);
+    finish(L);
+}
+
 /* ---------------------------------------------------------- options */
 
 static vow_ret co_one(void *arg)
@@ -613,6 +662,7 @@ int main(void)
         cmocka_unit_test(many_suspended),
         cmocka_unit_test(cancel_while_evicted),
         cmocka_unit_test(mixed_modes),
+        cmocka_unit_test(runs_other_loop),
         cmocka_unit_test(options),
         cmocka_unit_test(overflow_hits_guard),
         cmocka_unit_test(growth_failure),
