@@ -264,6 +264,55 @@ static void adopt_of_self_waiting_vow_returns(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* p adopts a combinator over p itself: the cycle runs through the combinator. */
+static void combinator_cycle(int kind, int dropped)
+{
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow *p = vow_pending(l);
+    vow *in[1] = { vow_ref(p) };
+    vow *c = kind == 0 ? vow_all(l, in, 1) : kind == 1 ? vow_race(l, in, 1) : vow_any(l, in, 1);
+    assert_non_null(c);
+    assert_int_equal(vow_resolve_with(p, vow_ref(c)), 0);
+    assert_true(vow_loop_run(l, VOW_RUN_NOWAIT) >= 0);
+    int st = vow_state(p), code = vow_code(p);
+    if (!dropped) {
+        if (vow_state(p) == VOW_PENDING)
+            vow_cancel(p);
+        if (vow_state(c) == VOW_PENDING)
+            vow_cancel(c);
+    }
+    vow_unref(p);
+    vow_unref(c);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    if (dropped) {
+        /* Nothing can settle either vow once the caller lets go of both. */
+        assert_int_equal(vow_loop_close(l), 0);
+        assert_int_equal(tu_live_allocations(), live);
+    } else {
+        int rc = vow_loop_close(l);
+        /* DESIGN: adopting itself "directly or through a cycle" rejects VOW_ECYCLE. */
+        assert_int_equal(st, VOW_REJECTED);
+        assert_int_equal(code, VOW_ECYCLE);
+        assert_int_equal(rc, 0);
+    }
+}
+
+static void adopt_cycle_through_combinator_rejects(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++)
+        combinator_cycle(kind, 0);
+}
+
+static void adopt_cycle_through_combinator_dropped(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++)
+        combinator_cycle(kind, 1);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -279,6 +328,8 @@ int main(void)
         cmocka_unit_test(timeout_settled_from_outside),
         cmocka_unit_test(finally_follows_itself),
         cmocka_unit_test(adopt_of_self_waiting_vow_returns),
+        cmocka_unit_test(adopt_cycle_through_combinator_rejects),
+        cmocka_unit_test(adopt_cycle_through_combinator_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
