@@ -27,8 +27,7 @@ struct co_reg;
 
 /* A coroutine. One with a stack of its own lives at the top of that stack, so
  * spawning it allocates no heap memory beyond the vow and its cancel hook. A
- * copy-stack one lives on the heap, followed by the first CO_SAVE_INLINE bytes of
- * its save buffer. */
+ * copy-stack one lives on the heap, followed by its first save buffer. */
 struct co {
     struct vow__co_ctx ctx;      /* the coroutine's context while it is not running */
     struct vow__co_ctx back;     /* the resumer's context while the coroutine runs */
@@ -64,9 +63,13 @@ struct co {
  * in all with the assembly switches, a jemalloc size class), enough for a coroutine
  * that suspends a call or two below its body (about 200 bytes of stack) never to
  * allocate again; vow_await grows it before a deeper suspension. Memory per
- * suspended coroutine is what a million of them cost, so this stays small.
+ * suspended coroutine is what a million of them cost, so this stays small. Once
+ * coroutines of a loop had to grow theirs, later ones start with the grown size (up
+ * to CO_SAVE_HINT_MAX): the coroutines of one loop tend to be alike, and one
+ * allocation of the right size beats two.
  */
 #define CO_SAVE_INLINE ((size_t)256)
+#define CO_SAVE_HINT_MAX ((size_t)4096)
 
 /* The adapter's state for one loop. */
 struct co_reg {
@@ -78,6 +81,7 @@ struct co_reg {
     vow *ready;               /* a fulfilled vow that vow_co_yield awaits, or NULL */
     struct vow__co_stack *shared; /* copy-stack coroutines' stack, from pool, or NULL */
     struct co *occupant;      /* the copy-stack coroutine whose frames are on shared */
+    size_t save_hint;         /* first save buffer for new copy-stack coroutines */
 };
 
 /* initial-exec: these are read on every await; the general TLS model would cost a
@@ -194,11 +198,11 @@ static void co_occupy(struct co *co)
 
 /*
  * Makes co's save buffer hold the stack it will leave when it suspends from the
- * calling vow_await. Never inlined: its own stack pointer lies below its caller's
- * (by at least the return address), and vow_await calls the switch from its own
- * body (co_suspend is always inlined), so the measure is an upper bound whatever
- * the compiler does with frames, without guessing at slack. The buffer holds
- * nothing while co runs, so growing it copies nothing.
+ * calling vow_await. Never inlined: its own stack pointer lies at or below its
+ * caller's, and vow_await calls the switch from its own body (co_suspend is always
+ * inlined), so the measure is an upper bound whatever the compiler does with frames,
+ * without guessing at slack. The buffer holds nothing while co runs, so growing it
+ * copies nothing.
  */
 static __attribute__((noinline)) int co_reserve(struct co *co)
 {
@@ -210,6 +214,9 @@ static __attribute__((noinline)) int co_reserve(struct co *co)
     unsigned char *buf = vow_malloc(cap);
     if (!buf)
         return VOW_ENOMEM;
+    struct co_reg *r = co->reg;
+    if (cap <= CO_SAVE_HINT_MAX && cap > r->save_hint)
+        r->save_hint = cap;
     if (co->save != co->save_inline)
         vow_free(co->save);
     co->save = buf;
@@ -408,14 +415,15 @@ static struct co *co_new_copy(struct co_reg *r)
 {
     if (!r->shared && vow__co_stack_get(&r->pool, VOW_CO_COPY_STACK_SIZE, &r->shared) < 0)
         return NULL;
-    struct co *co = vow_malloc(sizeof(*co) + CO_SAVE_INLINE);
+    size_t first = r->save_hint > CO_SAVE_INLINE ? r->save_hint : CO_SAVE_INLINE;
+    struct co *co = vow_malloc(sizeof(*co) + first);
     if (!co)
         return NULL;
     memset(co, 0, sizeof(*co));
     co->copy = 1;
     co->stack = r->shared;
     co->save = co->save_inline;
-    co->save_cap = CO_SAVE_INLINE;
+    co->save_cap = first;
     return co;
 }
 #endif

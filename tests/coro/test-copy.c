@@ -569,6 +569,86 @@ static void growth_failure(void **state)
     finish(L);
 }
 
+/* ------------------- later coroutines start with the size earlier ones grew to */
+
+struct hinted {
+    int depth;     /* frames of about 1 KiB before the await */
+    int fail_now;  /* make the allocation after the await's start fail */
+    int rc;        /* what the deep await returned */
+};
+
+static int64_t __attribute__((noinline)) deep_yield_once(struct hinted *h, int n)
+{
+    volatile char pad[1024];
+    for (int i = 0; i < 1024; i++)
+        pad[i] = (char)n;
+    if (n > 0)
+        return deep_yield_once(h, n - 1) + pad[0] + pad[1023] - n;
+    if (h->fail_now)
+        tu_fail_nth(1);
+    h->rc = vow_co_yield();
+    tu_fail_nth(0);
+    return pad[0];
+}
+
+static vow_ret co_hinted(void *arg)
+{
+    struct hinted *h = arg;
+    /* The first yield is shallow: it warms the loop's free lists and vow_co_yield's
+     * settled vow, so the deep one below has nothing to allocate but, maybe, the
+     * save buffer. */
+    vow_co_yield();
+    return vow_ok(vow_val_num(deep_yield_once(h, h->depth)));
+}
+
+static vow_ret co_keeper(void *arg)
+{
+    vow *gate = arg;
+    vow_co_yield();
+    int rc = vow_await(gate);
+    return rc < 0 ? vow_fail(rc, vow_val_none()) : vow_ok(vow_val_none());
+}
+
+static void save_size_hint(void **state)
+{
+    (void)state;
+    L = new_loop();
+    vow *gate = vow_pending(L);
+    /* Keeps the loop's adapter state (and so the hint) alive throughout. */
+    vow *keeper = vow_co_spawn(L, co_keeper, gate, &COPY);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
+
+    /* The first deep one grows its buffer: with the allocation failing, its await
+     * fails. */
+    struct hinted a = { .depth = 1, .fail_now = 1, .rc = 1 };
+    vow *pa = vow_co_spawn(L, co_hinted, &a, &COPY);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(a.rc, VOW_ENOMEM);
+    assert_int_equal(vow_state(pa), VOW_FULFILLED);
+    /* A second one, without failures, grows its buffer and sets the hint. */
+    struct hinted b = { .depth = 1, .fail_now = 0, .rc = 1 };
+    vow *pb = vow_co_spawn(L, co_hinted, &b, &COPY);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(b.rc, 0);
+    /* A third one starts with a buffer large enough: the same deep await needs no
+     * allocation of its own, so the failure lands elsewhere or nowhere. */
+    struct hinted c = { .depth = 1, .fail_now = 1, .rc = 1 };
+    vow *pc = vow_co_spawn(L, co_hinted, &c, &COPY);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(vow_value(pc)->num, 1);
+
+    assert_int_equal(vow_resolve(gate, vow_val_none()), 0);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_state(keeper), VOW_FULFILLED);
+    vow_unref(pa);
+    vow_unref(pb);
+    vow_unref(pc);
+    vow_unref(keeper);
+    vow_unref(gate);
+    finish(L);
+}
+
 /* ------------------------------------------------- allocation failure sweep */
 
 static vow_ret co_sweep_child(void *arg)
@@ -666,6 +746,7 @@ int main(void)
         cmocka_unit_test(options),
         cmocka_unit_test(overflow_hits_guard),
         cmocka_unit_test(growth_failure),
+        cmocka_unit_test(save_size_hint),
         cmocka_unit_test(oom_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
