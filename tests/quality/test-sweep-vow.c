@@ -271,6 +271,42 @@ static int prog_timers(void *arg)
     return complete;
 }
 
+/*
+ * Enough vows and reactions to need several slab chunks, so allocation failures
+ * also strike in the middle of a long chain and a wide combinator, not only at the
+ * first vow of a loop.
+ */
+static int prog_many(void *arg)
+{
+    (void)arg;
+    enum { CHAIN = 700, WIDE = 300 };
+    vow_loop *l = sweep_loop_new();
+    if (!l)
+        return 0;
+    vow *root = vow_pending(l);
+    vow *p = root ? vow_ref(root) : NULL;
+    for (int i = 0; i < CHAIN; i++)
+        p = vow_then(p, add1, NULL, NULL);
+    vow *wide[WIDE];
+    int made = 1;
+    for (int i = 0; i < WIDE; i++) {
+        wide[i] = vow_resolved(l, vow_val_num(i));
+        made &= wide[i] != NULL;
+    }
+    vow *all = vow_all(l, wide, WIDE);
+    int complete = root ? sweep_rc(vow_resolve(root, vow_val_num(0)), 0) : 0;
+    vow_unref(root);
+    sweep_run(l);
+    /* A then whose input failed returns NULL, and so does every later one. */
+    complete &= sweep_expect(p, 0, CHAIN);
+    complete &= made ? sweep_settled(all, VOW_FULFILLED) : !all || sweep_expect(all, VOW_EINVAL, 0);
+    complete &= made;
+    vow_unref(p);
+    vow_unref(all);
+    assert_int_equal(vow_loop_close(l), 0);
+    return complete;
+}
+
 static void sweep_loop(void **state)
 {
     (void)state;
@@ -307,6 +343,12 @@ static void sweep_timers(void **state)
     SWEEP(prog_timers, NULL);
 }
 
+static void sweep_many(void **state)
+{
+    (void)state;
+    SWEEP(prog_many, NULL);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -314,6 +356,7 @@ int main(void)
         cmocka_unit_test(sweep_loop),    cmocka_unit_test(sweep_create),
         cmocka_unit_test(sweep_chain),   cmocka_unit_test(sweep_adopt),
         cmocka_unit_test(sweep_combine), cmocka_unit_test(sweep_timers),
+        cmocka_unit_test(sweep_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
