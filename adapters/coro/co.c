@@ -197,17 +197,28 @@ static void co_occupy(struct co *co)
 }
 
 /*
- * Makes co's save buffer hold the stack it will leave when it suspends from the
- * calling vow_await. Never inlined: its own stack pointer lies at or below its
- * caller's, and vow_await calls the switch from its own body (co_suspend is always
- * inlined), so the measure is an upper bound whatever the compiler does with frames,
- * without guessing at slack. The buffer holds nothing while co runs, so growing it
- * copies nothing.
+ * The stack pointer of a function called from the caller's body: at or below the
+ * caller's own, whatever the compiler did with the caller's frame. A leaf, so
+ * barely below.
  */
-static __attribute__((noinline)) int co_reserve(struct co *co)
+static __attribute__((noinline)) void *co_stack_mark(void)
+{
+    return vow__co_sp();
+}
+
+/*
+ * Makes co's save buffer hold the stack it will leave when it suspends from the
+ * calling vow_await. vow_await calls the switch from its own body (co_suspend is
+ * always inlined), so the stack the switch leaves is bounded by co_stack_mark
+ * called from that body (or from this function's, lower still) plus the switch's
+ * own frame: an upper bound without guessing at slack. The buffer holds nothing
+ * while co runs, so growing it copies nothing. The loop's hint remembers the need
+ * itself, not the rounded capacity, so alike coroutines spawned later fit exactly.
+ */
+static int co_reserve(struct co *co)
 {
     unsigned char *top = (unsigned char *)co->stack->lo + co->stack->size;
-    size_t need = (size_t)(top - (unsigned char *)vow__co_sp()) + VOW_CO_JUMP_FRAME;
+    size_t need = (size_t)(top - (unsigned char *)co_stack_mark()) + VOW_CO_JUMP_FRAME;
     if (need <= co->save_cap)
         return 0;
     size_t cap = (need + 511) & ~(size_t)511;
@@ -215,8 +226,9 @@ static __attribute__((noinline)) int co_reserve(struct co *co)
     if (!buf)
         return VOW_ENOMEM;
     struct co_reg *r = co->reg;
-    if (cap <= CO_SAVE_HINT_MAX && cap > r->save_hint)
-        r->save_hint = cap;
+    size_t hint = (need + 63) & ~(size_t)63;
+    if (hint <= CO_SAVE_HINT_MAX && hint > r->save_hint)
+        r->save_hint = hint;
     if (co->save != co->save_inline)
         vow_free(co->save);
     co->save = buf;
