@@ -13,10 +13,10 @@
 
 #include "testutil.h"
 
-#define SLOTS 8        /* vows the program can name */
-#define MAX_VALS 2048  /* tracked values per input */
-#define MAX_RX 1024    /* tracked reactions per input */
-#define MAX_UIDS 8192  /* vows named per input (each step names at most one) */
+#define SLOTS 8       /* vows the program can name */
+#define MAX_VALS 2048 /* tracked values per input */
+#define MAX_RX 1024   /* tracked reactions per input */
+#define MAX_UIDS 8192 /* vows named per input (each step names at most one) */
 
 /* A value the harness made: its drop must run exactly once, never while a vow that
  * the harness saw settled with it is still alive. */
@@ -26,14 +26,14 @@ struct tval {
 
 /* One attached handler (its ctx). */
 struct rx {
-    int parent;    /* uid of the vow it was attached to */
-    int seq;       /* attachment order on that vow, from 1 */
-    int ok_mode;   /* what on_ok returns (see handler_result) */
-    int err_mode;  /* what on_err returns */
-    int arg;       /* slot to follow, or the code to fail with */
-    int ran;       /* handler calls */
-    int dropped;   /* ctx_drop calls */
-    int has_drop;  /* attached with vow_then_full (ctx_drop must run once) */
+    int parent;   /* uid of the vow it was attached to */
+    int seq;      /* attachment order on that vow, from 1 */
+    int ok_mode;  /* what on_ok returns (see handler_result) */
+    int err_mode; /* what on_err returns */
+    int arg;      /* slot to follow, or the code to fail with */
+    int ran;      /* handler calls */
+    int dropped;  /* ctx_drop calls */
+    int has_drop; /* attached with vow_then_full (ctx_drop must run once) */
 };
 
 /* One named vow: our reference to it, and what we saw of it. */
@@ -42,24 +42,24 @@ struct slot {
     int uid;     /* identity for the ordering check */
     int locked;  /* a settle call on it succeeded: later ones must fail */
     int seen;    /* it was seen settled: the fields below must never change */
-    int state;
-    int code;
-    vow_val val;
+    int state;   /* the settled state seen */
+    int code;    /* the settled code seen */
+    vow_val val; /* the value or detail seen (compared bit for bit) */
 };
 
 static struct {
-    vow_loop *l;
-    struct slot slot[SLOTS];
-    struct tval vals[MAX_VALS];
-    int nvals;
-    struct rx rxs[MAX_RX];
-    int nrx;
-    int attached[MAX_UIDS]; /* reactions attached per uid */
-    int last_run[MAX_UIDS]; /* seq of the last handler run per uid */
-    int nuids;
-    int in_api; /* inside a call that must not run handlers synchronously */
-    const uint8_t *in;
-    size_t len;
+    vow_loop *l;                /* the loop of this input */
+    struct slot slot[SLOTS];    /* the named vows */
+    struct tval vals[MAX_VALS]; /* values made so far */
+    int nvals;                  /* entries of vals in use */
+    struct rx rxs[MAX_RX];      /* handlers attached so far */
+    int nrx;                    /* entries of rxs in use */
+    int attached[MAX_UIDS];     /* reactions attached per uid */
+    int last_run[MAX_UIDS];     /* seq of the last handler run per uid */
+    int nuids;                  /* uids handed out */
+    int in_api;                 /* inside a call that must not run handlers synchronously */
+    const uint8_t *in;          /* the unread part of the input */
+    size_t len;                 /* its length */
 } F;
 
 /* FUZZ_VOW_TRACE=1 prints each step, to read a minimised crash. */
@@ -68,19 +68,19 @@ static int trace;
  * reference to it (a careful caller), to look past abandoned-chain reports. */
 static int cancel_drops;
 
-#define TRACE(...)                                                                         \
-    do {                                                                                   \
-        if (trace)                                                                         \
-            fprintf(stderr, __VA_ARGS__);                                                  \
+#define TRACE(...)                                                                                 \
+    do {                                                                                           \
+        if (trace)                                                                                 \
+            fprintf(stderr, __VA_ARGS__);                                                          \
     } while (0)
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz-vow: invariant failed at %s:%d: %s\n", __FILE__,          \
-                    __LINE__, #cond);                                                      \
-            abort();                                                                       \
-        }                                                                                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz-vow: invariant failed at %s:%d: %s\n", __FILE__, __LINE__,       \
+                    #cond);                                                                        \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static unsigned next(void)
@@ -108,7 +108,7 @@ static vow_val new_val(void)
     return vow_val_ptr(&F.vals[F.nvals++], tval_drop);
 }
 
-static const int codes[] = { VOW_EUSER, -EIO, VOW_ECANCELED, VOW_ETIMEDOUT, -ECONNRESET, 0 };
+static const int codes[] = {VOW_EUSER, -EIO, VOW_ECANCELED, VOW_ETIMEDOUT, -ECONNRESET, 0};
 
 static int new_uid(void)
 {
@@ -340,8 +340,8 @@ static void op_chain(unsigned kind)
     F.in_api = 1;
     if (kind == 0) {
         r->has_drop = 1;
-        out = vow_then_full(in, (which & 1) ? on_ok : NULL, (which & 2) ? on_err : NULL, r,
-                            rx_drop);
+        out =
+            vow_then_full(in, (which & 1) ? on_ok : NULL, (which & 2) ? on_err : NULL, r, rx_drop);
         if (!out)
             CHECK(r->dropped == 1);
     } else if (kind == 1) {
@@ -421,9 +421,9 @@ static int step(void)
         return 0;
     unsigned op = next() % 18;
     static const char *const names[18] = {
-        "pending", "resolved", "rejected", "then", "catch", "finally", "resolve", "reject",
-        "adopt", "cancel", "combine", "ref", "unref", "run", "delay", "timeout", "failnth",
-        "close-busy",
+        "pending", "resolved", "rejected", "then",    "catch",   "finally",
+        "resolve", "reject",   "adopt",    "cancel",  "combine", "ref",
+        "unref",   "run",      "delay",    "timeout", "failnth", "close-busy",
     };
     const uint8_t *args = F.in;
     size_t nargs = F.len < 4 ? F.len : 4;

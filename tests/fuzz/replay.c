@@ -23,9 +23,8 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_len)
         return -1;
     long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     uint8_t *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
-    int r = buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)len, f) == (size_t)len
-                ? 0
-                : -1;
+    int r =
+        buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)len, f) == (size_t)len ? 0 : -1;
     fclose(f);
     if (r < 0) {
         free(buf);

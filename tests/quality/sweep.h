@@ -102,11 +102,11 @@ static inline int sweep_rc(int r, int want)
 }
 
 /* Runs one sweep and reports how many allocation points it covered. */
-#define SWEEP(program, arg)                                                                \
-    do {                                                                                   \
-        long n_ = tu_sweep(program, arg);                                                  \
-        print_message("# %s: %ld allocation points\n", #program, n_);                       \
-        assert_true(n_ >= 1);                                                              \
+#define SWEEP(program, arg)                                                                        \
+    do {                                                                                           \
+        long n_ = tu_sweep(program, arg);                                                          \
+        print_message("# %s: %ld allocation points\n", #program, n_);                              \
+        assert_true(n_ >= 1);                                                                      \
     } while (0)
 
 #endif /* VOW_SWEEP_H */

@@ -161,7 +161,7 @@ static void vow_misuse(void **state)
     vow_unref(p);
 
     /* A NULL input rejects a combinator with VOW_EINVAL and consumes the others. */
-    vow *in[2] = { vow_resolved(l, vow_val_num(1)), NULL };
+    vow *in[2] = {vow_resolved(l, vow_val_num(1)), NULL};
     rejected_with(l, vow_all(l, in, 2), VOW_EINVAL);
     assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
     assert_int_equal(vow_loop_close(l), 0);
@@ -251,8 +251,8 @@ static void io_misuse(void **state)
     assert_int_equal(vow_unix_listen(longpath, 1), VOW_EINVAL);
     rejected_with(l, vow_unix_connect(l, longpath), VOW_EINVAL);
 
-    const char *const empty[] = { NULL };
-    const char *const argv[] = { "true", NULL };
+    const char *const empty[] = {NULL};
+    const char *const argv[] = {"true", NULL};
     vow_process proc;
     assert_int_equal(vow_spawn(NULL, argv, 0, &proc), VOW_EINVAL);
     assert_int_equal(vow_spawn(l, NULL, 0, &proc), VOW_EINVAL);

@@ -20,7 +20,7 @@ enum consumer { BY_THEN, BY_RACE, BY_TIMEOUT };
 
 static vow *consume(vow_loop *l, vow *p, enum consumer how)
 {
-    vow *in[1] = { p };
+    vow *in[1] = {p};
     switch (how) {
     case BY_THEN:
         return vow_then(p, pass_on, NULL, NULL);
@@ -259,8 +259,7 @@ static void adopt_of_self_waiting_vow_returns(void **state)
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (WIFSIGNALED(status))
-        fail_msg("vow_resolve_with did not return (child killed by signal %d)",
-                 WTERMSIG(status));
+        fail_msg("vow_resolve_with did not return (child killed by signal %d)", WTERMSIG(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
@@ -271,7 +270,7 @@ static void combinator_cycle(int kind, int dropped)
     vow_loop *l = sweep_loop_new();
     assert_non_null(l);
     vow *p = vow_pending(l);
-    vow *in[1] = { vow_ref(p) };
+    vow *in[1] = {vow_ref(p)};
     vow *c = kind == 0 ? vow_all(l, in, 1) : kind == 1 ? vow_race(l, in, 1) : vow_any(l, in, 1);
     assert_non_null(c);
     assert_int_equal(vow_resolve_with(p, vow_ref(c)), 0);

@@ -33,7 +33,7 @@ static int prog_socketpair(void *arg)
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     static const char msg[] = "hello, vow\nsecond line\n";
-    char buf[11] = { 0 };
+    char buf[11] = {0};
     vow *rd = vow_read_exact(l, sv[1], buf, 11);
     vow *wr = vow_write_all(l, sv[0], msg, sizeof(msg) - 1);
     int complete = 1;
@@ -120,7 +120,7 @@ static int prog_spawn(void *arg)
     vow_loop *l = sweep_loop_new();
     if (!l)
         return 0;
-    const char *const argv[] = { "sh", "-c", "echo spawned; exit 3", NULL };
+    const char *const argv[] = {"sh", "-c", "echo spawned; exit 3", NULL};
     vow_process proc;
     memset(&proc, 0xff, sizeof(proc));
     int r = vow_spawn(l, argv, VOW_SPAWN_STDOUT | VOW_SPAWN_NULL_STDIO, &proc);

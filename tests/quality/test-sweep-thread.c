@@ -13,10 +13,10 @@
 enum { THREADS = 3 };
 
 struct job {
-    vow_loop *l;      /* the loop to post to */
-    vow_remote *r;    /* the remote to settle, or NULL */
-    int index;        /* which thread */
-    int post_failed;  /* posts that returned VOW_ENOMEM (then retried) */
+    vow_loop *l;     /* the loop to post to */
+    vow_remote *r;   /* the remote to settle, or NULL */
+    int index;       /* which thread */
+    int post_failed; /* posts that returned VOW_ENOMEM (then retried) */
 };
 
 static atomic_int posted_runs;
@@ -71,7 +71,7 @@ static int prog_threads(void *arg)
     int complete = 1;
     for (int i = 0; i < THREADS; i++) {
         p[i] = vow_pending(l);
-        jobs[i] = (struct job){ .l = l, .r = p[i] ? vow_remote_new(p[i]) : NULL, .index = i };
+        jobs[i] = (struct job){.l = l, .r = p[i] ? vow_remote_new(p[i]) : NULL, .index = i};
         complete &= jobs[i].r != NULL;
     }
     /* Posts keep the loop alive until they run; remotes until they are used. */

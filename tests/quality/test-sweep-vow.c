@@ -180,17 +180,17 @@ static int prog_combine(void *arg)
     vow_loop *l = sweep_loop_new();
     if (!l)
         return 0;
-    vow *in1[3] = { vow_resolved(l, vow_val_num(1)), vow_delay(l, 0, vow_val_num(2)),
-                    vow_resolved(l, vow_val_ptr(&drops, drop_counted)) };
+    vow *in1[3] = {vow_resolved(l, vow_val_num(1)), vow_delay(l, 0, vow_val_num(2)),
+                   vow_resolved(l, vow_val_ptr(&drops, drop_counted))};
     int made1 = in1[0] && in1[1] && in1[2];
     vow *all = vow_all(l, in1, 3);
-    vow *in2[2] = { vow_rejected(l, -EIO, vow_val_none()), vow_resolved(l, vow_val_num(3)) };
+    vow *in2[2] = {vow_rejected(l, -EIO, vow_val_none()), vow_resolved(l, vow_val_num(3))};
     int made2 = in2[0] && in2[1];
     vow *settled = vow_all_settled(l, in2, 2);
-    vow *in3[2] = { vow_delay(l, 0, vow_val_num(4)), vow_pending(l) };
+    vow *in3[2] = {vow_delay(l, 0, vow_val_num(4)), vow_pending(l)};
     int made3 = in3[0] && in3[1];
     vow *race = vow_race(l, in3, 2);
-    vow *in4[2] = { vow_rejected(l, -EIO, vow_val_none()), vow_rejected(l, -EPIPE, vow_val_none()) };
+    vow *in4[2] = {vow_rejected(l, -EIO, vow_val_none()), vow_rejected(l, -EPIPE, vow_val_none())};
     int made4 = in4[0] && in4[1];
     vow *any = vow_any(l, in4, 2);
     vow *none = vow_all(l, NULL, 0);
@@ -198,7 +198,8 @@ static int prog_combine(void *arg)
     sweep_run(l);
     /* A NULL input (its constructor failed) rejects the combinator with VOW_EINVAL. */
     int complete = made1 && made2 && made3 && made4;
-    complete &= made1 ? sweep_settled(all, VOW_FULFILLED) : !all || sweep_expect(all, VOW_EINVAL, 0);
+    complete &=
+        made1 ? sweep_settled(all, VOW_FULFILLED) : !all || sweep_expect(all, VOW_EINVAL, 0);
     if (made1 && all && vow_state(all) == VOW_FULFILLED) {
         const vow_list *list = vow_list_get(vow_value(all));
         assert_non_null(list);
@@ -209,12 +210,12 @@ static int prog_combine(void *arg)
                       : !settled || sweep_expect(settled, VOW_EINVAL, 0);
     /* race of (NULL, pending) rejects at once with VOW_EINVAL; of (delay, NULL) too. */
     complete &= made3 ? sweep_expect(race, 0, 4) : !race || sweep_expect(race, VOW_EINVAL, 0);
-    complete &= made4 ? sweep_expect(any, VOW_EAGGREGATE, 0)
-                      : !any || sweep_expect(any, VOW_EINVAL, 0);
+    complete &=
+        made4 ? sweep_expect(any, VOW_EAGGREGATE, 0) : !any || sweep_expect(any, VOW_EINVAL, 0);
     complete &= sweep_settled(none, VOW_FULFILLED);
     complete &= sweep_expect(any_none, VOW_EAGGREGATE, 0);
     /* race keeps a pending loser when the winner's input failed: cancel what is left. */
-    vow *outs[6] = { all, settled, race, any, none, any_none };
+    vow *outs[6] = {all, settled, race, any, none, any_none};
     for (int i = 0; i < 6; i++) {
         if (outs[i] && vow_state(outs[i]) == VOW_PENDING)
             vow_cancel(outs[i]);

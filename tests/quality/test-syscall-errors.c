@@ -66,7 +66,7 @@ static int fd_program(void)
         close(lfd);
     }
     if (complete) {
-        const char *const argv[] = { "true", NULL };
+        const char *const argv[] = {"true", NULL};
         vow_process proc;
         int r = vow_spawn(l, argv, VOW_SPAWN_STDOUT | VOW_SPAWN_NULL_STDIO, &proc);
         complete = fd_rc(r);
@@ -169,8 +169,7 @@ static void after_fork(const char *backend)
         /* The child reports through its exit status: cmocka lives in the parent. */
         int st = 1;
         if (vow__loop_after_fork(l) == 0 && write(fds[1], "x", 1) == 1 &&
-            vow_loop_run(l, VOW_RUN_DEFAULT) == 0 && fork_reads == 1 &&
-            vow_loop_close(l) == 0)
+            vow_loop_run(l, VOW_RUN_DEFAULT) == 0 && fork_reads == 1 && vow_loop_close(l) == 0)
             st = 0;
         exit(st);
     }
