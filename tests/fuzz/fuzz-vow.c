@@ -265,6 +265,12 @@ static void verify(void)
         } else {
             CHECK(vow_value(sl->p) == NULL);
         }
+        if (sl->seen) {
+            /* A list value (all, all_settled, any's aggregate) holds settled vows. */
+            const vow_list *list = vow_list_get(&sl->val);
+            for (size_t k = 0; list && k < list->n; k++)
+                CHECK(list->items[k] && vow_state(list->items[k]) != VOW_PENDING);
+        }
         if (sl->seen && sl->val.drop == tval_drop)
             CHECK(((struct tval *)sl->val.ptr)->drops == 0);
     }
@@ -414,16 +420,68 @@ static void op_close_busy(void)
         }
 }
 
+/* vow_settle with a handler-style result, as a producer holding a vow_ret does. */
+static void op_settle_ret(void)
+{
+    struct slot *sl = &F.slot[next() % SLOTS];
+    struct rx r = {.arg = (int)next()};
+    int was_locked = sl->locked || sl->seen;
+    unsigned mode = next() % 3; /* ok, fail or follow: vow_pass is not a result here */
+    vow_ret ret = handler_result(&r, (int)mode);
+    F.in_api = 1;
+    int rc = vow_settle(sl->p, ret);
+    F.in_api = 0;
+    if (!sl->p)
+        CHECK(rc == VOW_EINVAL);
+    else if (was_locked)
+        CHECK(rc == VOW_ESETTLED);
+    else if (rc == 0)
+        lock(sl->p);
+    else
+        CHECK(rc == VOW_ESETTLED || rc == VOW_EINVAL || rc == VOW_ENOMEM);
+}
+
+static int hook_runs[MAX_UIDS]; /* abort-hook calls per uid */
+
+/* An abort hook sees its vow already settled as cancelled, and runs at most once. */
+static void on_cancel_hook(void *ctx, vow *p)
+{
+    int uid = (int)(intptr_t)ctx;
+    CHECK(p != NULL);
+    CHECK(vow_state(p) == VOW_REJECTED && vow_code(p) == VOW_ECANCELED);
+    hook_runs[uid]++;
+    CHECK(hook_runs[uid] == 1);
+}
+
+static void op_on_cancel(void)
+{
+    struct slot *sl = &F.slot[next() % SLOTS];
+    if (!sl->p)
+        return;
+    int uid = new_uid();
+    hook_runs[uid] = 0;
+    F.in_api = 1;
+    int rc = vow_on_cancel(sl->p, on_cancel_hook, (void *)(intptr_t)uid);
+    F.in_api = 0;
+    if (sl->seen)
+        CHECK(rc == VOW_ESETTLED);
+    else
+        CHECK(rc == 0 || rc == VOW_ESETTLED || rc == VOW_ENOMEM);
+}
+
 /* One step; returns 0 when the input is used up. */
 static int step(void)
 {
     if (F.len == 0)
         return 0;
-    unsigned op = next() % 18;
-    static const char *const names[18] = {
-        "pending", "resolved", "rejected", "then",    "catch",   "finally",
-        "resolve", "reject",   "adopt",    "cancel",  "combine", "ref",
-        "unref",   "run",      "delay",    "timeout", "failnth", "close-busy",
+    /* Bytes 252..255 select the later operations, so the saved inputs (written when
+     * there were 18) still decode to the same programs. */
+    unsigned code = next();
+    unsigned op = code < 252 ? code % 18 : 18 + (code - 252) / 2;
+    static const char *const names[20] = {
+        "pending", "resolved", "rejected", "then",       "catch",  "finally",   "resolve",
+        "reject",  "adopt",    "cancel",   "combine",    "ref",    "unref",     "run",
+        "delay",   "timeout",  "failnth",  "close-busy", "settle", "on-cancel",
     };
     const uint8_t *args = F.in;
     size_t nargs = F.len < 4 ? F.len : 4;
@@ -485,8 +543,14 @@ static int step(void)
         /* The k-th allocation from now fails (once); 0 disarms. */
         tu_fail_nth(next() % 16);
         break;
-    default:
+    case 17:
         op_close_busy();
+        break;
+    case 18:
+        op_settle_ret();
+        break;
+    default:
+        op_on_cancel();
         break;
     }
     verify();
