@@ -312,6 +312,41 @@ static void adopt_cycle_through_combinator_dropped(void **state)
         combinator_cycle(kind, 1);
 }
 
+static int abort_hooks;
+
+static void count_abort(void *ctx, vow *p)
+{
+    (void)ctx;
+    (void)p;
+    abort_hooks++;
+}
+
+/*
+ * A pending vow with an abort hook (vow_on_cancel) and no reference but its own
+ * reaction's: as when its last reference is dropped directly, nobody can settle or
+ * observe it, so its hook runs once and it is reclaimed.
+ */
+static void on_cancel_vow_in_dropped_chain(void **state)
+{
+    (void)state;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    for (int chained = 0; chained < 2; chained++) {
+        abort_hooks = 0;
+        vow_loop *l = sweep_loop_new();
+        assert_non_null(l);
+        vow *p = vow_pending(l);
+        assert_int_equal(vow_on_cancel(p, count_abort, NULL), 0);
+        if (chained)
+            vow_unref(vow_then(p, pass_on, NULL, NULL));
+        else
+            vow_unref(p);
+        assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+        assert_int_equal(vow_loop_close(l), 0);
+        assert_int_equal(abort_hooks, 1);
+    }
+    assert_int_equal(tu_live_allocations(), live);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -329,6 +364,7 @@ int main(void)
         cmocka_unit_test(adopt_of_self_waiting_vow_returns),
         cmocka_unit_test(adopt_cycle_through_combinator_rejects),
         cmocka_unit_test(adopt_cycle_through_combinator_dropped),
+        cmocka_unit_test(on_cancel_vow_in_dropped_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
