@@ -58,6 +58,8 @@ static struct {
     int last_run[MAX_UIDS];     /* seq of the last handler run per uid */
     int nuids;                  /* uids handed out */
     int in_api;                 /* inside a call that must not run handlers synchronously */
+    vow *produced[SLOTS * 8];   /* vows we registered abort hooks on: we are their producer */
+    int nproduced;              /* entries of produced in use */
     const uint8_t *in;          /* the unread part of the input */
     size_t len;                 /* its length */
 } F;
@@ -453,10 +455,15 @@ static void on_cancel_hook(void *ctx, vow *p)
     CHECK(hook_runs[uid] == 1);
 }
 
+/*
+ * Registering an abort hook makes the harness a producer of that vow, like an I/O
+ * operation: it keeps the vow (here with a reference) and settles or cancels it at
+ * the end. A hook with nobody behind it would be a producer that never settles.
+ */
 static void op_on_cancel(void)
 {
     struct slot *sl = &F.slot[next() % SLOTS];
-    if (!sl->p)
+    if (!sl->p || F.nproduced == (int)(sizeof(F.produced) / sizeof(F.produced[0])))
         return;
     int uid = new_uid();
     hook_runs[uid] = 0;
@@ -467,6 +474,8 @@ static void op_on_cancel(void)
         CHECK(rc == VOW_ESETTLED);
     else
         CHECK(rc == 0 || rc == VOW_ESETTLED || rc == VOW_ENOMEM);
+    if (rc == 0)
+        F.produced[F.nproduced++] = vow_ref(sl->p);
 }
 
 /* One step; returns 0 when the input is used up. */
@@ -580,12 +589,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ;
     /* Cleanup: nothing may fail now; cancel what we hold, let go of it, run dry. */
     tu_fail_nth(0);
+    for (int i = 0; i < F.nproduced; i++)
+        if (vow_state(F.produced[i]) == VOW_PENDING)
+            vow_cancel(F.produced[i]);
     for (int i = 0; i < SLOTS; i++)
         if (F.slot[i].p && vow_state(F.slot[i].p) == VOW_PENDING)
             vow_cancel(F.slot[i].p);
     verify();
     for (int i = 0; i < SLOTS; i++)
         put((unsigned)i, NULL);
+    for (int i = 0; i < F.nproduced; i++)
+        vow_unref(F.produced[i]);
     CHECK(vow_loop_run(F.l, VOW_RUN_DEFAULT) == 0);
     int rc = vow_loop_close(F.l);
     if (rc != 0)
