@@ -71,7 +71,7 @@ void vow__cancel_run(vow *work)
         if (x->state == VOW_PENDING) {
             struct vow__link *k = x->up;
             x->up = NULL;
-            vow__reject(x, VOW_ECANCELED, vow_val_none(), VF_CANCELED);
+            vow__reject(x, VOW_ECANCELED, vow_val_none());
             while (k) {
                 struct vow__link *next = k->next;
                 k->ops->cancel(k, x, &work);

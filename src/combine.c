@@ -108,7 +108,7 @@ static void finish_list(struct comb *c, int code)
     if (code == 0)
         vow__fulfil(c->out, v);
     else
-        vow__reject(c->out, code, v, 0);
+        vow__reject(c->out, code, v);
 }
 
 static void elem_run(vow_loop *l, vow__task *t)
@@ -204,7 +204,7 @@ static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
     if (bad) {
         if (ps)
             consume_all(ps, n);
-        vow__reject(out, VOW_EINVAL, vow_val_none(), 0);
+        vow__reject(out, VOW_EINVAL, vow_val_none());
         return out;
     }
     if (n == 0) {
@@ -216,7 +216,7 @@ static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
             return NULL;
         }
         if (kind == K_ANY)
-            vow__reject(out, VOW_EAGGREGATE, vow_val_ptr(list, list_drop), 0);
+            vow__reject(out, VOW_EAGGREGATE, vow_val_ptr(list, list_drop));
         else
             vow__fulfil(out, vow_val_ptr(list, list_drop));
         return out;
@@ -394,7 +394,7 @@ static void tmo_fire(vow_timer *timer)
     t->timer_on = 0;
     vow *out = t->out;
     if (out && out->state == VOW_PENDING && !(out->flags & VF_LOCKED)) {
-        vow__reject(out, VOW_ETIMEDOUT, vow_val_none(), 0);
+        vow__reject(out, VOW_ETIMEDOUT, vow_val_none());
         vow *work = NULL;
         if (t->base.src && t->base.src->state == VOW_PENDING)
             vow__react_detach(&t->base, &work);

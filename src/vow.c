@@ -193,7 +193,6 @@ static void vow_destroy(vow *p)
         p->state = VOW_REJECTED;
         p->code = VOW_ECANCELED;
         p->val = vow_val_none();
-        p->flags |= VF_CANCELED;
         p->refs = 1;
         while (k) {
             struct vow__link *next = k->next;
@@ -303,7 +302,7 @@ static void settle_done(vow *p)
     if (tail) {
         vow__task *head = tail->next;
         vow__task_splice(vow__loop_microq(p->loop), head, tail);
-    } else if (p->state == VOW_REJECTED && !(p->flags & (VF_HANDLED | VF_CANCELED)) &&
+    } else if (p->state == VOW_REJECTED && !(p->flags & VF_HANDLED) &&
                p->code != VOW_ECANCELED) {
         struct vow__ext *x = vow__head(p->loop)->ext;
         unhandled_push(p, &x->unhandled_tail);
@@ -317,12 +316,11 @@ void vow__fulfil(vow *p, vow_val v)
     settle_done(p);
 }
 
-void vow__reject(vow *p, int code, vow_val detail, uint8_t extra_flags)
+void vow__reject(vow *p, int code, vow_val detail)
 {
     p->state = VOW_REJECTED;
     p->code = code;
     p->val = detail;
-    p->flags |= extra_flags;
     settle_done(p);
 }
 
@@ -345,7 +343,7 @@ void vow__forward(vow *p, vow *q)
     vow *owner = (q->flags & VF_FWD) ? q->fwd : q;
     p->state = q->state;
     p->code = q->code;
-    p->flags |= VF_FWD | (q->flags & VF_CANCELED);
+    p->flags |= VF_FWD;
     p->fwd = vow_ref(owner);
     settle_done(p);
 }
@@ -507,7 +505,7 @@ int vow__adopt_from(vow *p, vow *q, int from_reaction)
     /* A cycle through adoption or then-links would never settle: reject it. */
     if (waits_on(q, p)) {
         vow_unref(q);
-        vow__reject(p, VOW_ECYCLE, vow_val_none(), 0);
+        vow__reject(p, VOW_ECYCLE, vow_val_none());
         return 0;
     }
     if (from_reaction && collapse_onto(p, q)) {
@@ -568,15 +566,15 @@ void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction)
         vow__fulfil(out, r.val_);
         return;
     case RET_FAIL:
-        vow__reject(out, r.code_, r.val_, 0);
+        vow__reject(out, r.code_, r.val_);
         return;
     case RET_FOLLOW:
         if (!r.follow_) {
-            vow__reject(out, VOW_EINVAL, vow_val_none(), 0);
+            vow__reject(out, VOW_EINVAL, vow_val_none());
         } else {
             int rc = vow__adopt_from(out, r.follow_, from_reaction);
             if (rc < 0)
-                vow__reject(out, rc, vow_val_none(), 0);
+                vow__reject(out, rc, vow_val_none());
         }
         return;
     case RET_PASS:
@@ -588,7 +586,7 @@ void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction)
     default:
         break;
     }
-    vow__reject(out, VOW_EINVAL, vow_val_none(), 0);
+    vow__reject(out, VOW_EINVAL, vow_val_none());
 }
 
 /* ------------------------------------------------------------------ handlers */
@@ -793,7 +791,7 @@ static void finally_run(vow_loop *l, vow__task *t)
         ret.follow_->loop == l && waits_on(ret.follow_, out)) {
         /* Waiting on itself would never end: A+ 2.3.1's TypeError. */
         vow_unref(ret.follow_);
-        vow__reject(out, VOW_ECYCLE, vow_val_none(), 0);
+        vow__reject(out, VOW_ECYCLE, vow_val_none());
         vow__react_free(l, r);
         vow_unref(src);
         vow_unref(out);
@@ -823,7 +821,7 @@ static void finally_run(vow_loop *l, vow__task *t)
                 break;
             }
             ret_drop(&ret);
-            vow__reject(out, VOW_EINVAL, vow_val_none(), 0);
+            vow__reject(out, VOW_EINVAL, vow_val_none());
             break;
         default:
             vow__apply(out, ret, src);
@@ -877,7 +875,7 @@ vow *vow_rejected(vow_loop *l, int code, vow_val detail)
         val_drop(&detail);
         return NULL;
     }
-    vow__reject(p, code < 0 ? code : VOW_EINVAL, detail, 0);
+    vow__reject(p, code < 0 ? code : VOW_EINVAL, detail);
     return p;
 }
 
@@ -908,7 +906,7 @@ int vow_reject(vow *p, int code, vow_val detail)
         val_drop(&detail);
         return rc;
     }
-    vow__reject(p, code, detail, 0);
+    vow__reject(p, code, detail);
     return 0;
 }
 
@@ -921,7 +919,7 @@ int vow_resolve_with(vow *p, vow *other)
     }
     if (other == p) {
         vow_unref(other);
-        vow__reject(p, VOW_ECYCLE, vow_val_none(), 0);
+        vow__reject(p, VOW_ECYCLE, vow_val_none());
         return 0;
     }
     return vow__adopt(p, other);

@@ -47,9 +47,8 @@ enum {
     VF_HANDLED = 1u << 2,  /* some reaction was attached at some point */
     VF_REPORTED = 1u << 3, /* reported as unhandled */
     VF_LISTED = 1u << 4,   /* on the loop's unhandled or late list */
-    VF_CANCELED = 1u << 5, /* rejected by vow_cancel: not reported as unhandled */
-    VF_GARBAGE = 1u << 6,  /* being collected: nobody can settle it any more */
-    VF_SEEN = 1u << 7,     /* marked by a running vow__search */
+    VF_GARBAGE = 1u << 5,  /* being collected: nobody can settle it any more */
+    VF_SEEN = 1u << 6,     /* marked by a running vow__search */
 };
 
 struct vow {
@@ -106,7 +105,7 @@ void *vow__react_alloc(vow_loop *l);         /* a then-sized reaction */
 void vow__react_free(vow_loop *l, void *r);
 /* Settle p (pending, maybe locked) now; queues its reactions. */
 void vow__fulfil(vow *p, vow_val v);
-void vow__reject(vow *p, int code, vow_val detail, uint8_t extra_flags);
+void vow__reject(vow *p, int code, vow_val detail);
 void vow__forward(vow *p, vow *q);           /* p takes q's outcome (q settled) */
 /* Attach a reaction to src (which it holds): queued now if src is settled. */
 void vow__attach(vow *src, struct vow__react *r);
