@@ -15,42 +15,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run.sh <build dir>}
 bin="$build/tests/bench/coro"
-repeat=${BENCH_REPEAT:-3}
-scale=${BENCH_SCALE:-1}
-status=0
-lines=$(mktemp)
-trap 'rm -f "$lines"' EXIT
-
-# Runs "$@" repeat times; keeps each workload's line with the highest ops_per_s.
-best_of() {
-  local out all=""
-  for _ in $(seq "$repeat"); do
-    if ! out=$("$@"); then
-      echo "FAILED: $*" >&2
-      status=1
-      return
-    fi
-    all+="$out"$'\n'
-  done
-  printf '%s' "$all" | awk '
-    /^workload=/ {
-      w = ""; m = ""; ops = -1
-      for (i = 1; i <= NF; i++) {
-        split($i, kv, "=")
-        if (kv[1] == "workload") w = kv[2]
-        if (kv[1] == "impl") m = kv[2]
-        if (kv[1] == "ops_per_s") ops = kv[2] + 0
-      }
-      k = w SUBSEP m
-      if (!(k in best) || ops > best[k]) { best[k] = ops; line[k] = $0 }
-      if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
-    }
-    /^ratio / { r = $0 }
-    END { for (i = 1; i <= nk; i++) print line[order[i]]; if (r != "") print r }' |
-    tee -a "$lines"
-}
-
-n() { echo $(( $1 / scale > 0 ? $1 / scale : 1 )); }
+# shellcheck source=../common.sh
+. "$(cd "$(dirname "$0")" && pwd)/../common.sh"
 
 echo "# load before: $(uptime)"
 

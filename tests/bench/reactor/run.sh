@@ -7,30 +7,8 @@
 set -uo pipefail
 build=${1:?usage: run.sh <build dir>}
 bin="$build/tests/bench/reactor"
-repeat=${BENCH_REPEAT:-3}
-scale=${BENCH_SCALE:-1}
-status=0
-lines=$(mktemp)
-trap 'rm -f "$lines"' EXIT
-
-# Runs "$@" repeat times and keeps the line with the highest ops_per_s.
-best_of() {
-  local out all=""
-  for _ in $(seq "$repeat"); do
-    if ! out=$("$@"); then
-      echo "FAILED: $*" >&2
-      status=1
-      return
-    fi
-    all+="$out"$'\n'
-  done
-  printf '%s' "$all" | awk '
-    { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ops_per_s") ops = kv[2] + 0 }
-      if (!seen || ops > best) { best = ops; line = $0; seen = 1 } }
-    END { if (seen) print line }' | tee -a "$lines"
-}
-
-n() { echo $(( $1 / scale > 0 ? $1 / scale : 1 )); }
+# shellcheck source=../common.sh
+. "$(cd "$(dirname "$0")" && pwd)/../common.sh"
 
 for w in turn pingpong; do
   case $w in turn) size=500000 ;; pingpong) size=200000 ;; esac

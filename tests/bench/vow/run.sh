@@ -8,37 +8,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run.sh <build dir>}
 bin="$build/tests/bench/vow"
-repeat=${BENCH_REPEAT:-3}
-scale=${BENCH_SCALE:-1}
-status=0
-lines=$(mktemp)
-trap 'rm -f "$lines"' EXIT
-
-# Runs "$@" repeat times; keeps the line with the highest ops_per_s (or, for lines
-# without one, the smallest bytes_per_vow). A failed run fails the whole script.
-best_of() {
-  local out all=""
-  for _ in $(seq "$repeat"); do
-    if ! out=$("$@"); then
-      echo "FAILED: $*" >&2
-      status=1
-      return
-    fi
-    all+="$out"$'\n'
-  done
-  printf '%s' "$all" | awk '
-    { ops = -1; mem = -1
-      for (i = 1; i <= NF; i++) {
-        split($i, kv, "=")
-        if (kv[1] == "ops_per_s") ops = kv[2] + 0
-        if (kv[1] == "bytes_per_vow") mem = kv[2] + 0
-      }
-      score = ops >= 0 ? ops : -mem
-      if (!seen || score > best) { best = score; line = $0; seen = 1 } }
-    END { if (seen) print line }' | tee -a "$lines"
-}
-
-n() { echo $(( $1 / scale > 0 ? $1 / scale : 1 )); }
+# shellcheck source=../common.sh
+. "$(cd "$(dirname "$0")" && pwd)/../common.sh"
 
 if [ -x "$bin/bench-chain" ]; then
   best_of "$bin/bench-chain" "$(n 1000000)"
