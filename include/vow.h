@@ -256,6 +256,10 @@ VOW_API int vow_child_stop(vow_child *c);
 
 /* --------------------------------------------------------------------- vows */
 
+/* libvow's own base and reactor tiers are built with VOW__LOOP_ONLY defined: the
+ * reactor knows nothing of vows, so a call into the promise API breaks its build. */
+#ifndef VOW__LOOP_ONLY
+
 typedef struct vow vow; /* a promise, reference-counted, owned by one loop */
 
 /* What a vow carries. drop, if set, runs once on ptr when the owner lets go. */
@@ -458,6 +462,7 @@ VOW_API void vow_debug_site(const char *file, int line);
 #define vow_delay(l, ms, v) VOW__SITE(vow_delay(l, ms, v))
 #define vow_timeout(p, ms) VOW__SITE(vow_timeout(p, ms))
 #endif
+#endif /* VOW__LOOP_ONLY */
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,7 @@
 
 #include "vow/io.h"
 
-#include "loop.h"
+#include "reactor.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -5,7 +5,7 @@
  * pending in each watching loop's slot and writes that loop's eventfd; callbacks run
  * on the loop thread from the eventfd's wake-up.
  */
-#include "loop.h"
+#include "reactor.h"
 
 #include <errno.h>
 #include <sched.h>

@@ -4,7 +4,7 @@
  * the embedding registry records which host loop (if any) drives each libvow loop.
  * Only the public vow API is used here, so the bridge behaves like user code would.
  */
-#include "internal.h"
+#include "io_int.h"
 
 #include "vow/bridge.h"
 

@@ -7,7 +7,7 @@
 #ifndef VOW_SLAB_H
 #define VOW_SLAB_H
 
-#include "internal.h"
+#include "base.h"
 
 struct vow__slab {
     size_t size;       /* object size, a multiple of 8 */

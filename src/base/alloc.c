@@ -4,7 +4,7 @@
  * malloc underneath these calls; vow_replace_allocator() swaps the functions (tests
  * use it for counting and failure injection). Callers handle NULL as VOW_ENOMEM.
  */
-#include "internal.h"
+#include "base.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

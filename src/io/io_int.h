@@ -6,7 +6,7 @@
 #ifndef VOW_IO_INT_H
 #define VOW_IO_INT_H
 
-#include "internal.h"
+#include "base.h"
 #include "vow/io.h"
 
 #include <stdbool.h>

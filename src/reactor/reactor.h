@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The reactor's private side: struct vow_loop and the handles' private layouts, shared
- * by loop.c, timer.c, immediate.c, post.c, signal.c, child.c and the backends. One
- * loop belongs to one thread; only the post queue and the signal slot are shared.
+ * The reactor tier's private header: struct vow_loop and the handles' private
+ * layouts, shared by loop.c, timer.c, immediate.c, post.c, signal.c, child.c and the
+ * backends. One loop belongs to one thread; only the post queue and the signal slot
+ * are shared.
  */
-#ifndef VOW_LOOP_H
-#define VOW_LOOP_H
+#ifndef VOW_REACTOR_H
+#define VOW_REACTOR_H
 
-#include "internal.h"
+#include "microtask.h"
 #include "backend.h"
 #include "heap.h"
 #include "queue.h"
@@ -42,7 +43,7 @@ struct vow__post_node {
 };
 
 struct vow_loop {
-    struct vow__loop_head head;         /* first: the vow layer's view (internal.h) */
+    struct vow__loop_head head;         /* first: the vow tier's view (microtask.h) */
     const struct vow__backend *backend; /* epoll or poll */
     void *bdata;                        /* the backend's state */
     int bfd;                            /* epoll fd, or the eventfd on poll */
@@ -133,6 +134,10 @@ static inline void vow__loop_after_cb(vow_loop *l)
 }
 
 /* loop.c */
+/* True while a callback or microtask of l is running (vow_loop_run must refuse). */
+bool vow__loop_in_callback(const vow_loop *l);
+/* Debug aid: checks heap order, counters and lists; returns 0 or a negative code. */
+int vow__loop_verify(vow_loop *l);
 int vow__io_core_start(struct vow__io_core *c, unsigned events);
 void vow__io_core_stop(struct vow__io_core *c);
 void vow__loop_wake(vow_loop *l);
@@ -159,4 +164,4 @@ int vow__signal_start_internal(vow_signal *s, int signum);
 void vow__children_run(vow_loop *l);
 void vow__child_sigchld(vow_signal *s, int signum);
 
-#endif /* VOW_LOOP_H */
+#endif /* VOW_REACTOR_H */

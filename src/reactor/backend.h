@@ -7,7 +7,7 @@
 #ifndef VOW_BACKEND_H
 #define VOW_BACKEND_H
 
-#include "internal.h"
+#include "base.h"
 
 struct vow__backend {
     const char *name; /* "epoll" or "poll" */

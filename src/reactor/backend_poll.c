@@ -4,7 +4,7 @@
  * A dense pollfd array with an fd -> slot map; ready events are copied out before
  * dispatch because callbacks add and remove slots while the batch runs.
  */
-#include "loop.h"
+#include "reactor.h"
 
 #include <errno.h>
 #include <poll.h>

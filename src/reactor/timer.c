@@ -3,7 +3,7 @@
  * Timers: a heap ordered by (deadline, start sequence) on the loop's cached clock, so
  * a timer never fires early and equal deadlines fire in start order.
  */
-#include "loop.h"
+#include "reactor.h"
 
 #include <limits.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 #ifndef VOW_HEAP_H
 #define VOW_HEAP_H
 
-#include "internal.h"
+#include "base.h"
 
 #define VOW__HEAP_NONE ((size_t)-1)
 

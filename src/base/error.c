@@ -3,7 +3,7 @@
  * Names and messages for every code: VOW_ERRNO_MAP for the library's own, glibc's
  * thread-safe strerrordesc_np/strerrorname_np for -errno values.
  */
-#include "internal.h"
+#include "base.h"
 
 #include <string.h>
 

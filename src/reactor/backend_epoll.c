@@ -4,7 +4,7 @@
  * stamp and fd), never a pointer, so an event for a watcher stopped earlier in the
  * same turn is recognised as stale by the loop and dropped.
  */
-#include "loop.h"
+#include "reactor.h"
 
 #include <errno.h>
 #include <sys/epoll.h>

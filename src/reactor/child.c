@@ -4,7 +4,7 @@
  * the kernel lacks it, or VOW_PIDFD=0, an internal SIGCHLD watch makes the loop try
  * waitid(WNOHANG) on each watched pid. Either way the child is reaped here.
  */
-#include "loop.h"
+#include "reactor.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #ifndef VOW_VOW_INT_H
 #define VOW_VOW_INT_H
 
-#include "internal.h"
+#include "microtask.h"
 #include "slab.h"
 
 /*

@@ -3,7 +3,7 @@
  * vow_loop_post: the reactor's one thread-safe call. A mutex-guarded FIFO; the first
  * post after the loop took the queue writes the eventfd, later ones only link a node.
  */
-#include "loop.h"
+#include "reactor.h"
 
 int vow_loop_post(vow_loop *l, vow_post_fn fn, void *arg)
 {

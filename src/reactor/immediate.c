@@ -3,7 +3,7 @@
  * Immediates: one-shot callbacks for the next turn. The phase runs only what was
  * queued when it began; one started from a callback waits for the next turn.
  */
-#include "loop.h"
+#include "reactor.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * that wakes the loop for posts, signals and child re-checks. A turn is: poll (not
  * blocking when work is ready), I/O callbacks, immediates, timers (libuv's order).
  */
-#include "loop.h"
+#include "reactor.h"
 
 #include <errno.h>
 #include <fcntl.h>
