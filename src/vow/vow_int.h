@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private structures of the vow layer (vow.c, cancel.c, combine.c, remote.c).
+ * The vow tier's private header: a vow's layout, reactions, cancellation links and
+ * the per-loop state, shared by life.c, chain.c, cancel.c, combine.c, timing.c and
+ * remote.c.
  * Ownership graph, which never has cycles except a vow nobody can settle:
  *   user/reaction --ref--> vow --list--> reaction --ref--> derived vow
  * and weak "up" links from a vow to what produces it (for cancellation).
@@ -98,7 +100,26 @@ struct vow__ext {
 #endif
 };
 
-/* vow.c */
+/* The kinds of vow_ret (its private kind_ field). */
+enum { RET_OK = 1, RET_FAIL, RET_FOLLOW, RET_PASS };
+
+static inline void vow__val_drop(vow_val *v)
+{
+    if (v->drop)
+        v->drop(v->ptr);
+}
+
+/* 0 if p may be resolved now; VOW_EINVAL (NULL) or VOW_ESETTLED (settled or locked). */
+static inline int vow__resolvable(const vow *p)
+{
+    if (!p)
+        return VOW_EINVAL;
+    if (p->state != VOW_PENDING || (p->flags & VF_LOCKED))
+        return VOW_ESETTLED;
+    return 0;
+}
+
+/* life.c */
 struct vow__ext *vow__ext_get(vow_loop *l); /* creates on first use; NULL on OOM */
 vow *vow__new(vow_loop *l);                  /* refs = 1, pending; NULL on OOM */
 void *vow__react_alloc(vow_loop *l);         /* a then-sized reaction */
@@ -107,8 +128,12 @@ void vow__react_free(vow_loop *l, void *r);
 void vow__fulfil(vow *p, vow_val v);
 void vow__reject(vow *p, int code, vow_val detail);
 void vow__forward(vow *p, vow *q);           /* p takes q's outcome (q settled) */
+/* q's outcome is consumed (a reaction or an adopter): it counts as handled. */
+void vow__mark_handled(vow *q);
 /* Attach a reaction to src (which it holds): queued now if src is settled. */
 void vow__attach(vow *src, struct vow__react *r);
+/* chain.c */
+extern const size_t vow__react_size;         /* slab size of then-sized reactions */
 /* p adopts q (consumes q): forward, lock with an adopt reaction, or VOW_ECYCLE. */
 int vow__adopt(vow *p, vow *q);
 /* Apply a handler result to out, with src as the pass-through outcome. */
@@ -116,8 +141,12 @@ void vow__apply(vow *out, vow_ret r, vow *src);
 /* As vow__adopt/vow__apply, called by the reaction settling p/out: may collapse. */
 int vow__adopt_from(vow *p, vow *q, int from_reaction);
 void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction);
+/* chain.c: discard a reaction whose source is garbage. */
+void vow__react_discard(struct vow__react *base, vow **work);
+/* life.c: cancellation links (producers) of a pending vow. */
 void vow__add_link(vow *p, struct vow__link *k);
 void vow__unlink(vow *p, struct vow__link *k); /* k is not run */
+/* cancel.c */
 /* Runs the cancellation of p and everything upstream that only p wanted. */
 void vow__cancel_from(vow *p);
 /* Runs a worklist whose entries each hold one reference (NULL: nothing to do). */
