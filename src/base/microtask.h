@@ -19,9 +19,19 @@
  * settled vow's reactions is one splice and never allocates.
  */
 typedef struct vow__task vow__task;
+
+/*
+ * What a kind of task does when dequeued. A tier may extend it: its own operations
+ * table starts with a struct vow__task_ops and adds what it needs (the vow tier's
+ * reactions add discard).
+ */
+struct vow__task_ops {
+    void (*run)(vow_loop *l, vow__task *t); /* called once when dequeued */
+};
+
 struct vow__task {
-    vow__task *next;                           /* queue link, owned by whoever queues */
-    void (*run)(vow_loop *l, vow__task *t);    /* called once when dequeued */
+    vow__task *next;                 /* queue link, owned by whoever queues */
+    const struct vow__task_ops *ops; /* the task's kind */
 };
 
 struct vow__microq {

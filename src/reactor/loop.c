@@ -45,7 +45,7 @@ void vow__drain(vow_loop *l)
             h->micro.head = t->next;
             if (!h->micro.head)
                 h->micro.tail = &h->micro.head;
-            t->run(l, t);
+            t->ops->run(l, t);
         }
         if (h->ext_ops && h->ext_ops->checkpoint)
             h->ext_ops->checkpoint(l);
@@ -77,12 +77,14 @@ static void microtask_run(vow_loop *l, vow__task *t)
     fn(l, arg);
 }
 
+static const struct vow__task_ops microtask_ops = { microtask_run };
+
 int vow_loop_queue_microtask(vow_loop *l, vow_post_fn fn, void *arg)
 {
     vow__check(l && fn, VOW_EINVAL);
     struct microtask *m = vow__malloc(sizeof(*m));
     vow__check(m, VOW_ENOMEM);
-    m->task.run = microtask_run;
+    m->task.ops = &microtask_ops;
     m->fn = fn;
     m->arg = arg;
     vow__task_push(&l->head.micro, &m->task);

@@ -24,19 +24,41 @@ struct then_react {
     void (*ctx_drop)(void *ctx); /* runs once after the handler or when discarded */
 };
 
-/* Slab object size for reactions (life.c): every then-sized kind fits. */
+/* Memory per reaction: a then, catch or finally costs this and its derived vow. */
+_Static_assert(sizeof(struct then_react) <= 80, "a then reaction fits in 80 bytes");
+
+/* Slab object size for reactions (life.c). */
 const size_t vow__react_size = sizeof(struct then_react);
 
+/*
+ * The kinds of then-sized reaction. A finally reaction whose callback returned a
+ * pending vow becomes a finally-wait (waiting on that vow, holding the original in
+ * ctx); a reaction whose derived vow was cancelled after it was queued becomes dead
+ * (it only lets go when it comes up).
+ */
 static void then_run(vow_loop *l, vow__task *t);
 static void adopt_run(vow_loop *l, vow__task *t);
 static void finally_run(vow_loop *l, vow__task *t);
 static void finwait_run(vow_loop *l, vow__task *t);
 static void react_dead(vow_loop *l, vow__task *t);
 static void finwait_dead(vow_loop *l, vow__task *t);
-static void react_link_cancel(struct vow__link *k, vow *p, vow **work);
+static void then_discard(struct vow__react *base, vow **work);
+static void finwait_discard(struct vow__react *base, vow **work);
+static const struct vow__react_ops then_ops = { { then_run }, then_discard };
+static const struct vow__react_ops adopt_ops = { { adopt_run }, then_discard };
+static const struct vow__react_ops finally_ops = { { finally_run }, then_discard };
+static const struct vow__react_ops dead_ops = { { react_dead }, then_discard };
+static const struct vow__react_ops finwait_ops = { { finwait_run }, finwait_discard };
+static const struct vow__react_ops finwait_dead_ops = { { finwait_dead }, finwait_discard };
 
+/* The link on the derived vow: cancelling it reaches the source through the reaction. */
+static void then_link_cancel(struct vow__link *k, vow *p, vow **work);
+static void finwait_link_cancel(struct vow__link *k, vow *p, vow **work);
 static void react_parents(struct vow__link *k, struct vow__search *s);
-static const struct vow__link_ops react_link_ops = { react_link_cancel, NULL, 1, react_parents };
+static const struct vow__link_ops then_link_ops = { then_link_cancel, NULL, 1, react_parents };
+static const struct vow__link_ops finwait_link_ops = {
+    finwait_link_cancel, NULL, 1, react_parents
+};
 
 /* ------------------------------------------------------------------ adoption */
 
@@ -169,12 +191,12 @@ int vow__adopt_from(vow *p, vow *q, int from_reaction)
         return VOW_ENOMEM;
     }
     r->out = vow_ref(p);
-    r->link.ops = &react_link_ops;
+    r->link.ops = &then_link_ops;
     r->on_ok = NULL;
     r->on_err = NULL;
     r->ctx = NULL;
     r->ctx_drop = NULL;
-    r->base.task.run = adopt_run;
+    r->base.task.ops = &adopt_ops.task;
     vow__add_link(p, &r->link);
     p->flags |= VF_LOCKED;
     vow__attach(q, &r->base);
@@ -320,54 +342,68 @@ static void finwait_dead(vow_loop *l, vow__task *t)
 }
 
 /* The source of r is garbage: r will never run. */
-void vow__react_discard(struct vow__react *base, vow **work)
+static void then_discard(struct vow__react *base, vow **work)
 {
-    void (*run)(vow_loop *, vow__task *) = base->task.run;
-    if (run != then_run && run != adopt_run && run != finally_run && run != finwait_run) {
-        vow__combine_discard(base, work);
-        return;
-    }
     struct then_react *r = (struct then_react *)base;
     vow *src = r->base.src, *out = r->out;
     if (r->ctx_drop)
         r->ctx_drop(r->ctx);
-    if (run == finwait_run)
-        vow__unref_collect((vow *)r->ctx, work);
     vow__unlink(out, &r->link);
     vow__react_free(src->loop, r);
     vow__unref_collect(out, work);
     vow__unref_collect(src, work);
 }
 
+static void finwait_discard(struct vow__react *base, vow **work)
+{
+    vow__unref_collect((vow *)((struct then_react *)base)->ctx, work);
+    then_discard(base, work);
+}
+
 /*
  * The derived vow was cancelled: this reaction will never settle it. Its context is
  * dropped now; if it still waits on a pending source it leaves it (cancelling the
- * source when nothing else wants it) and is freed, otherwise it is already queued
- * and is discarded when it comes up.
+ * source when nothing else wants it) and returns 1, for the caller to free it;
+ * otherwise it is already queued and becomes dead, to be freed when it comes up.
  */
-static void react_link_cancel(struct vow__link *k, vow *p, vow **work)
+static int react_cancel(struct then_react *r, vow **work, const struct vow__react_ops *dead)
 {
-    struct then_react *r = vow__container_of(k, struct then_react, link);
     if (r->ctx_drop) {
         r->ctx_drop(r->ctx);
         r->ctx_drop = NULL;
     }
-    int finwait = r->base.task.run == finwait_run;
     if (r->base.src->state != VOW_PENDING) {
-        r->base.task.run = finwait ? finwait_dead : react_dead;
-        return;
+        r->base.task.ops = &dead->task;
+        return 0;
     }
     vow__react_detach(&r->base, work);
-    if (finwait)
-        vow_unref((vow *)r->ctx);
+    return 1;
+}
+
+static void then_link_cancel(struct vow__link *k, vow *p, vow **work)
+{
+    struct then_react *r = vow__container_of(k, struct then_react, link);
+    if (!react_cancel(r, work, &dead_ops))
+        return;
     /* out is p, held by whoever is cancelling it: this is not its last reference. */
     vow *out = r->out;
     vow__react_free(p->loop, r);
     vow_unref(out);
 }
 
+static void finwait_link_cancel(struct vow__link *k, vow *p, vow **work)
+{
+    struct then_react *r = vow__container_of(k, struct then_react, link);
+    if (!react_cancel(r, work, &finwait_dead_ops))
+        return;
+    vow_unref((vow *)r->ctx);
+    vow *out = r->out;
+    vow__react_free(p->loop, r);
+    vow_unref(out);
+}
+
 static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
-                  void (*ctx_drop)(void *), void (*run)(vow_loop *, vow__task *),
+                  void (*ctx_drop)(void *), const struct vow__react_ops *ops,
                   vow_ret (*fin)(void *ctx))
 {
     if (vow__unlikely(!p)) {
@@ -389,7 +425,7 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
     out->refs = 2; /* the caller's and the reaction's */
     out->up = &r->link;
     r->link.next = NULL;
-    r->link.ops = &react_link_ops;
+    r->link.ops = &then_link_ops;
     r->out = out;
     if (fin)
         r->fin = fin;
@@ -398,7 +434,7 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
     r->on_err = on_err;
     r->ctx = ctx;
     r->ctx_drop = ctx_drop;
-    r->base.task.run = run;
+    r->base.task.ops = &ops->task;
     /* Last: if p turns out to be garbage, r is discarded here and out stays pending. */
     vow__attach(p, &r->base);
     return out;
@@ -407,24 +443,24 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
 vow *vow_then_full(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
                    void (*ctx_drop)(void *ctx))
 {
-    return chain(p, on_ok, on_err, ctx, ctx_drop, then_run, NULL);
+    return chain(p, on_ok, on_err, ctx, ctx_drop, &then_ops, NULL);
 }
 
 vow *vow_then(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx)
 {
-    return chain(p, on_ok, on_err, ctx, NULL, then_run, NULL);
+    return chain(p, on_ok, on_err, ctx, NULL, &then_ops, NULL);
 }
 
 vow *vow_catch(vow *p, vow_err_fn on_err, void *ctx)
 {
-    return chain(p, NULL, on_err, ctx, NULL, then_run, NULL);
+    return chain(p, NULL, on_err, ctx, NULL, &then_ops, NULL);
 }
 
 vow *vow_finally(vow *p, vow_ret (*fn)(void *ctx), void *ctx)
 {
     if (!fn)
-        return chain(p, NULL, NULL, ctx, NULL, then_run, NULL);
-    return chain(p, NULL, NULL, ctx, NULL, finally_run, fn);
+        return chain(p, NULL, NULL, ctx, NULL, &then_ops, NULL);
+    return chain(p, NULL, NULL, ctx, NULL, &finally_ops, fn);
 }
 
 /*
@@ -453,7 +489,8 @@ static void finally_run(vow_loop *l, vow__task *t)
         ret.follow_->loop == l) {
         /* Reuse this reaction to wait on the returned vow, holding the original. */
         r->ctx = src;
-        r->base.task.run = finwait_run;
+        r->base.task.ops = &finwait_ops.task;
+        r->link.ops = &finwait_link_ops;
         vow__add_link(out, &r->link);
         vow__attach(ret.follow_, &r->base);
         return;

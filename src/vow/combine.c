@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Combinators (all, all_settled, race, any) and the timer-based vows (delay,
- * timeout). A combinator is one allocation holding an element reaction per input;
+ * Combinators (all, all_settled, race, any). A combinator is one allocation holding an element reaction per input;
  * the elements hold the inputs, the combinator holds its result until it settles
  * it. race and any cancel the losers only they hold.
  */
@@ -164,6 +163,20 @@ static void elem_run(vow_loop *l, vow__task *t)
         comb_free(c);
 }
 
+/* The input is garbage: this element will never run. */
+static void elem_discard(struct vow__react *r, vow **work)
+{
+    struct comb *c = ((struct elem *)r)->c;
+    vow *src = r->src;
+    r->src = NULL;
+    c->attached--;
+    vow__unref_collect(src, work);
+    if (c->attached == 0)
+        comb_free(c);
+}
+
+static const struct vow__react_ops elem_ops = { { elem_run }, elem_discard };
+
 static void comb_link_cancel(struct vow__link *k, vow *p, vow **work)
 {
     struct comb *c = vow__container_of(k, struct comb, link);
@@ -245,7 +258,7 @@ static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
     for (size_t i = 0; i < n; i++) {
         struct elem *e = &c->elems[i];
         e->c = c;
-        e->base.task.run = elem_run;
+        e->base.task.ops = &elem_ops.task;
         vow__attach(ps[i], &e->base);
     }
     return out;
@@ -269,215 +282,4 @@ vow *vow_race(vow_loop *l, vow **ps, size_t n)
 vow *vow_any(vow_loop *l, vow **ps, size_t n)
 {
     return combine(l, ps, n, K_ANY);
-}
-
-/* ------------------------------------------------------------------- delay */
-
-/* The timer is the producer: it holds the vow weakly through its link. */
-struct delay {
-    vow_timer timer;       /* fires once after ms */
-    vow *p;                /* the vow it fulfils */
-    vow_val v;             /* the value, owned until handed to p */
-    struct vow__link link; /* on p: cancel or drop stops the timer */
-};
-
-static void delay_fire(vow_timer *t)
-{
-    struct delay *d = vow__container_of(t, struct delay, timer);
-    vow__unlink(d->p, &d->link);
-    vow__fulfil(d->p, d->v);
-    vow__free(d);
-}
-
-static void delay_cancel(struct vow__link *k, vow *p, vow **work)
-{
-    struct delay *d = vow__container_of(k, struct delay, link);
-    (void)p;
-    (void)work;
-    vow_timer_stop(&d->timer);
-    if (d->v.drop)
-        d->v.drop(d->v.ptr);
-    vow__free(d);
-}
-
-/* Someone else settled the vow first: the timer has nothing left to do. */
-static void delay_release(struct vow__link *k)
-{
-    delay_cancel(k, NULL, NULL);
-}
-
-static const struct vow__link_ops delay_link_ops = { delay_cancel, delay_release, 0, NULL };
-
-vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v)
-{
-    vow *p = l ? vow__new(l) : NULL;
-    struct delay *d = p ? vow__malloc(sizeof(*d)) : NULL;
-    int rc = d ? vow_timer_init(l, &d->timer, delay_fire) : VOW_ENOMEM;
-    if (rc == 0)
-        rc = vow_timer_start(&d->timer, ms, 0);
-    if (rc < 0) {
-        vow__free(d);
-        vow_unref(p);
-        if (v.drop)
-            v.drop(v.ptr);
-        return NULL;
-    }
-    d->p = p;
-    d->v = v;
-    d->link.ops = &delay_link_ops;
-    vow__add_link(p, &d->link);
-    return p;
-}
-
-/* ----------------------------------------------------------------- timeout */
-
-struct tmo {
-    struct vow__react base; /* on the watched vow; base.src NULL once run */
-    vow *out;               /* held until settled or cancelled; then NULL */
-    struct vow__link link;  /* on out */
-    vow_timer timer;        /* the deadline */
-    int timer_on;           /* the timer is still started */
-};
-
-/* Lets go of out without settling it: off its producer list first (it may be
- * pending, locked onto another vow by its holder). */
-static void tmo_drop_out(struct tmo *t)
-{
-    vow *out = t->out;
-    if (!out)
-        return;
-    t->out = NULL;
-    if (out->state == VOW_PENDING)
-        vow__unlink(out, &t->link);
-    vow_unref(out);
-}
-
-static void tmo_maybe_free(struct tmo *t)
-{
-    if (!t->base.src && !t->timer_on) {
-        tmo_drop_out(t);
-        vow__free(t);
-    }
-}
-
-static void tmo_stop_timer(struct tmo *t)
-{
-    if (t->timer_on) {
-        vow_timer_stop(&t->timer);
-        t->timer_on = 0;
-    }
-}
-
-static void tmo_run(vow_loop *l, vow__task *task)
-{
-    struct tmo *t = (struct tmo *)task;
-    vow *src = t->base.src;
-    (void)l;
-    t->base.src = NULL;
-    /* The timer stops first, so tmo_release (run by the forward) has nothing to do. */
-    tmo_stop_timer(t);
-    if (t->out && t->out->state == VOW_PENDING && !(t->out->flags & VF_LOCKED))
-        vow__forward(t->out, src);
-    vow_unref(src);
-    tmo_maybe_free(t);
-}
-
-static void tmo_reap(vow_loop *l, vow__task *task)
-{
-    (void)l;
-    tmo_maybe_free((struct tmo *)task);
-}
-
-static void tmo_fire(vow_timer *timer)
-{
-    struct tmo *t = vow__container_of(timer, struct tmo, timer);
-    t->timer_on = 0;
-    vow *out = t->out;
-    if (out && out->state == VOW_PENDING && !(out->flags & VF_LOCKED)) {
-        vow__reject(out, VOW_ETIMEDOUT, vow_val_none());
-        vow *work = NULL;
-        if (t->base.src && t->base.src->state == VOW_PENDING)
-            vow__react_detach(&t->base, &work);
-        vow__cancel_run(work);
-    }
-    tmo_drop_out(t);
-    tmo_maybe_free(t);
-}
-
-static void tmo_link_cancel(struct vow__link *k, vow *p, vow **work)
-{
-    struct tmo *t = vow__container_of(k, struct tmo, link);
-    (void)p;
-    tmo_stop_timer(t);
-    if (t->base.src && t->base.src->state == VOW_PENDING)
-        vow__react_detach(&t->base, work);
-    tmo_drop_out(t);
-    tmo_maybe_free(t);
-}
-
-/*
- * out was settled by someone else: the deadline is moot. t goes when its input
- * settles, or, if the input is already gone (collected), from a microtask: this
- * runs inside out's settlement, which must finish before t lets go of out.
- */
-static void tmo_release(struct vow__link *k)
-{
-    struct tmo *t = vow__container_of(k, struct tmo, link);
-    if (!t->timer_on)
-        return;
-    tmo_stop_timer(t);
-    if (!t->base.src) {
-        t->base.task.run = tmo_reap;
-        vow__task_push(vow__loop_microq(t->out->loop), &t->base.task);
-    }
-}
-
-static void tmo_parents(struct vow__link *k, struct vow__search *s)
-{
-    vow__search_visit(s, vow__container_of(k, struct tmo, link)->base.src);
-}
-
-static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, tmo_release, 1, tmo_parents };
-
-vow *vow_timeout(vow *p, uint64_t ms)
-{
-    if (!p)
-        return NULL;
-    vow_loop *l = p->loop;
-    vow *out = vow__new(l);
-    struct tmo *t = out ? vow__malloc(sizeof(*t)) : NULL;
-    int rc = t ? vow_timer_init(l, &t->timer, tmo_fire) : VOW_ENOMEM;
-    if (rc == 0)
-        rc = vow_timer_start(&t->timer, ms, 0);
-    if (rc < 0) {
-        vow__free(t);
-        vow_unref(out);
-        vow_unref(p);
-        return NULL;
-    }
-    t->timer_on = 1;
-    t->out = vow_ref(out);
-    t->link.ops = &tmo_link_ops;
-    vow__add_link(out, &t->link);
-    t->base.task.run = tmo_run;
-    vow__attach(p, &t->base);
-    return out;
-}
-
-/* The source is garbage: the element or timeout reaction will never run. */
-void vow__combine_discard(struct vow__react *r, vow **work)
-{
-    vow *src = r->src;
-    r->src = NULL;
-    if (r->task.run == elem_run) {
-        struct comb *c = ((struct elem *)r)->c;
-        c->attached--;
-        vow__unref_collect(src, work);
-        if (c->attached == 0)
-            comb_free(c);
-        return;
-    }
-    struct tmo *t = (struct tmo *)r;
-    vow__unref_collect(src, work);
-    tmo_maybe_free(t);
 }

@@ -228,7 +228,8 @@ void vow__collect(vow *p)
         /* Each reaction holds x: the last one discarded frees it. */
         while (t) {
             vow__task *next = t->next;
-            vow__react_discard((struct vow__react *)t, &work);
+            struct vow__react *r = (struct vow__react *)t;
+            vow__react_ops_of(r)->discard(r, &work);
             t = next;
         }
     }

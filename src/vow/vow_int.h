@@ -2,8 +2,7 @@
 /*
  * The vow tier's private header: a vow's layout, reactions, cancellation links and
  * the per-loop state, shared by life.c, chain.c, cancel.c, combine.c, timing.c and
- * remote.c.
- * Ownership graph, which never has cycles except a vow nobody can settle:
+ * remote.c. Ownership graph, which never has cycles except a vow nobody can settle:
  *   user/reaction --ref--> vow --list--> reaction --ref--> derived vow
  * and weak "up" links from a vow to what produces it (for cancellation).
  */
@@ -37,7 +36,6 @@ struct vow__search {
     size_t nseen, seen_cap; /* seen use and size */
     int failed;         /* out of memory: the answer is "no cycle" */
 };
-void vow__search_visit(struct vow__search *s, vow *v);
 struct vow__link {
     struct vow__link *next;            /* next link of the same vow, newest first */
     const struct vow__link_ops *ops;   /* what to do on cancel or settlement */
@@ -80,11 +78,30 @@ struct vow {
 /*
  * Every reaction starts with this: the microtask node (its next is also the link in
  * the source's reaction list while waiting) and the source, which the reaction holds.
+ * Its task.ops points at the struct vow__react_ops of its kind.
  */
 struct vow__react {
-    vow__task task; /* queue node; task.run decides what the reaction does */
+    vow__task task; /* queue node; task.ops is the kind's struct vow__react_ops */
     vow *src;       /* the vow reacted to (one reference) */
 };
+
+/*
+ * A kind of reaction (then, finally, adoption, combinator element, timeout...): its
+ * operations. run (in the task part, so the microtask queue calls it knowing nothing
+ * of vows) runs the reaction once its source has settled. discard drops it unrun
+ * while it waits on a pending source that became garbage (vow__collect): it lets go
+ * of what it holds, each vow through vow__unref_collect(v, work), and frees itself.
+ * The core reclaims every kind alike through this table.
+ */
+struct vow__react_ops {
+    struct vow__task_ops task;                         /* run; first, for the queue */
+    void (*discard)(struct vow__react *r, vow **work); /* the source is garbage */
+};
+
+static inline const struct vow__react_ops *vow__react_ops_of(const struct vow__react *r)
+{
+    return (const struct vow__react_ops *)(const void *)r->task.ops;
+}
 
 /* Per-loop state of the vow layer (loop head's ext). */
 struct vow__ext {
@@ -128,10 +145,27 @@ void vow__react_free(vow_loop *l, void *r);
 void vow__fulfil(vow *p, vow_val v);
 void vow__reject(vow *p, int code, vow_val detail);
 void vow__forward(vow *p, vow *q);           /* p takes q's outcome (q settled) */
-/* q's outcome is consumed (a reaction or an adopter): it counts as handled. */
+/* q's outcome is consumed (by a reaction or an adopter): it counts as handled. */
 void vow__mark_handled(vow *q);
 /* Attach a reaction to src (which it holds): queued now if src is settled. */
 void vow__attach(vow *src, struct vow__react *r);
+/* The cancellation links (producers) of a pending vow. */
+void vow__add_link(vow *p, struct vow__link *k);
+void vow__unlink(vow *p, struct vow__link *k); /* k is not run */
+
+/*
+ * Garbage: pending, no producer left to settle it (no links), and every reference
+ * belongs to one of its own reactions. JavaScript's GC would reclaim it; here it is
+ * collected at once: its reactions are discarded unrun (their kind's discard).
+ */
+static inline int vow__is_garbage(const vow *p)
+{
+    return p->state == VOW_PENDING && p->refs == p->nreact && !p->up;
+}
+void vow__collect(vow *p);
+/* Drop one reference in a collection: destroyed at 0, queued on work if garbage. */
+void vow__unref_collect(vow *p, vow **work);
+
 /* chain.c */
 extern const size_t vow__react_size;         /* slab size of then-sized reactions */
 /* p adopts q (consumes q): forward, lock with an adopt reaction, or VOW_ECYCLE. */
@@ -141,11 +175,9 @@ void vow__apply(vow *out, vow_ret r, vow *src);
 /* As vow__adopt/vow__apply, called by the reaction settling p/out: may collapse. */
 int vow__adopt_from(vow *p, vow *q, int from_reaction);
 void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction);
-/* chain.c: discard a reaction whose source is garbage. */
-void vow__react_discard(struct vow__react *base, vow **work);
-/* life.c: cancellation links (producers) of a pending vow. */
-void vow__add_link(vow *p, struct vow__link *k);
-void vow__unlink(vow *p, struct vow__link *k); /* k is not run */
+/* Offers v to a running search (cycle check): a link's parents op calls it. */
+void vow__search_visit(struct vow__search *s, vow *v);
+
 /* cancel.c */
 /* Runs the cancellation of p and everything upstream that only p wanted. */
 void vow__cancel_from(vow *p);
@@ -153,21 +185,6 @@ void vow__cancel_from(vow *p);
 void vow__cancel_run(vow *work);
 /* r (waiting on its pending source) leaves it; see cancel.c. work may be NULL. */
 void vow__react_detach(struct vow__react *r, vow **work);
-
-/*
- * Garbage: pending, no producer left to settle it (no links), and every reference
- * belongs to one of its own reactions. JavaScript's GC would reclaim it; here it is
- * collected at once: its reactions are discarded unrun (ctx_drop runs).
- */
-static inline int vow__is_garbage(const vow *p)
-{
-    return p->state == VOW_PENDING && p->refs == p->nreact && !p->up;
-}
-void vow__collect(vow *p);
-/* Drop one reference in a collection: destroyed at 0, queued on work if garbage. */
-void vow__unref_collect(vow *p, vow **work);
-/* combine.c: discard a combinator element or timeout reaction whose source is garbage. */
-void vow__combine_discard(struct vow__react *r, vow **work);
 
 static inline const vow *vow__owner(const vow *p)
 {
