@@ -194,7 +194,7 @@ vow *vow_lines_next(vow_lines *r)
     return p;
 }
 
-void vow_lines_free(vow_lines *r)
+void vow_lines_close(vow_lines *r)
 {
     if (!r)
         return;
@@ -446,7 +446,7 @@ vow *vow_stream_write(vow_stream *s, const void *buf, size_t len)
     return stream_wait(s, &s->wr, stream_wr_abort, VOW_WRITABLE);
 }
 
-void vow_stream_free(vow_stream *s)
+void vow_stream_close(vow_stream *s)
 {
     if (!s)
         return;

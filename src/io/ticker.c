@@ -74,7 +74,7 @@ vow *vow_ticker_next(vow_ticker *k)
     return p;
 }
 
-void vow_ticker_free(vow_ticker *k)
+void vow_ticker_close(vow_ticker *k)
 {
     if (!k)
         return;

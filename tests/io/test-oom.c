@@ -69,7 +69,7 @@ static vow *op_lines(vow_loop *l, struct fx *f)
     vow *p = vow_lines_next(r);
     /* A fulfilled line owns its copy; the reader can go. A pending one is cancelled
      * by the free, which is what the sweep checks next anyway. */
-    vow_lines_free(r);
+    vow_lines_close(r);
     return p;
 }
 
@@ -79,7 +79,7 @@ static vow *op_ticker(vow_loop *l, struct fx *f)
     if (!t)
         return NULL;
     vow *p = vow_ticker_next(t);
-    vow_ticker_free(t);
+    vow_ticker_close(t);
     return p;
 }
 
@@ -126,7 +126,7 @@ static void sweep(op_fn op, bool with_line, bool wait, bool close_fd)
                 close((int)vow_value(p)->num);
             vow_unref(p);
         }
-        vow_stream_free(f.stream);
+        vow_stream_close(f.stream);
         io_finish(l);
         /* A connection the connect sweep left in the backlog. */
         int extra = accept4(f.lfd, NULL, NULL, SOCK_CLOEXEC);

@@ -76,8 +76,8 @@ static void test_pipes(void **state)
     assert_null(vow_value(p)->ptr);
     vow_unref(p);
     assert_int_equal(io_num(l, pr.exited), 0);
-    vow_lines_free(out);
-    vow_lines_free(err);
+    vow_lines_close(out);
+    vow_lines_close(err);
     vow_fd_close(pr.stdout_fd);
     vow_fd_close(pr.stderr_fd);
     io_finish(l);

@@ -312,7 +312,7 @@ static void test_lines(void **state)
     expect_line(l, r, "e");
     expect_line(l, r, NULL);
     expect_line(l, r, NULL);
-    vow_lines_free(r);
+    vow_lines_close(r);
     close(fds[0]);
 
     /* An overlong line rejects with VOW_ENOSPC, and stays so. */
@@ -321,7 +321,7 @@ static void test_lines(void **state)
     assert_int_equal(write(fds[1], "0123456789\n", 11), 11);
     assert_int_equal(io_code(l, vow_lines_next(r)), VOW_ENOSPC);
     assert_int_equal(io_code(l, vow_lines_next(r)), VOW_ENOSPC);
-    vow_lines_free(r);
+    vow_lines_close(r);
 
     close(fds[0]);
     close(fds[1]);
@@ -330,7 +330,7 @@ static void test_lines(void **state)
     io_pipe(fds);
     r = vow_lines_new(l, fds[0], 0);
     p = vow_lines_next(r);
-    vow_lines_free(r);
+    vow_lines_close(r);
     assert_int_equal(io_code(l, p), VOW_ECANCELED);
     close(fds[0]);
     close(fds[1]);
@@ -367,7 +367,7 @@ static void test_lines_many(void **state)
     }
     close(fds[1]);
     expect_line(l, r, NULL);
-    vow_lines_free(r);
+    vow_lines_close(r);
     close(fds[0]);
     io_finish(l);
 }
@@ -393,7 +393,7 @@ static void test_ticker(void **state)
     /* Idle ticker: nothing keeps the loop alive. */
     assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
     vow *p = vow_ticker_next(t);
-    vow_ticker_free(t);
+    vow_ticker_close(t);
     assert_int_equal(io_code(l, p), VOW_ECANCELED);
     io_finish(l);
 }
@@ -480,12 +480,12 @@ static void test_vow_stream(void **state)
 
     /* EOF, and freeing a stream cancels what is pending. */
     r = vow_stream_read(x.a, buf, sizeof(buf));
-    vow_stream_free(x.a);
+    vow_stream_close(x.a);
     assert_int_equal(io_code(l, r), VOW_ECANCELED);
     assert_int_equal(vow_shutdown_write(fds[0]), 0);
     assert_int_equal(io_num(l, vow_stream_read(x.b, buf, sizeof(buf))), 0);
-    vow_stream_free(x.b);
-    vow_stream_free(NULL);
+    vow_stream_close(x.b);
+    vow_stream_close(NULL);
     close(fds[0]);
     close(fds[1]);
     io_finish(l);

@@ -68,7 +68,7 @@ static int prog_socketpair(void *arg)
         } else {
             complete = 0;
         }
-        vow_lines_free(lr);
+        vow_lines_close(lr);
     } else {
         complete = 0;
     }
@@ -145,7 +145,7 @@ static int prog_spawn(void *arg)
         } else {
             complete = 0;
         }
-        vow_lines_free(lr);
+        vow_lines_close(lr);
     } else {
         complete = 0;
     }
@@ -190,7 +190,7 @@ static int prog_ticker(void *arg)
                 complete = 0;
             vow_unref(tick);
         }
-        vow_ticker_free(t);
+        vow_ticker_close(t);
     }
     sweep_run(l);
     assert_int_equal(vow_loop_close(l), 0);
