@@ -273,7 +273,7 @@ static const struct vow__backend *backend_choose(void)
     return b ? b : &vow__backend_epoll;
 }
 
-/* Frees a loop in any state of construction (O5). */
+/* Frees a loop in any state of construction (destructors accept half-built objects). */
 static void loop_free(vow_loop *l, int mutex_ok)
 {
     if (l->wake_io.events)

@@ -110,6 +110,16 @@ static void finish_list(struct comb *c, int code)
         vow__reject(c->out, code, v);
 }
 
+/* Keeps src (its reference) as input i's entry in the list; the last entry settles
+ * out with the list and code. Returns NULL: src now belongs to the list. */
+static vow *keep(struct comb *c, size_t i, vow *src, int code)
+{
+    c->list->items[i] = src;
+    if (--c->left == 0)
+        finish_list(c, code);
+    return NULL;
+}
+
 static void elem_run(vow_loop *l, vow__task *t)
 {
     struct elem *e = (struct elem *)t;
@@ -124,20 +134,13 @@ static void elem_run(vow_loop *l, vow__task *t)
         int ok = src->state == VOW_FULFILLED;
         switch (c->kind) {
         case K_ALL:
-            if (!ok) {
+            if (ok)
+                src = keep(c, i, src, 0);
+            else
                 vow__forward(out, src);
-                break;
-            }
-            c->list->items[i] = src;
-            src = NULL;
-            if (--c->left == 0)
-                finish_list(c, 0);
             break;
         case K_SETTLED:
-            c->list->items[i] = src;
-            src = NULL;
-            if (--c->left == 0)
-                finish_list(c, 0);
+            src = keep(c, i, src, 0);
             break;
         case K_RACE:
             vow__forward(out, src);
@@ -147,12 +150,9 @@ static void elem_run(vow_loop *l, vow__task *t)
             if (ok) {
                 vow__forward(out, src);
                 cancel_rest(c);
-                break;
+            } else {
+                src = keep(c, i, src, VOW_EAGGREGATE);
             }
-            c->list->items[i] = src;
-            src = NULL;
-            if (--c->left == 0)
-                finish_list(c, VOW_EAGGREGATE);
             break;
         }
     }

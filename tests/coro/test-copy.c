@@ -430,18 +430,11 @@ static vow_ret co_one(void *arg)
     return rc < 0 ? vow_fail(rc, vow_val_none()) : vow_ok(vow_val_num(1));
 }
 
-static void unhandled_ignore(void *ctx, vow *p, int event)
-{
-    (void)ctx;
-    (void)p;
-    (void)event;
-}
-
 static void options(void **state)
 {
     (void)state;
     L = new_loop();
-    assert_int_equal(vow_loop_set_unhandled(L, unhandled_ignore, NULL), 0);
+    assert_int_equal(vow_loop_set_unhandled(L, tu_quiet, NULL), 0);
     vow_co_opts unknown = { .flags = 1u << 5 };
     vow_co_opts too_big = { .stack_size = VOW_CO_COPY_STACK_SIZE + 1,
                             .flags = VOW_CO_COPY_STACK };
@@ -714,7 +707,7 @@ static void oom_sweep(void **state)
     int clean = 0, saw_fulfilled = 0;
     for (long k = 1; k < 400 && !clean; k++) {
         L = new_loop();
-        assert_int_equal(vow_loop_set_unhandled(L, unhandled_ignore, NULL), 0);
+        assert_int_equal(vow_loop_set_unhandled(L, tu_quiet, NULL), 0);
         tu_fail_nth(k);
         vow *c = vow_co_spawn(L, co_sweep, NULL, &COPY);
         if (c) {
