@@ -7,18 +7,6 @@
  */
 #include "vow_int.h"
 
-/*
- * Nothing but the caller (one reference) and the producers that will settle src
- * want it: its only references are those.
- */
-static int wanted_only_by_caller(const vow *src)
-{
-    uint32_t held = 1;
-    for (struct vow__link *k = src->up; k; k = k->next)
-        held += (uint32_t)k->ops->holds_ref;
-    return src->refs == held;
-}
-
 /* Takes t off the circular reaction list of the pending vow src. */
 static void list_remove(vow *src, vow__task *t)
 {
@@ -39,16 +27,18 @@ static void list_remove(vow *src, vow__task *t)
 
 /*
  * A consumer that no longer wants its pending source leaves it: off the source's
- * list, and its reference either dropped or, when nothing else wants the source,
- * handed to the worklist so the source is cancelled in turn. A dead consumer left
- * attached would keep counting as wanting the source.
+ * list, and its reference either dropped or, when no consumer is left on the
+ * source, handed to the worklist so the source is cancelled in turn. Consumers, not
+ * references, decide: a reference keeps a vow's memory, not its operation (a handle
+ * kept only to cancel with later must not keep the operation running). A dead
+ * consumer left attached would keep counting as wanting the source.
  */
 void vow__react_detach(struct vow__react *r, vow **work)
 {
     vow *src = r->src;
     r->src = NULL;
     list_remove(src, &r->task);
-    if (work && wanted_only_by_caller(src)) {
+    if (work && src->nreact == 0) {
         src->work_next = *work;
         *work = src;
     } else {
@@ -112,7 +102,7 @@ static void hook_release(struct vow__link *k)
     vow__free(vow__container_of(k, struct hook, link));
 }
 
-static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, 0, NULL };
+static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL };
 
 int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 {

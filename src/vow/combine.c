@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Combinators (all, all_settled, race, any). A combinator is one allocation holding an element reaction per input;
- * the elements hold the inputs, the combinator holds its result until it settles
- * it. race and any cancel the losers only they hold.
+ * Combinators (all, all_settled, race, any). A combinator is one allocation holding
+ * an element reaction per input. The elements consume (and hold) the inputs; the
+ * combinator holds its result only weakly, so dropping the result withdraws it.
+ * race and any cancel the losers that no other consumer wants once decided, all
+ * the remaining inputs once it has rejected.
  */
 #include "vow_int.h"
 
@@ -17,7 +19,7 @@ struct elem {
 };
 
 struct comb {
-    vow *out;              /* held until settled here or cancelled; then NULL */
+    vow *out;              /* weak: the result while pending; NULL once settled or gone */
     vow_list *list;        /* settled inputs collected so far (references) */
     size_t left;           /* inputs still needed before all/all_settled/any finish */
     size_t attached;       /* elements that have not run yet */
@@ -59,13 +61,6 @@ static void consume_all(vow **ps, size_t n)
         vow_unref(ps[i]);
 }
 
-static void comb_release_out(struct comb *c)
-{
-    vow *out = c->out;
-    c->out = NULL;
-    vow_unref(out);
-}
-
 /*
  * Every element still waiting on a pending input leaves it; work (if not NULL)
  * collects the inputs nothing else wants, for cancellation.
@@ -81,7 +76,7 @@ static void detach_waiting(struct comb *c, vow **work)
     }
 }
 
-/* The losers that only this combinator holds are cancelled. */
+/* The inputs still waiting are left; those no other consumer wants are cancelled. */
 static void cancel_rest(struct comb *c)
 {
     vow *work = NULL;
@@ -91,10 +86,8 @@ static void cancel_rest(struct comb *c)
 
 static void comb_free(struct comb *c)
 {
-    if (c->out && c->out->state == VOW_PENDING)
-        vow__unlink(c->out, &c->link);
     if (c->out)
-        comb_release_out(c);
+        vow__unlink(c->out, &c->link);
     if (c->list)
         list_drop(c->list);
     vow__free(c);
@@ -134,10 +127,12 @@ static void elem_run(vow_loop *l, vow__task *t)
         int ok = src->state == VOW_FULFILLED;
         switch (c->kind) {
         case K_ALL:
-            if (ok)
+            if (ok) {
                 src = keep(c, i, src, 0);
-            else
+            } else {
                 vow__forward(out, src);
+                cancel_rest(c);
+            }
             break;
         case K_SETTLED:
             src = keep(c, i, src, 0);
@@ -157,8 +152,6 @@ static void elem_run(vow_loop *l, vow__task *t)
         }
     }
     vow_unref(src);
-    if (c->out && c->out->state != VOW_PENDING)
-        comb_release_out(c);
     if (c->attached == 0)
         comb_free(c);
 }
@@ -182,10 +175,15 @@ static void comb_link_cancel(struct vow__link *k, vow *p, vow **work)
     struct comb *c = vow__container_of(k, struct comb, link);
     (void)p;
     detach_waiting(c, work);
-    /* vow__cancel_run holds p while its links run, so this cannot free it. */
-    comb_release_out(c);
+    c->out = NULL;
     if (c->attached == 0)
         comb_free(c);
+}
+
+/* The result settled (here, or by whoever else could): it is no longer ours to touch. */
+static void comb_link_release(struct vow__link *k)
+{
+    vow__container_of(k, struct comb, link)->out = NULL;
 }
 
 static void comb_parents(struct vow__link *k, struct vow__search *s)
@@ -195,7 +193,8 @@ static void comb_parents(struct vow__link *k, struct vow__search *s)
         vow__search_visit(s, c->elems[j].base.src);
 }
 
-static const struct vow__link_ops comb_link_ops = { comb_link_cancel, NULL, 1, comb_parents };
+static const struct vow__link_ops comb_link_ops = { comb_link_cancel, comb_link_release,
+                                                    comb_parents };
 
 static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
 {
@@ -247,7 +246,7 @@ static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
         consume_all(ps, n);
         return NULL;
     }
-    c->out = vow_ref(out);
+    c->out = out;
     c->list = list;
     c->left = n;
     c->attached = n;

@@ -146,9 +146,12 @@ void vow__react_free(vow_loop *l, void *r)
 
 /*
  * The last holder let go. A pending vow can only get here when nothing reacts to it
- * (reactions hold their source), so its producers are told to abort. A settled
- * vow drops its value, or its reference to the vow that owns the outcome (which
- * never forwards itself, so this is at most one level deep).
+ * (reactions hold their source) and no user code will settle it (handlers hold the
+ * vow they settle): dropping is withdrawing. Its producers are told to abort, and
+ * every source that only they consumed is cancelled in turn, before the caller's
+ * vow_unref returns. A settled vow drops its value, or its reference to the vow
+ * that owns the outcome (which never forwards itself, so this is at most one level
+ * deep).
  */
 static void vow_destroy(vow *p)
 {
@@ -156,6 +159,7 @@ static void vow_destroy(vow *p)
         /* Settled as cancelled first, so a hook that touches p sees it settled; the
          * reference taken here keeps p alive while the hooks run. */
         struct vow__link *k = p->up;
+        vow *work = NULL;
         p->up = NULL;
         p->state = VOW_REJECTED;
         p->code = VOW_ECANCELED;
@@ -163,9 +167,10 @@ static void vow_destroy(vow *p)
         p->refs = 1;
         while (k) {
             struct vow__link *next = k->next;
-            k->ops->cancel(k, p, NULL);
+            k->ops->cancel(k, p, &work);
             k = next;
         }
+        vow__cancel_run(work);
         if (--p->refs != 0)
             return;
     } else if (p->flags & VF_FWD) {

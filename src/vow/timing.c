@@ -41,7 +41,7 @@ static void delay_release(struct vow__link *k)
     delay_cancel(k, NULL, NULL);
 }
 
-static const struct vow__link_ops delay_link_ops = { delay_cancel, delay_release, 0, NULL };
+static const struct vow__link_ops delay_link_ops = { delay_cancel, delay_release, NULL };
 
 vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v)
 {
@@ -66,33 +66,24 @@ vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v)
 
 /* ----------------------------------------------------------------- timeout */
 
+/*
+ * A timeout consumes its input (a reaction on it) and produces its own vow, which it
+ * holds weakly: dropping that vow withdraws the timeout, and the input with it when
+ * no other consumer wants the input. t is freed once it is off the input, its timer
+ * is stopped and it no longer points at its vow.
+ */
 struct tmo {
-    struct vow__react base; /* on the watched vow; base.src NULL once run */
-    vow *out;               /* held until settled or cancelled; then NULL */
+    struct vow__react base; /* on the watched vow; base.src NULL once run or left */
+    vow *out;               /* weak: the timeout's vow while it may settle it, or NULL */
     struct vow__link link;  /* on out */
     vow_timer timer;        /* the deadline */
     int timer_on;           /* the timer is still started */
 };
 
-/* Lets go of out without settling it: off its producer list first (it may be
- * pending, locked onto another vow by its holder). */
-static void tmo_drop_out(struct tmo *t)
-{
-    vow *out = t->out;
-    if (!out)
-        return;
-    t->out = NULL;
-    if (out->state == VOW_PENDING)
-        vow__unlink(out, &t->link);
-    vow_unref(out);
-}
-
 static void tmo_maybe_free(struct tmo *t)
 {
-    if (!t->base.src && !t->timer_on) {
-        tmo_drop_out(t);
+    if (!t->base.src && !t->timer_on && !t->out)
         vow__free(t);
-    }
 }
 
 static void tmo_stop_timer(struct tmo *t)
@@ -103,26 +94,33 @@ static void tmo_stop_timer(struct tmo *t)
     }
 }
 
-/*
- * The input settled: out takes its outcome unless someone else settled it first. The
- * input is NULL when tmo_release queued a timeout whose input was already collected:
- * then only the freeing is left.
- */
+/* out, if the timeout may still settle it: then it is taken off out's producers. */
+static vow *tmo_take_out(struct tmo *t)
+{
+    vow *out = t->out;
+    if (!out || out->state != VOW_PENDING || (out->flags & VF_LOCKED))
+        return NULL;
+    vow__unlink(out, &t->link);
+    t->out = NULL;
+    return out;
+}
+
+/* The input settled: out takes its outcome unless someone else settled it first. */
 static void tmo_run(vow_loop *l, vow__task *task)
 {
     struct tmo *t = (struct tmo *)task;
     vow *src = t->base.src;
     (void)l;
     t->base.src = NULL;
-    /* The timer stops first, so tmo_release (run by the forward) has nothing to do. */
     tmo_stop_timer(t);
-    if (t->out && t->out->state == VOW_PENDING && !(t->out->flags & VF_LOCKED))
-        vow__forward(t->out, src);
+    vow *out = tmo_take_out(t);
+    if (out)
+        vow__forward(out, src);
     vow_unref(src);
     tmo_maybe_free(t);
 }
 
-/* The input is garbage: the timeout will never see it settle. */
+/* The input is garbage: the timeout will never see it settle (the timer still may). */
 static void tmo_discard(struct vow__react *r, vow **work)
 {
     vow *src = r->src;
@@ -133,46 +131,45 @@ static void tmo_discard(struct vow__react *r, vow **work)
 
 static const struct vow__react_ops tmo_ops = { { tmo_run }, tmo_discard };
 
+/* The deadline passed: out rejects, and the input is left (cancelled if nothing else
+ * consumes it). */
 static void tmo_fire(vow_timer *timer)
 {
     struct tmo *t = vow__container_of(timer, struct tmo, timer);
     t->timer_on = 0;
-    vow *out = t->out;
-    if (out && out->state == VOW_PENDING && !(out->flags & VF_LOCKED)) {
+    vow *out = tmo_take_out(t);
+    if (out) {
         vow__reject(out, VOW_ETIMEDOUT, vow_val_none());
         vow *work = NULL;
         if (t->base.src && t->base.src->state == VOW_PENDING)
             vow__react_detach(&t->base, &work);
         vow__cancel_run(work);
     }
-    tmo_drop_out(t);
     tmo_maybe_free(t);
 }
 
+/* out was cancelled or dropped while pending: the timeout is withdrawn. */
 static void tmo_link_cancel(struct vow__link *k, vow *p, vow **work)
 {
     struct tmo *t = vow__container_of(k, struct tmo, link);
     (void)p;
+    t->out = NULL;
     tmo_stop_timer(t);
     if (t->base.src && t->base.src->state == VOW_PENDING)
         vow__react_detach(&t->base, work);
-    tmo_drop_out(t);
     tmo_maybe_free(t);
 }
 
 /*
- * out was settled by someone else: the deadline is moot. t goes when its input
- * settles, or, if the input is already gone (collected), from a microtask: this
- * runs inside out's settlement, which must finish before t lets go of out.
+ * out was settled by someone else (its holder resolved it, or it adopted another
+ * vow that settled): the deadline is moot. t stays on its input until that settles.
  */
 static void tmo_release(struct vow__link *k)
 {
     struct tmo *t = vow__container_of(k, struct tmo, link);
-    if (!t->timer_on)
-        return;
+    t->out = NULL;
     tmo_stop_timer(t);
-    if (!t->base.src)
-        vow__task_push(vow__loop_microq(t->out->loop), &t->base.task);
+    tmo_maybe_free(t);
 }
 
 static void tmo_parents(struct vow__link *k, struct vow__search *s)
@@ -180,7 +177,7 @@ static void tmo_parents(struct vow__link *k, struct vow__search *s)
     vow__search_visit(s, vow__container_of(k, struct tmo, link)->base.src);
 }
 
-static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, tmo_release, 1, tmo_parents };
+static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, tmo_release, tmo_parents };
 
 vow *vow_timeout(vow *p, uint64_t ms)
 {
@@ -199,7 +196,7 @@ vow *vow_timeout(vow *p, uint64_t ms)
         return NULL;
     }
     t->timer_on = 1;
-    t->out = vow_ref(out);
+    t->out = out;
     t->link.ops = &tmo_link_ops;
     vow__add_link(out, &t->link);
     t->base.task.ops = &tmo_ops.task;

@@ -15,15 +15,17 @@
 /*
  * A cancellation link: how a pending vow reaches what produces it. Reactions that
  * settle a derived vow, combinators, timers and user abort hooks each put one on the
- * vow they produce. On cancel (work != NULL) or destruction while pending
- * (work == NULL) cancel() runs; on normal settlement release() runs (may be NULL).
+ * vow they produce. On cancel, or when the vow's last reference goes away while it
+ * is pending, cancel() runs, with a worklist for the sources that lose their last
+ * consumer; on normal settlement release() runs (may be NULL). Only user code (a
+ * then/finally reaction, the adoption of what a handler returned) holds the vow it
+ * produces; every other producer holds it weakly, so dropping the vow withdraws it.
  */
 struct vow__link;
 struct vow__search;
 struct vow__link_ops {
     void (*cancel)(struct vow__link *k, vow *p, vow **work);
     void (*release)(struct vow__link *k);
-    int holds_ref; /* the producer behind this link holds a reference to the vow */
     /* Offers each vow the producer waits on to vow__search_visit (NULL: none). */
     void (*parents)(struct vow__link *k, struct vow__search *s);
 };
@@ -168,13 +170,6 @@ void vow__unref_collect(vow *p, vow **work);
 
 /* chain.c */
 extern const size_t vow__react_size;         /* slab size of then-sized reactions */
-/* p adopts q (consumes q): forward, lock with an adopt reaction, or VOW_ECYCLE. */
-int vow__adopt(vow *p, vow *q);
-/* Apply a handler result to out, with src as the pass-through outcome. */
-void vow__apply(vow *out, vow_ret r, vow *src);
-/* As vow__adopt/vow__apply, called by the reaction settling p/out: may collapse. */
-int vow__adopt_from(vow *p, vow *q, int from_reaction);
-void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction);
 /* Offers v to a running search (cycle check): a link's parents op calls it. */
 void vow__search_visit(struct vow__search *s, vow *v);
 

@@ -19,7 +19,7 @@ enum fin_ret {
     FIN_ERR_NOW,   /* vow_follow(an already rejected vow) */
     FIN_OK_LATER,  /* vow_follow(a vow fulfilled from a timer) */
     FIN_ERR_LATER, /* vow_follow(a vow rejected from a timer) */
-    FIN_KEPT,      /* vow_follow(a pending vow the test also holds) */
+    FIN_KEPT,      /* vow_follow(a pending vow the test also holds and consumes) */
     FIN_ALONE,     /* vow_follow(a pending vow only finally holds, with an abort hook) */
 };
 
@@ -29,6 +29,7 @@ struct fin {
     int calls;                    /* callback runs */
     void *ctx_seen;               /* ctx the callback got */
     vow *kept;                    /* FIN_KEPT: the test's reference */
+    vow *keeper;                  /* FIN_KEPT: the test's own consumer of it */
     int hooks;                    /* FIN_ALONE: abort hook runs */
     vow *out;                     /* the finally result, borrowed, for mid_check */
     int mid_state;                /* its state while the returned vow was still pending */
@@ -81,6 +82,7 @@ static vow_ret fin_fn(void *ctx)
     case FIN_KEPT:
         q = vow_pending(a->l);
         f->kept = vow_ref(q);
+        f->keeper = vow_then(vow_ref(q), NULL, NULL, NULL);
         return vow_follow(q);
     case FIN_ALONE:
     default:
@@ -217,7 +219,7 @@ static void waits_then_rejection_wins_over_rejection(void **state)
 /*
  * Cancelling the result while it waits on the callback's vow: the result is
  * cancelled, the original outcome is released, and the waited-on vow is cancelled
- * only if finally alone held it.
+ * only if no other consumer wants it.
  */
 static void cancel_while_waiting(int alone)
 {
@@ -238,6 +240,7 @@ static void cancel_while_waiting(int alone)
     assert_int_equal(vow_code(out), VOW_ECANCELED);
     assert_int_equal(f.calls, 1);
     assert_int_equal(a.unhandled, 0);
+    vow_unref(f.keeper);
     vow_unref(f.kept);
     vow_unref(out);
     aplus_end(&a);
