@@ -225,6 +225,7 @@ function runProgram(prog, done) {
     const P = new Array(prog.nprom);
     const R = new Array(prog.nprom);
     const log = [];
+    let invalid = null;
     const has = (n) => P[n] !== undefined;
 
     function retOf(h, input, kind) {
@@ -239,8 +240,11 @@ function runProgram(prog, done) {
         case 'throw':
             throw r.n;
         case 'retp':
-            if (!has(r.p))
-                throw new Error(`retp p${r.p}: not created`);
+            if (!has(r.p)) {
+                // The C interpreter treats this as a broken program: so does the generator.
+                invalid = `${h.label} returns p${r.p}, which does not exist`;
+                return -1;
+            }
             return P[r.p];
         case 'retres':
             return Promise.resolve(r.n);
@@ -335,7 +339,14 @@ function runProgram(prog, done) {
                     (e) => (states[n] = '!' + renderReason(e))
                 );
         }
-        setImmediate(() => done(log.join(' '), states.map((s, n) => `p${n}=${s}`).join(' ')));
+        setImmediate(() => {
+            if (invalid)
+                throw new Error(invalid);
+            const text = log.join(' ') + states.join(' ');
+            if (/odd\(|(^|[ :=\[,!])u($|[ \],])/.test(text))
+                throw new Error('a value with no libvow counterpart: ' + text);
+            done(log.join(' '), states.map((s, n) => `p${n}=${s}`).join(' '));
+        });
     }
     step();
 }

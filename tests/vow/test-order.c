@@ -103,39 +103,39 @@ enum op {
 enum ret_kind { R_RET, R_PASS, R_THROW, R_RETP, R_RETRES, R_RETREJ };
 
 struct stmt {
-    int op;      /* enum op */
-    int dst;     /* the promise made, or the deferred settled */
-    int src;     /* then/catch/fin source; resw: the adopted promise */
-    int h1, h2;  /* handlers (then: ok, err; catch, fin: h1), -1 for none */
-    int n;       /* the number of res/rej */
+    int op;       /* enum op */
+    int dst;      /* the promise made, or the deferred settled */
+    int src;      /* then/catch/fin source; resw: the adopted promise */
+    int h1, h2;   /* handlers (then: ok, err; catch, fin: h1), -1 for none */
+    int n;        /* the number of res/rej */
     int in0, nin; /* combinator inputs: ins[in0 .. in0 + nin) */
 };
 
 struct hand {
-    char label[32]; /* what the handler logs */
+    char label[32];   /* what the handler logs */
     int body0, nbody; /* its statements: list[body0 .. body0 + nbody) */
-    int ret;        /* enum ret_kind */
-    int arg;        /* V, K or the promise of retp */
+    int ret;          /* enum ret_kind */
+    int arg;          /* V, K or the promise of retp */
 };
 
 /* A parsed program: statements, handlers, and int pools that lists index into. */
 struct prog {
-    struct stmt *st;
-    int nst;
-    struct hand *h;
-    int nh;
-    int *ins;   /* combinator inputs */
-    int nins;
-    int *list;  /* statement indices of phases and handler bodies */
-    int nlist;
-    int phase0[8], nphase[8]; /* phases: list[phase0[i] .. + nphase[i]) */
-    int nphases;
-    int obs[16], nobs; /* promises whose final state is checked in every mode */
-    int nprom;         /* promise numbers used: 0 .. nprom - 1 */
-    unsigned char *def; /* per promise: made by def */
-    const char *at;     /* parse cursor */
-    char tok[48];       /* current token */
-    char err[160];      /* first parse error */
+    struct stmt *st;          /* every statement, in parse order */
+    int nst;                  /* entries of st */
+    struct hand *h;           /* every handler, in parse order */
+    int nh;                   /* entries of h */
+    int *ins;                 /* combinator inputs */
+    int nins;                 /* entries of ins */
+    int *list;                /* statement indices of phases and handler bodies */
+    int nlist;                /* entries of list */
+    int phase0[8], nphase[8]; /* phase i: list[phase0[i] .. phase0[i] + nphase[i]) */
+    int nphases;              /* phases used */
+    int obs[16], nobs;        /* promises whose final state is checked in every mode */
+    int nprom;                /* promise numbers used: 0 .. nprom - 1 */
+    unsigned char *def;       /* per promise: made by def */
+    const char *at;           /* parse cursor */
+    char tok[48];             /* current token */
+    char err[160];            /* first parse error */
 };
 
 /* Room for element n of an array of n: capacities are powers of two. */
@@ -184,8 +184,8 @@ static void lex(struct prog *g)
 static int bad(struct prog *g, const char *what)
 {
     if (!g->err[0])
-        snprintf(g->err, sizeof(g->err), "parse error: %s at \"%s\" before \"%.30s\"", what,
-                 g->tok, g->at);
+        snprintf(g->err, sizeof(g->err), "parse error: %s at \"%s\" before \"%.30s\"", what, g->tok,
+                 g->at);
     return -1;
 }
 
@@ -338,7 +338,7 @@ static int stmt(struct prog *g)
         if (strcmp(g->tok, "=") != 0)
             return bad(g, "expected =");
         lex(g);
-        static const char *const ops[] = {"res", "rej", "def", "then", "catch",
+        static const char *const ops[] = {"res", "rej", "def",    "then", "catch",
                                           "fin", "all", "allset", "race", "any"};
         int k;
         for (k = 0; k < 10; k++)
@@ -441,19 +441,19 @@ struct sctx {
 };
 
 struct run {
-    vow_loop *l;           /* a fresh loop per run */
-    const struct prog *g;  /* the program */
-    int extra;             /* 1: an extra reference on every vow until the end */
-    int released;          /* the end: the program let go of everything */
-    vow **held;            /* per promise: the program's reference, NULL if none */
-    vow **keep;            /* extra mode: the extra reference */
-    unsigned char *made;   /* per promise: it exists */
-    int *left;             /* per promise: uses still to come */
-    vow **anon;            /* extra mode: extra references on retres/retrej vows */
-    int nanon;             /* used entries of anon */
-    struct sctx *ctx;      /* per statement */
-    struct buf log;        /* the handler order */
-    char err[160];         /* the first interpreter error */
+    vow_loop *l;          /* a fresh loop per run */
+    const struct prog *g; /* the program */
+    int extra;            /* 1: an extra reference on every vow until the end */
+    int released;         /* the end: the program let go of everything */
+    vow **held;           /* per promise: the program's reference, NULL if none */
+    vow **keep;           /* extra mode: the extra reference */
+    unsigned char *made;  /* per promise: it exists */
+    int *left;            /* per promise: uses still to come */
+    vow **anon;           /* extra mode: extra references on retres/retrej vows */
+    int nanon;            /* used entries of anon */
+    struct sctx *ctx;     /* per statement */
+    struct buf log;       /* the handler order */
+    char err[160];        /* the first interpreter error */
 };
 
 static void run_error(struct run *r, const char *what, int p)
@@ -926,8 +926,9 @@ static void interpreter_self_check(void **state)
 {
     (void)state;
     static const struct order_case c = {
-        "self", "", "p0=res 1; p1=then p0 {a: => ret 2} -; p2=then p1 {b: => throw 3} -; "
-                    "p3=catch p2 {c: => pass}",
+        "self", "",
+        "p0=res 1; p1=then p0 {a: => ret 2} -; p2=then p1 {b: => throw 3} -; "
+        "p3=catch p2 {c: => pass}",
         "a:1 b:2 c:!3", "p0=1 p1=2 p2=!3 p3=!3"};
     struct buf msg = {0};
     assert_int_equal(check_case(&c, "self", &msg), 1);
@@ -958,7 +959,8 @@ int main(void)
         size_t first = k * CHUNK;
         size_t last = first + CHUNK < N_RANDOM ? first + CHUNK : N_RANDOM;
         snprintf(names[k], sizeof(names[k]), "random_%03zu_%03zu", first, last - 1);
-        tests[n++] = (struct CMUnitTest){names[k], random_chunk, NULL, NULL, (void *)(uintptr_t)first};
+        tests[n++] =
+            (struct CMUnitTest){names[k], random_chunk, NULL, NULL, (void *)(uintptr_t)first};
     }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
