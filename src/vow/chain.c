@@ -422,6 +422,8 @@ static void then_discard(struct vow__react *base, vow **work)
     vow__react_free(src->loop, r);
     if (holds)
         vow__unref_collect(out, work);
+    else
+        vow__collect_check(out, work);
     vow__unref_collect(src, work);
 }
 

@@ -164,8 +164,13 @@ static void elem_discard(struct vow__react *r, vow **work)
     r->src = NULL;
     c->attached--;
     vow__unref_collect(src, work);
-    if (c->attached == 0)
+    if (c->attached == 0) {
+        vow *out = c->out;
         comb_free(c);
+        /* Its last input is gone: nothing can settle the result any more. */
+        if (out)
+            vow__collect_check(out, work);
+    }
 }
 
 static const struct vow__react_ops elem_ops = { { elem_run }, elem_discard };

@@ -198,15 +198,21 @@ void vow_unref(vow *p)
         vow__collect(p);
 }
 
-void vow__unref_collect(vow *p, vow **work)
+void vow__collect_check(vow *p, vow **work)
 {
-    if (--p->refs == 0) {
-        vow_destroy(p);
-    } else if (vow__is_garbage(p) && !(p->flags & VF_GARBAGE)) {
+    if (vow__is_garbage(p) && !(p->flags & VF_GARBAGE)) {
         p->flags |= VF_GARBAGE;
         p->work_next = *work;
         *work = p;
     }
+}
+
+void vow__unref_collect(vow *p, vow **work)
+{
+    if (--p->refs == 0)
+        vow_destroy(p);
+    else
+        vow__collect_check(p, work);
 }
 
 /*

@@ -167,6 +167,8 @@ static inline int vow__is_garbage(const vow *p)
 void vow__collect(vow *p);
 /* Drop one reference in a collection: destroyed at 0, queued on work if garbage. */
 void vow__unref_collect(vow *p, vow **work);
+/* In a collection, p lost a producer that held it weakly: queued on work if garbage. */
+void vow__collect_check(vow *p, vow **work);
 
 /* chain.c */
 extern const size_t vow__react_size;         /* slab size of then-sized reactions */
