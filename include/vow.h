@@ -125,7 +125,11 @@ VOW_API const char *vow_loop_backend_name(const vow_loop *l);
 /*
  * Embedding: a host loop watches vow_loop_backend_fd() for readability and sleeps at
  * most vow_loop_backend_timeout() ms (-1: no deadline, 0: work is ready now), then
- * calls vow_loop_run(l, VOW_RUN_NOWAIT). The fd is an epoll fd on the epoll
+ * calls vow_loop_run(l, VOW_RUN_NOWAIT). The timeout is measured from the clock at
+ * the call (not from the loop's cached time, which only a libvow turn moves), so a
+ * host that asks again before each of its sleeps, however busy it is with work of
+ * its own, wakes libvow's timers within its own latency of their deadline; nothing
+ * else is asked of it. The fd is an epoll fd on the epoll
  * backend; on the poll backend it is an eventfd the loop keeps readable while it
  * has work (so the host wakes it). poll(2) has no fd that reports the readiness of
  * the fds it watches, so on that backend vow_loop_backend_timeout() itself checks

@@ -441,6 +441,10 @@ int vow_loop_backend_fd(const vow_loop *l)
 }
 
 /*
+ * The deadline is measured from the clock now, not from the loop's cached time: a
+ * host calls this on every one of its iterations, most of which run no libvow turn
+ * (so the cached time does not move), and a deadline computed from a stale time
+ * would move with every host wake-up and never be reached under a busy host.
  * On epoll the host's wait on the epoll fd sees every watched fd. On poll there is
  * no such fd: the eventfd is made readable here whenever work is ready (including
  * fds that are ready now), and while fds are watched the sleep is capped at
@@ -451,7 +455,9 @@ int vow_loop_backend_timeout(const vow_loop *l)
     vow__check(l, VOW_EINVAL);
     if (atomic_load_explicit(&l->posts_pending, memory_order_relaxed) > 0)
         return 0;
-    int t = ready_timeout(l);
+    int t = !vow__q_empty(&l->immediates) || l->head.micro.head
+                ? 0
+                : vow__timers_timeout_at(l, vow__clock_ms());
     if (l->backend != &vow__backend_poll)
         return t;
     vow_loop *ml = (vow_loop *)l;

@@ -147,7 +147,10 @@ uint64_t vow__clock_ms(void);
 
 /* timer.c */
 void vow__timers_run(vow_loop *l);
+/* ms until the first timer is due on the loop clock (-1: none, 0: due now). */
 int vow__timers_timeout(const vow_loop *l);
+/* The same measured from now, a time on the monotonic clock (vow__clock_ms). */
+int vow__timers_timeout_at(const vow_loop *l, uint64_t now);
 
 /* immediate.c */
 void vow__immediates_run(vow_loop *l);

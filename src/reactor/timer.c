@@ -91,13 +91,18 @@ void vow__timers_run(vow_loop *l)
     }
 }
 
-int vow__timers_timeout(const vow_loop *l)
+int vow__timers_timeout_at(const vow_loop *l, uint64_t now)
 {
     const struct vow__heap_node *n = vow__heap_top(&l->timers);
     if (!n)
         return -1;
-    if (n->key <= l->now)
+    if (n->key <= now)
         return 0;
-    uint64_t d = n->key - l->now;
+    uint64_t d = n->key - now;
     return d > INT_MAX ? INT_MAX : (int)d;
+}
+
+int vow__timers_timeout(const vow_loop *l)
+{
+    return vow__timers_timeout_at(l, l->now);
 }
