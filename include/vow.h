@@ -381,8 +381,9 @@ VOW_API vow_loop *vow_loop_of(const vow *p);
  * a new vow, or NULL on out-of-memory. all/all_settled fulfil with a vow_list in
  * input order (empty input: at once, empty list); race of none stays pending; any of
  * none rejects with VOW_EAGGREGATE whose detail is a vow_list of the rejections.
- * race/any cancel the losers they alone hold. A NULL ps[i] rejects the result with
- * VOW_EINVAL.
+ * race/any cancel the losers no other consumer wants once decided, all the inputs
+ * left once it rejected. The result is held weakly: dropping it withdraws the
+ * combinator (see vow_cancel). A NULL ps[i] rejects the result with VOW_EINVAL.
  */
 VOW_API vow *vow_all(vow_loop *l, vow **ps, size_t n);
 VOW_API vow *vow_all_settled(vow_loop *l, vow **ps, size_t n);
@@ -400,12 +401,17 @@ VOW_API const vow_list *vow_list_get(const vow_val *v);
 
 /* Fulfils with v after ms on the loop clock (keeps the loop alive meanwhile). */
 VOW_API vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v);
-/* Settles like p, or rejects with VOW_ETIMEDOUT after ms and cancels p. Consumes p. */
+/* Settles like p, or rejects with VOW_ETIMEDOUT after ms and cancels p if no other
+ * consumer wants it. Consumes p. Dropping the result stops the timer and leaves p. */
 VOW_API vow *vow_timeout(vow *p, uint64_t ms);
 
 /*
- * Rejects a pending p (borrowed) with VOW_ECANCELED and runs its abort hooks;
- * travels upstream to sources no other consumer wants. Returns 0, or
+ * Rejects a pending p (borrowed) with VOW_ECANCELED and withdraws its producers;
+ * travels upstream to every source left with no consumer (references do not count:
+ * consumers are reactions, adoptions, combinators, timeouts, awaits). Dropping the
+ * last reference to a pending vow withdraws it the same way, except that handlers
+ * and coroutine bodies are rooted: they run whether or not their vow is held.
+ * docs/reference/vow.md, Cancellation, states the whole rule. Returns 0, or
  *   VOW_ESETTLED p is already settled (nothing changes)
  *   VOW_EINVAL   p is NULL
  */
@@ -413,7 +419,8 @@ VOW_API int vow_cancel(vow *p);
 
 /*
  * Producers: fn(ctx, p) runs if p is cancelled while pending (before its
- * handlers run); never after p settled otherwise. Hooks run newest first.
+ * handlers run), or when its last reference is dropped while it is pending; never
+ * after p settled otherwise. Hooks run newest first.
  *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
  */
 typedef void (*vow_cancel_fn)(void *ctx, vow *p);

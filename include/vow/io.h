@@ -24,8 +24,10 @@ extern "C" {
  * - Cancelling the vow (vow_cancel, vow_timeout, a race lost) withdraws the
  *   operation: its watcher stops, fds it created are closed, and once vow_cancel
  *   returns the library never touches the caller's buffer again. Dropping your last
- *   reference to the vow while it is pending does the same, so keep the vow (or a
- *   chain on it) alive for as long as you want the work done.
+ *   reference to the vow while it is pending does the same, also through wrappers
+ *   (vow_timeout, race, all, ...): keep the vow, or a handler on it, for as long as
+ *   you want the work done. A reference alone does not keep it from being
+ *   cancelled when its last consumer is (docs/reference/vow.md, Cancellation).
  * - Buffers are the caller's and must stay valid until the vow settles or is
  *   cancelled. Bytes already transferred when an operation is withdrawn are lost to
  *   the caller (except for vow_lines, which never loses data).
