@@ -143,7 +143,6 @@ void vow__io_core_stop(struct vow__io_core *c);
 void vow__loop_wake(vow_loop *l);
 /* Call in a forked child before using a loop inherited from the parent. */
 int vow__loop_after_fork(vow_loop *l);
-uint64_t vow__clock_ms(void);
 
 /* timer.c */
 void vow__timers_run(vow_loop *l);
@@ -162,6 +161,5 @@ int vow__signal_start_internal(vow_signal *s, int signum);
 
 /* child.c */
 void vow__children_run(vow_loop *l);
-void vow__child_sigchld(vow_signal *s, int signum);
 
 #endif /* VOW_REACTOR_H */

@@ -159,12 +159,12 @@ static int collapse_onto(vow *p, vow *q)
     return 1;
 }
 
-int vow__adopt(vow *p, vow *q)
-{
-    return vow__adopt_from(p, q, 0);
-}
-
-int vow__adopt_from(vow *p, vow *q, int from_reaction)
+/*
+ * p adopts q (consumes q): takes its outcome now if q is settled, rejects with
+ * VOW_ECYCLE if q waits on p, else locks p onto q with an adopt reaction. from_reaction:
+ * the caller is the reaction settling p, which lets go of p right after (collapse).
+ */
+static int adopt(vow *p, vow *q, int from_reaction)
 {
     if (q->loop != p->loop) {
         vow_unref(q);
@@ -223,12 +223,11 @@ static void ret_drop(vow_ret *r)
         vow_unref(r->follow_);
 }
 
-void vow__apply(vow *out, vow_ret r, vow *src)
-{
-    vow__apply_from(out, r, src, 0);
-}
-
-void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction)
+/*
+ * Applies a handler result to out, with src as the pass-through outcome (NULL: none);
+ * from_reaction as for adopt.
+ */
+static void apply(vow *out, vow_ret r, vow *src, int from_reaction)
 {
     if (out->state != VOW_PENDING || (out->flags & VF_LOCKED)) {
         ret_drop(&r);
@@ -245,7 +244,7 @@ void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction)
         if (!r.follow_) {
             vow__reject(out, VOW_EINVAL, vow_val_none());
         } else {
-            int rc = vow__adopt_from(out, r.follow_, from_reaction);
+            int rc = adopt(out, r.follow_, from_reaction);
             if (rc < 0)
                 vow__reject(out, rc, vow_val_none());
         }
@@ -319,7 +318,7 @@ static void then_run(vow_loop *l, vow__task *t)
     if (vow__likely(ret.kind_ == RET_OK && out->state == VOW_PENDING && !out->flags))
         vow__fulfil(out, ret.val_);
     else
-        vow__apply_from(out, ret, src, 1);
+        apply(out, ret, src, 1);
     vow__react_free(l, r);
     vow_unref(src);
     vow_unref(out);
@@ -512,7 +511,7 @@ static void finally_run(vow_loop *l, vow__task *t)
             vow__reject(out, VOW_EINVAL, vow_val_none());
             break;
         default:
-            vow__apply(out, ret, src);
+            apply(out, ret, src, 0);
             break;
         }
     } else {
@@ -548,7 +547,7 @@ int vow_resolve_with(vow *p, vow *other)
         vow__reject(p, VOW_ECYCLE, vow_val_none());
         return 0;
     }
-    return vow__adopt(p, other);
+    return adopt(p, other, 0);
 }
 
 int vow_settle(vow *p, vow_ret r)
@@ -562,7 +561,7 @@ int vow_settle(vow *p, vow_ret r)
     }
     if (r.kind_ == RET_FOLLOW)
         return vow_resolve_with(p, r.follow_);
-    vow__apply(p, r, NULL);
+    apply(p, r, NULL, 0);
     return 0;
 }
 

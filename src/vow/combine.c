@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Combinators (all, all_settled, race, any). A combinator is one allocation holding an element reaction per input;
- * the elements hold the inputs, the combinator holds its result until it settles
- * it. race and any cancel the losers only they hold.
+ * Combinators (all, all_settled, race, any). A combinator is one allocation holding
+ * an element reaction per input; the elements hold the inputs, the combinator holds
+ * its result until it settles it. race and any cancel the losers only they hold.
  */
 #include "vow_int.h"
 

@@ -137,7 +137,6 @@ static inline int vow__resolvable(const vow *p)
 }
 
 /* life.c */
-struct vow__ext *vow__ext_get(vow_loop *l); /* creates on first use; NULL on OOM */
 vow *vow__new(vow_loop *l);                  /* refs = 1, pending; NULL on OOM */
 void *vow__react_alloc(vow_loop *l);         /* a then-sized reaction */
 void vow__react_free(vow_loop *l, void *r);
@@ -162,25 +161,15 @@ static inline int vow__is_garbage(const vow *p)
 {
     return p->state == VOW_PENDING && p->refs == p->nreact && !p->up;
 }
-void vow__collect(vow *p);
 /* Drop one reference in a collection: destroyed at 0, queued on work if garbage. */
 void vow__unref_collect(vow *p, vow **work);
 
 /* chain.c */
 extern const size_t vow__react_size;         /* slab size of then-sized reactions */
-/* p adopts q (consumes q): forward, lock with an adopt reaction, or VOW_ECYCLE. */
-int vow__adopt(vow *p, vow *q);
-/* Apply a handler result to out, with src as the pass-through outcome. */
-void vow__apply(vow *out, vow_ret r, vow *src);
-/* As vow__adopt/vow__apply, called by the reaction settling p/out: may collapse. */
-int vow__adopt_from(vow *p, vow *q, int from_reaction);
-void vow__apply_from(vow *out, vow_ret r, vow *src, int from_reaction);
 /* Offers v to a running search (cycle check): a link's parents op calls it. */
 void vow__search_visit(struct vow__search *s, vow *v);
 
 /* cancel.c */
-/* Runs the cancellation of p and everything upstream that only p wanted. */
-void vow__cancel_from(vow *p);
 /* Runs a worklist whose entries each hold one reference (NULL: nothing to do). */
 void vow__cancel_run(vow *work);
 /* r (waiting on its pending source) leaves it; see cancel.c. work may be NULL. */
