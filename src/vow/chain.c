@@ -34,7 +34,8 @@ const size_t vow__react_size = sizeof(struct then_react);
  * The kinds of then-sized reaction. A finally reaction whose callback returned a
  * pending vow becomes a finally-wait (waiting on that vow, holding the original in
  * ctx); a reaction whose derived vow was cancelled after it was queued becomes dead
- * (it only lets go when it comes up).
+ * (it only lets go when it comes up). A dead reaction is on the queue, never on a
+ * source's list, so its discard never runs; it keeps its live form's.
  */
 static void then_run(vow_loop *l, vow__task *t);
 static void adopt_run(vow_loop *l, vow__task *t);
