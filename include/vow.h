@@ -97,6 +97,7 @@ VOW_API vow_loop *vow_loop_new(void);
  *   VOW_EINVAL  l is NULL or mode is unknown
  *   VOW_EBUSY   called from inside a callback or handler of this loop (nothing done)
  *   VOW_ETHREAD called from a thread that does not own the loop (debug builds)
+ *   -errno      the backend's wait failed
  */
 VOW_API int vow_loop_run(vow_loop *l, int mode);
 

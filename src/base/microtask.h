@@ -3,12 +3,12 @@
  * The microtask seam: what the reactor offers the vow tier, and nothing more. The
  * reactor runs queued tasks and calls the ext hooks without knowing what they do;
  * the vow tier queues its reactions here. Only those two tiers (and white-box
- * tests) may include this header.
+ * tests, built with VOW__WHITE_BOX) may include this header.
  */
 #ifndef VOW_MICROTASK_H
 #define VOW_MICROTASK_H
 
-#if !defined(VOW__TIER_REACTOR) && !defined(VOW__TIER_VOW) && !defined(VOW_TESTING)
+#if !defined(VOW__TIER_REACTOR) && !defined(VOW__TIER_VOW) && !defined(VOW__WHITE_BOX)
 #error "microtask.h is the seam between the reactor and the vow tier only (docs/design.md)"
 #endif
 

@@ -74,7 +74,7 @@ static void pidfd_dispatch(struct vow__io_core *c, unsigned revents)
     (void)child_try_reap((struct vow__child_impl *)(void *)c);
 }
 
-void vow__child_sigchld(vow_signal *s, int signum)
+static void child_sigchld(vow_signal *s, int signum)
 {
     vow_loop *l = VOW__IMPL(signal, s)->loop;
     l->child_recheck = 1;
@@ -116,7 +116,7 @@ int vow_child_init(vow_loop *l, vow_child *c, vow_child_fn cb)
 static int fallback_start(vow_loop *l, struct vow__child_impl *ci)
 {
     if (l->n_chld == 0) {
-        vow_signal_init(l, &l->chld_sig, vow__child_sigchld);
+        vow_signal_init(l, &l->chld_sig, child_sigchld);
         int r = vow__signal_start_internal(&l->chld_sig, SIGCHLD);
         if (r < 0)
             return r;

@@ -23,7 +23,7 @@ _Static_assert(offsetof(struct vow_loop, head) == 0, "head must be the first mem
  * vow_loop_backend_timeout() caps its sleep while fds are watched (see there). */
 #define POLL_EMBED_SLICE_MS 10
 
-uint64_t vow__clock_ms(void)
+static uint64_t clock_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -320,7 +320,7 @@ vow_loop *vow_loop_new(void)
     l->wake_io.internal = 1;
     if (vow__io_core_start(&l->wake_io, VOW_READABLE) < 0)
         goto fail;
-    l->now = vow__clock_ms();
+    l->now = clock_ms();
     vow__alloc_loop_count(1);
     return l;
 fail:
@@ -426,7 +426,7 @@ uint64_t vow_loop_now(const vow_loop *l)
 void vow_loop_update_time(vow_loop *l)
 {
     if (l)
-        l->now = vow__clock_ms();
+        l->now = clock_ms();
 }
 
 const char *vow_loop_backend_name(const vow_loop *l)
@@ -457,7 +457,7 @@ int vow_loop_backend_timeout(const vow_loop *l)
         return 0;
     int t = !vow__q_empty(&l->immediates) || l->head.micro.head
                 ? 0
-                : vow__timers_timeout_at(l, vow__clock_ms());
+                : vow__timers_timeout_at(l, clock_ms());
     if (l->backend != &vow__backend_poll)
         return t;
     vow_loop *ml = (vow_loop *)l;

@@ -143,13 +143,12 @@ void vow__io_core_stop(struct vow__io_core *c);
 void vow__loop_wake(vow_loop *l);
 /* Call in a forked child before using a loop inherited from the parent. */
 int vow__loop_after_fork(vow_loop *l);
-uint64_t vow__clock_ms(void);
 
 /* timer.c */
 void vow__timers_run(vow_loop *l);
 /* ms until the first timer is due on the loop clock (-1: none, 0: due now). */
 int vow__timers_timeout(const vow_loop *l);
-/* The same measured from now, a time on the monotonic clock (vow__clock_ms). */
+/* The same measured from now, a time in ms on the monotonic clock. */
 int vow__timers_timeout_at(const vow_loop *l, uint64_t now);
 
 /* immediate.c */
@@ -165,6 +164,5 @@ int vow__signal_start_internal(vow_signal *s, int signum);
 
 /* child.c */
 void vow__children_run(vow_loop *l);
-void vow__child_sigchld(vow_signal *s, int signum);
 
 #endif /* VOW_REACTOR_H */

@@ -46,7 +46,7 @@ void vow__react_detach(struct vow__react *r, vow **work)
     }
 }
 
-void vow__cancel_from(vow *p)
+static void cancel_from(vow *p)
 {
     p->work_next = NULL;
     vow__cancel_run(vow_ref(p));
@@ -76,7 +76,7 @@ int vow_cancel(vow *p)
 {
     vow__check(p, VOW_EINVAL);
     vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
-    vow__cancel_from(p);
+    cancel_from(p);
     return 0;
 }
 

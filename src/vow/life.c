@@ -46,7 +46,7 @@ static void ext_fini(vow_loop *l)
 
 static const struct vow__ext_ops ext_ops = { ext_checkpoint, ext_busy, ext_fini };
 
-struct vow__ext *vow__ext_get(vow_loop *l)
+static struct vow__ext *ext_get(vow_loop *l)
 {
     struct vow__loop_head *h = vow__head(l);
     if (vow__likely(h->ext != NULL))
@@ -81,7 +81,7 @@ void vow_debug_site(const char *file, int line)
 
 vow *vow__new(vow_loop *l)
 {
-    struct vow__ext *x = vow__ext_get(l);
+    struct vow__ext *x = ext_get(l);
     if (vow__unlikely(!x))
         return NULL;
     vow *p = vow__slab_get(&x->vows);
@@ -144,6 +144,8 @@ void vow__react_free(vow_loop *l, void *r)
 
 /* ------------------------------------------------------------- ref counting */
 
+static void collect(vow *p);
+
 /*
  * The last holder let go. A pending vow can only get here when nothing reacts to it
  * (reactions hold their source) and no user code will settle it (handlers hold the
@@ -195,7 +197,7 @@ void vow_unref(vow *p)
     if (--p->refs == 0)
         vow_destroy(p);
     else if (vow__unlikely(p->refs == p->nreact) && vow__is_garbage(p))
-        vow__collect(p);
+        collect(p);
 }
 
 void vow__collect_check(vow *p, vow **work)
@@ -219,7 +221,7 @@ void vow__unref_collect(vow *p, vow **work)
  * Collects p and whatever becomes garbage with it, through a worklist: a dropped
  * pending chain of any length takes constant C stack.
  */
-void vow__collect(vow *p)
+static void collect(vow *p)
 {
     if (p->flags & VF_GARBAGE)
         return;
@@ -358,7 +360,7 @@ void vow__attach(vow *src, struct vow__react *r)
         /* The caller's reference moved to r: if it was the last outside one and no
          * producer is left, nothing can ever settle src. */
         if (vow__unlikely(src->refs == src->nreact) && !src->up)
-            vow__collect(src);
+            collect(src);
     } else {
         vow__task_push(vow__loop_microq(src->loop), &r->task);
     }
@@ -454,7 +456,7 @@ vow_loop *vow_loop_of(const vow *p)
 int vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx)
 {
     vow__check(l, VOW_EINVAL);
-    struct vow__ext *x = vow__ext_get(l);
+    struct vow__ext *x = ext_get(l);
     if (!x)
         return VOW_ENOMEM;
     x->hook = fn;

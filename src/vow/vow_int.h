@@ -139,7 +139,6 @@ static inline int vow__resolvable(const vow *p)
 }
 
 /* life.c */
-struct vow__ext *vow__ext_get(vow_loop *l); /* creates on first use; NULL on OOM */
 vow *vow__new(vow_loop *l);                  /* refs = 1, pending; NULL on OOM */
 void *vow__react_alloc(vow_loop *l);         /* a then-sized reaction */
 void vow__react_free(vow_loop *l, void *r);
@@ -164,7 +163,6 @@ static inline int vow__is_garbage(const vow *p)
 {
     return p->state == VOW_PENDING && p->refs == p->nreact && !p->up;
 }
-void vow__collect(vow *p);
 /* Drop one reference in a collection: destroyed at 0, queued on work if garbage. */
 void vow__unref_collect(vow *p, vow **work);
 /* In a collection, p lost a producer that held it weakly: queued on work if garbage. */
@@ -176,8 +174,6 @@ extern const size_t vow__react_size;         /* slab size of then-sized reaction
 void vow__search_visit(struct vow__search *s, vow *v);
 
 /* cancel.c */
-/* Runs the cancellation of p and everything upstream that only p wanted. */
-void vow__cancel_from(vow *p);
 /* Runs a worklist whose entries each hold one reference (NULL: nothing to do). */
 void vow__cancel_run(vow *work);
 /* r (waiting on its pending source) leaves it; see cancel.c. work may be NULL. */

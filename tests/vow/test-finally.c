@@ -21,6 +21,7 @@ enum fin_ret {
     FIN_ERR_LATER, /* vow_follow(a vow rejected from a timer) */
     FIN_KEPT,      /* vow_follow(a pending vow the test also holds and consumes) */
     FIN_ALONE,     /* vow_follow(a pending vow only finally holds, with an abort hook) */
+    FIN_GARBAGE,   /* vow_follow(a pending vow nothing can settle: no hook, no holder) */
 };
 
 struct fin {
@@ -84,6 +85,8 @@ static vow_ret fin_fn(void *ctx)
         f->kept = vow_ref(q);
         f->keeper = vow_then(vow_ref(q), NULL, NULL, NULL);
         return vow_follow(q);
+    case FIN_GARBAGE:
+        return vow_follow(vow_pending(a->l));
     case FIN_ALONE:
     default:
         q = vow_pending(a->l);
@@ -258,6 +261,50 @@ static void cancel_while_waiting_alone(void **state)
     cancel_while_waiting(1);
 }
 
+/*
+ * The callback returns a vow nothing can ever settle: it is collected at once, the
+ * waiting reaction is discarded unrun and lets go of the original outcome (its value
+ * is dropped once), and the result stays pending for its holder.
+ */
+static void returned_vow_is_garbage(void **state)
+{
+    struct aplus a;
+    aplus_begin(&a, NULL);
+    (void)state;
+    struct fin f = {.a = &a, .how = FIN_GARBAGE};
+    vow *out = vow_finally(vow_resolved(a.l, aplus_val(&a)), fin_fn, &f);
+    aplus_run(&a);
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(vow_state(out), VOW_PENDING);
+    assert_int_equal(a.tokens[0].drops, 1);
+    vow_unref(out);
+    aplus_end(&a);
+}
+
+/*
+ * The waited-on vow settles, which queues the waiting reaction, and the result is
+ * cancelled before that reaction runs: it only lets go when it comes up, and the
+ * result stays cancelled.
+ */
+static void cancel_after_wait_settled(void **state)
+{
+    struct aplus a;
+    aplus_begin(&a, NULL);
+    (void)state;
+    struct fin f = {.a = &a, .how = FIN_KEPT};
+    vow *out = vow_finally(vow_resolved(a.l, aplus_val(&a)), fin_fn, &f);
+    run_until_called(&a, &f);
+    assert_int_equal(vow_resolve(f.kept, vow_val_num(1)), 0);
+    assert_int_equal(vow_cancel(out), 0);
+    aplus_run(&a);
+    assert_int_equal(vow_code(out), VOW_ECANCELED);
+    assert_int_equal(a.tokens[0].drops, 1);
+    vow_unref(f.keeper);
+    vow_unref(f.kept);
+    vow_unref(out);
+    aplus_end(&a);
+}
+
 /* Bad input: no vow, no call. */
 static void null_vow(void **state)
 {
@@ -290,6 +337,8 @@ int main(void)
         APLUS_TIMED(waits_then_rejection_wins_over_rejection),
         cmocka_unit_test(cancel_while_waiting_kept),
         cmocka_unit_test(cancel_while_waiting_alone),
+        cmocka_unit_test(returned_vow_is_garbage),
+        cmocka_unit_test(cancel_after_wait_settled),
         cmocka_unit_test(null_vow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
