@@ -38,18 +38,40 @@ void vow__react_detach(struct vow__react *r, vow **work)
     vow *src = r->src;
     r->src = NULL;
     list_remove(src, &r->task);
-    if (work && src->nreact == 0) {
-        src->work_next = *work;
-        *work = src;
-    } else {
+    if (work && src->nreact == 0)
+        vow__cancel_push(src, work);
+    else
         vow_unref(src);
-    }
 }
 
-static void cancel_from(vow *p)
+/*
+ * A vow already on a cancellation worklist stays there once; one being collected
+ * (its worklist link is taken, and nothing can settle it anyway) is left to the
+ * collector.
+ */
+void vow__cancel_push(vow *src, vow **work)
 {
-    p->work_next = NULL;
-    vow__cancel_run(vow_ref(p));
+    if (src->flags & (VF_QUEUED | VF_GARBAGE)) {
+        vow_unref(src);
+        return;
+    }
+    src->flags |= VF_QUEUED;
+    src->work_next = *work;
+    *work = src;
+}
+
+/* Rejects x (pending) as cancelled and runs its producers' links; sources left with
+ * no consumer go to work. x's worklist link is not touched: it may be on one. */
+static void cancel_one(vow *x, vow **work)
+{
+    struct vow__link *k = x->up;
+    x->up = NULL;
+    vow__reject(x, VOW_ECANCELED, vow_val_none());
+    while (k) {
+        struct vow__link *next = k->next;
+        k->ops->cancel(k, x, work);
+        k = next;
+    }
 }
 
 /* Each vow on the worklist comes with one reference, released once it is done. */
@@ -58,16 +80,9 @@ void vow__cancel_run(vow *work)
     while (work) {
         vow *x = work;
         work = x->work_next;
-        if (x->state == VOW_PENDING) {
-            struct vow__link *k = x->up;
-            x->up = NULL;
-            vow__reject(x, VOW_ECANCELED, vow_val_none());
-            while (k) {
-                struct vow__link *next = k->next;
-                k->ops->cancel(k, x, &work);
-                k = next;
-            }
-        }
+        x->flags &= (uint8_t)~VF_QUEUED;
+        if (x->state == VOW_PENDING)
+            cancel_one(x, &work);
         vow_unref(x);
     }
 }
@@ -76,7 +91,11 @@ int vow_cancel(vow *p)
 {
     vow__check(p, VOW_EINVAL);
     vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
-    cancel_from(p);
+    vow *work = NULL;
+    vow_ref(p);
+    cancel_one(p, &work);
+    vow_unref(p);
+    vow__cancel_run(work);
     return 0;
 }
 

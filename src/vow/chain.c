@@ -260,6 +260,8 @@ static int adopt(vow *p, vow *q, int holds)
     r->base.task.ops = holds ? &adopt_job_kind.ops.task : &adopt_job_weak_kind.ops.task;
     vow__add_link(p, &r->link);
     p->flags |= VF_LOCKED;
+    /* The job holds q but is not one of its consumers until it runs (one turn): if
+     * q's last consumer leaves meanwhile, q is cancelled and p adopts that. */
     vow__task_push(vow__loop_microq(l), &r->base.task);
     return 0;
 }
@@ -472,8 +474,7 @@ static void job_link_cancel(struct vow__link *k, vow *p, vow **work)
     r->base.task.ops = &kind_of(r)->dead->ops.task;
     if (q->state == VOW_PENDING && q->nreact == 0) {
         r->base.src = NULL;
-        q->work_next = *work;
-        *work = q;
+        vow__cancel_push(q, work);
     }
 }
 

@@ -152,8 +152,13 @@ static void elem_run(vow_loop *l, vow__task *t)
         }
     }
     vow_unref(src);
-    if (c->attached == 0)
+    if (c->attached == 0) {
+        /* Still pending: an input was collected, so nothing can settle the result. */
+        out = c->out;
         comb_free(c);
+        if (out)
+            vow__collect_maybe(out);
+    }
 }
 
 /* The input is garbage: this element will never run. */

@@ -200,13 +200,25 @@ void vow_unref(vow *p)
         collect(p);
 }
 
+/* Queues p for collection, with a reference the collector lets go of when done. */
+static void garbage_push(vow *p, vow **work)
+{
+    p->flags |= VF_GARBAGE;
+    p->refs++;
+    p->work_next = *work;
+    *work = p;
+}
+
 void vow__collect_check(vow *p, vow **work)
 {
-    if (vow__is_garbage(p) && !(p->flags & VF_GARBAGE)) {
-        p->flags |= VF_GARBAGE;
-        p->work_next = *work;
-        *work = p;
-    }
+    if (vow__is_garbage(p) && !(p->flags & VF_GARBAGE))
+        garbage_push(p, work);
+}
+
+void vow__collect_maybe(vow *p)
+{
+    if (vow__is_garbage(p))
+        collect(p);
 }
 
 void vow__unref_collect(vow *p, vow **work)
@@ -219,32 +231,34 @@ void vow__unref_collect(vow *p, vow **work)
 
 /*
  * Collects p and whatever becomes garbage with it, through a worklist: a dropped
- * pending chain of any length takes constant C stack.
+ * pending chain of any length takes constant C stack. Each vow on the worklist is
+ * held by it, and its reactions are discarded one at a time, the rest staying on its
+ * list: discarding one may drop the last reference to a vow whose producers then
+ * leave x (a weak adoption waiting on x is withdrawn), and they must find themselves
+ * there. Such a departure may even cancel x (it lost its last consumer): then what
+ * is left of its list has been queued instead.
  */
 static void collect(vow *p)
 {
     if (p->flags & VF_GARBAGE)
         return;
-    p->flags |= VF_GARBAGE;
-    p->work_next = NULL;
-    vow *work = p;
+    vow *work = NULL;
+    garbage_push(p, &work);
     while (work) {
         vow *x = work;
         work = x->work_next;
-        vow__task *tail = x->rtail;
-        x->rtail = NULL;
-        x->nreact = 0;
-        if (!tail)
-            continue;
-        vow__task *t = tail->next;
-        tail->next = NULL;
-        /* Each reaction holds x: the last one discarded frees it. */
-        while (t) {
-            vow__task *next = t->next;
+        while (x->state == VOW_PENDING && x->rtail) {
+            vow__task *tail = x->rtail, *t = tail->next;
+            if (t == tail)
+                x->rtail = NULL;
+            else
+                tail->next = t->next;
+            x->nreact--;
             struct vow__react *r = (struct vow__react *)t;
             vow__react_ops_of(r)->discard(r, &work);
-            t = next;
         }
+        x->flags &= (uint8_t)~VF_GARBAGE;
+        vow_unref(x);
     }
 }
 

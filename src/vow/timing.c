@@ -94,14 +94,23 @@ static void tmo_stop_timer(struct tmo *t)
     }
 }
 
-/* out, if the timeout may still settle it: then it is taken off out's producers. */
+/*
+ * out, if the timeout may still settle it; either way the timeout is done with it
+ * and is taken off its producers. Its holder may have locked it onto another vow:
+ * then neither the deadline nor the input can settle it, and with the timeout gone
+ * nothing may be left that can (it is then collected).
+ */
 static vow *tmo_take_out(struct tmo *t)
 {
     vow *out = t->out;
-    if (!out || out->state != VOW_PENDING || (out->flags & VF_LOCKED))
+    if (!out)
         return NULL;
     vow__unlink(out, &t->link);
     t->out = NULL;
+    if (out->flags & VF_LOCKED) {
+        vow__collect_maybe(out);
+        return NULL;
+    }
     return out;
 }
 

@@ -51,6 +51,7 @@ enum {
     VF_LISTED = 1u << 4,   /* on the loop's unhandled or late list */
     VF_GARBAGE = 1u << 5,  /* being collected: nobody can settle it any more */
     VF_SEEN = 1u << 6,     /* marked by a running vow__search */
+    VF_QUEUED = 1u << 7,   /* on a cancellation worklist */
 };
 
 struct vow {
@@ -167,6 +168,8 @@ static inline int vow__is_garbage(const vow *p)
 void vow__unref_collect(vow *p, vow **work);
 /* In a collection, p lost a producer that held it weakly: queued on work if garbage. */
 void vow__collect_check(vow *p, vow **work);
+/* Outside a collection, the same: p is collected now if it became garbage. */
+void vow__collect_maybe(vow *p);
 
 /* chain.c */
 extern const size_t vow__react_size;         /* slab size of then-sized reactions */
@@ -178,6 +181,8 @@ void vow__search_visit(struct vow__search *s, vow *v);
 void vow__cancel_run(vow *work);
 /* r (waiting on its pending source) leaves it; see cancel.c. work may be NULL. */
 void vow__react_detach(struct vow__react *r, vow **work);
+/* Hands src (pending) and one reference to it to work, to be cancelled; once only. */
+void vow__cancel_push(vow *src, vow **work);
 
 static inline const vow *vow__owner(const vow *p)
 {
