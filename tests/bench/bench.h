@@ -83,7 +83,9 @@ typedef void (*bench_fn)(void *ctx, long n);
  * Runs fn once cold (the first run in this process), BENCH_WARMUPS times untimed, then
  * once warm, and prints the line. peak_rss_kib is the process's peak after the cold
  * run; bytes_per_op is that peak's growth over the resident set before it, per op, so
- * setup done before bench_run (arrays, the loop) is not counted.
+ * setup done before bench_run (arrays, the loop) is not counted. With BENCH_COLD_ONLY
+ * set (profiling the cold run alone) only the cold run is made and the line has no
+ * warm_s.
  */
 static inline void bench_run(const char *workload, const char *impl, long n, bench_fn fn,
                              void *ctx)
@@ -93,12 +95,18 @@ static inline void bench_run(const char *workload, const char *impl, long n, ben
     fn(ctx, n);
     double cold = bench_now() - t0;
     long peak = bench_peak_rss_kib();
+    double per_op = base >= 0 && peak > base ? (double)(peak - base) * 1024.0 / (double)n : 0;
+    if (getenv("BENCH_COLD_ONLY")) {
+        printf("workload=%s impl=%s n=%ld cold_s=%.6f peak_rss_kib=%ld bytes_per_op=%.1f\n",
+               workload, impl, n, cold, peak, per_op);
+        fflush(stdout);
+        return;
+    }
     for (int i = bench_warmups(); i > 0; i--)
         fn(ctx, n);
     t0 = bench_now();
     fn(ctx, n);
     double warm = bench_now() - t0;
-    double per_op = base >= 0 && peak > base ? (double)(peak - base) * 1024.0 / (double)n : 0;
     printf("workload=%s impl=%s n=%ld cold_s=%.6f warm_s=%.6f peak_rss_kib=%ld "
            "bytes_per_op=%.1f\n",
            workload, impl, n, cold, warm, peak, per_op);

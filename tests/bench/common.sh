@@ -142,12 +142,12 @@ bench_row() {
         }
       }
       sub(/; $/, "", tl)
-      printf "%-15s %-12s %-46s %-18s %-10s %s\n", w, impl, cells, mem, load[impl], tl
+      printf "%-15s %-12s %-46s %-20s %-10s %s\n", w, impl, cells, mem, load[impl], tl
     }' "$summary" >>"$rows"
 }
 
 bench_table_header() {
-  printf '%-15s %-12s %-46s %-18s %-10s %s\n' workload impl \
+  printf '%-15s %-12s %-46s %-20s %-10s %s\n' workload impl \
     "vs peer: cold/warm (x as fast)" "memory (median)" "load" "targets (value)"
 }
 
