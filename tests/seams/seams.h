@@ -114,8 +114,9 @@ static inline void seam_run(void (*fn)(void *arg), void *arg)
         seam_npids = 0;
         signal(SIGALRM, seam_on_alarm);
         const char *a = getenv("VOW_SEAMS_ALARM");
-        alarm(a ? (unsigned)atoi(a)
-                : seam_under_valgrind() ? SEAM_ALARM_SECONDS_VALGRIND : SEAM_ALARM_SECONDS);
+        alarm(a                       ? (unsigned)atoi(a)
+              : seam_under_valgrind() ? SEAM_ALARM_SECONDS_VALGRIND
+                                      : SEAM_ALARM_SECONDS);
         fn(arg);
         /* exit, not _exit: leak checkers and coverage run at exit. */
         exit(0);
@@ -207,8 +208,8 @@ static inline void seam_drain(vow_loop *l)
 static inline void seam_run_while(vow_loop *l, int (*done)(void *arg), void (*pump)(void *arg),
                                   void *arg)
 {
-    for (int mode = VOW_RUN_NOWAIT; !done(arg); mode = mode == VOW_RUN_NOWAIT ? VOW_RUN_ONCE
-                                                                              : VOW_RUN_NOWAIT) {
+    for (int mode = VOW_RUN_NOWAIT; !done(arg);
+         mode = mode == VOW_RUN_NOWAIT ? VOW_RUN_ONCE : VOW_RUN_NOWAIT) {
         if (pump)
             pump(arg);
         int r = vow_loop_run(l, mode);

@@ -14,17 +14,17 @@
 
 /* State shared by a case and its coroutines. */
 struct st {
-    vow_loop *l;      /* the case's loop */
-    int unhandled;    /* unhandled-rejection reports, except for expect */
-    vow *expect;      /* a rejection the case reads itself (no handler), or NULL */
-    int started[4];   /* coroutine i started */
-    int done[4];      /* coroutine i finished */
-    int rc[4];        /* what coroutine i's vow_await returned */
-    vow *awaited;     /* what the awaiting coroutine awaits (its own reference) */
-    int fd, peer;     /* a socketpair */
+    vow_loop *l;        /* the case's loop */
+    int unhandled;      /* unhandled-rejection reports, except for expect */
+    vow *expect;        /* a rejection the case reads itself (no handler), or NULL */
+    int started[4];     /* coroutine i started */
+    int done[4];        /* coroutine i finished */
+    int rc[4];          /* what coroutine i's vow_await returned */
+    vow *awaited;       /* what the awaiting coroutine awaits (its own reference) */
+    int fd, peer;       /* a socketpair */
     unsigned char *buf; /* the read's buffer (heap) */
-    int hook_runs;    /* abort hook calls */
-    int ran;          /* handler calls */
+    int hook_runs;      /* abort hook calls */
+    int ran;            /* handler calls */
 };
 
 static struct st S;
