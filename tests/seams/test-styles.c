@@ -287,41 +287,44 @@ static void read_under_timeout_timed_out(void *arg)
 /* ------------------------------------------------------------ issue 11, item 4 */
 
 /* After a vow_timeout was dropped: its timer is gone at once; no "unhandled
- * rejection" is ever reported for it. */
-static void check_timer_released(void)
+ * rejection" is ever reported for it. When the loop's only timer can be the
+ * timeout's (show_report), a loop that is still alive is run until it fires, to show
+ * the second symptom: a report for a vow nobody holds. */
+static void check_timer_released(int show_report)
 {
     seam_drain(S.l);
     if (vow_loop_alive(S.l)) {
-        /* Show the second symptom too: the timer fires for a vow nobody holds. */
-        vow_loop_run(S.l, VOW_RUN_DEFAULT);
-        SEAM_CHECK(S.unhandled == 0,
-                   "the dropped timeout kept its timer and reported an unhandled rejection");
+        if (show_report) {
+            vow_loop_run(S.l, VOW_RUN_DEFAULT);
+            SEAM_CHECK(S.unhandled == 0,
+                       "the dropped timeout kept its timer and reported an unhandled rejection");
+        }
         seam_fail(__FILE__, __LINE__, "the dropped timeout kept its timer (loop alive)");
     }
     end();
 }
 
 /* Dropping the only reference to vow_timeout(p, ms) withdraws it and p. */
-static void dropped_timeout_case(vow *p)
+static void dropped_timeout_case(vow *p, int show_report)
 {
     vow *t = vow_timeout(p, 50);
     SEAM_CHECK(t != NULL, "vow_timeout");
     vow_unref(t);
-    check_timer_released();
+    check_timer_released(show_report);
 }
 
 static void dropped_timeout_of_pending(void *arg)
 {
     (void)arg;
     begin();
-    dropped_timeout_case(vow_pending(S.l));
+    dropped_timeout_case(vow_pending(S.l), 1);
 }
 
 static void dropped_timeout_of_delay(void *arg)
 {
     (void)arg;
     begin();
-    dropped_timeout_case(vow_delay(S.l, HOUR, vow_val_none()));
+    dropped_timeout_case(vow_delay(S.l, HOUR, vow_val_none()), 0);
 }
 
 /* The input is a user vow whose producer keeps a reference (to settle it later) and
@@ -338,7 +341,7 @@ static void dropped_timeout_of_produced(void *arg)
     SEAM_CHECK(vow_state(p) == VOW_REJECTED && vow_code(p) == VOW_ECANCELED,
                "the input is cancelled");
     vow_unref(p);
-    check_timer_released();
+    check_timer_released(0);
 }
 
 /* ------------------------------------------------------------ issue 11, item 5 */
