@@ -27,7 +27,7 @@ enum {
  * A producer kind. Only start is required; a missing step does nothing.
  *   setup     before the consumer is made: sockets, listeners, streams
  *   start     the operation (a new reference); may run inside a coroutine
- *   poke      withdrawal cells, right after the way (the buffer is already freed):
+ *   poke      withdrawal cells, right after the way (the buffer is already released):
  *             the outside world acts as if the operation were still there
  *   withdrawn withdrawal cells, after the ready work ran: nothing happened
  *   armed     rooted cells, after the drop: the operation is still under way
@@ -97,6 +97,7 @@ struct cell {
     int fd;             /* the producer's end of a socketpair, or -1 */
     int peer;           /* the test's end, or -1 */
     unsigned char *buf; /* the buffer handed to the operation (heap), or NULL */
+    int released;       /* buf was released after the way (seam_release) */
     size_t len;         /* its length */
     vow_stream *stream; /* stream producers */
     vow_lines *lines;   /* the line reader */

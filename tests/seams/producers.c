@@ -164,7 +164,7 @@ static void read_poke(struct cell *c)
 static void read_withdrawn(struct cell *c)
 {
     SEAM_CHECK(seam_peek(c->fd) == 10,
-               "the withdrawn read took the peer's bytes (into the freed buffer)");
+               "the withdrawn read took the peer's bytes (into the released buffer)");
 }
 
 static void read_finished(struct cell *c)
@@ -211,7 +211,7 @@ static void exact_poke(struct cell *c)
 static void exact_withdrawn(struct cell *c)
 {
     SEAM_CHECK(seam_peek(c->fd) == EXACT_LEN - EXACT_HEAD,
-               "the withdrawn read_exact took the tail (into the freed buffer)");
+               "the withdrawn read_exact took the tail (into the released buffer)");
 }
 
 static void exact_finished(struct cell *c)
@@ -254,7 +254,7 @@ static void write_poke(struct cell *c)
 static void write_withdrawn(struct cell *c)
 {
     long more = seam_drain_fd(c->peer);
-    SEAM_CHECK(more == 0, "the withdrawn write went on sending (from the freed buffer)");
+    SEAM_CHECK(more == 0, "the withdrawn write went on sending (from the released buffer)");
     SEAM_CHECK(c->peer_total < (long)WRITE_LEN, "the write completed before the way");
 }
 

@@ -25,6 +25,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SEAM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SEAM_ASAN 1
+#endif
+#endif
+
+/* The bytes of a buffer the library must not touch any more (see seam_release). */
+#define SEAM_GRAVE 0xDB
+
 /* A case that has not finished after this long is stuck: a hang is a failure. */
 #define SEAM_ALARM_SECONDS 30
 #define SEAM_ALARM_SECONDS_VALGRIND 300
@@ -239,6 +250,39 @@ static inline void seam_run_until(vow_loop *l, int *flag)
 static inline void seam_wait(vow_loop *l, vow *v)
 {
     seam_run_while(l, seam_settled, NULL, v);
+}
+
+/*
+ * The caller is done with *buf (len bytes, from malloc) and the library must never
+ * touch it again. Under AddressSanitizer it is freed, so a late read or write is
+ * reported at the faulty call. Elsewhere it stays allocated, filled with SEAM_GRAVE,
+ * until seam_bury checks that nothing wrote into it: freed memory may be unmapped
+ * (a late write then fails with EFAULT instead of showing) or reused.
+ */
+static inline void seam_release(unsigned char **buf, size_t len, int *released)
+{
+    if (!*buf || *released)
+        return;
+    *released = 1;
+#ifdef SEAM_ASAN
+    free(*buf);
+    *buf = NULL;
+    (void)len;
+#else
+    memset(*buf, SEAM_GRAVE, len);
+#endif
+}
+
+/* Frees *buf; one that was released must still hold SEAM_GRAVE only. */
+static inline void seam_bury(unsigned char **buf, size_t len, int released)
+{
+    if (*buf && released)
+        for (size_t i = 0; i < len; i++)
+            if ((*buf)[i] != SEAM_GRAVE)
+                seam_fail(__FILE__, __LINE__,
+                          "the library wrote into the buffer after it was withdrawn");
+    free(*buf);
+    *buf = NULL;
 }
 
 /* Bytes waiting to be read on fd, without taking them. */

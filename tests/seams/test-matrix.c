@@ -323,12 +323,11 @@ static void cell_run(void *arg)
     cv = NULL;
 
     if (!c->rooted) {
-        /* Withdrawn before the call returned: the hook ran, the buffer is free. */
+        /* Withdrawn before the call returned: the hook ran, the buffer is free to go. */
         if (pr->flags & P_HOOK)
             SEAM_CHECK(c->hook_runs == 1,
                        "the abort hook did not run (once) before the way returned");
-        free(c->buf);
-        c->buf = NULL;
+        seam_release(&c->buf, c->len, &c->released);
         seam_set_phase("checking the withdrawal");
         if (pr->poke)
             pr->poke(c);
@@ -365,9 +364,8 @@ static void cell_run(void *arg)
     seam_set_phase("cleaning up");
     if (pr->cleanup)
         pr->cleanup(c);
-    free(c->buf);
-    c->buf = NULL;
     seam_drain(c->l);
+    seam_bury(&c->buf, c->len, c->released);
     SEAM_CHECK(!vow_loop_alive(c->l), "the loop is still alive after the cell");
     SEAM_CHECK(vow_co_live(c->l) == 0, "a coroutine is still alive after the cell");
     int rc = vow_loop_close(c->l);
