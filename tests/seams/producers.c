@@ -692,7 +692,9 @@ static void user_cleanup(struct cell *c)
 }
 
 const struct producer seam_producers[] = {
-    {.name = "delay", .start = delay_start, .take = num1_take},
+    /* Rooted cells use a 2 ms delay (the handler must run): on a loaded machine it
+     * may fire before the way is applied. */
+    {.name = "delay", .flags = P_ROOTED_FAST, .start = delay_start, .take = num1_take},
     {.name = "ticker",
      .setup = ticker_setup,
      .start = ticker_start,
@@ -791,6 +793,7 @@ const struct producer seam_producers[] = {
      .cleanup = spawn_cleanup},
     {.name = "signal_wait", .start = signal_start, .finish = signal_finish, .take = signal_take},
     {.name = "coroutine",
+     .flags = P_ROOTED_FAST,
      .start = coro_start,
      .withdrawn = coro_withdrawn,
      .armed = coro_armed,
