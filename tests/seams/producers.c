@@ -692,10 +692,11 @@ static void user_cleanup(struct cell *c)
 }
 
 const struct producer seam_producers[] = {
-    /* Rooted cells use a 2 ms delay (the handler must run): on a loaded machine it
-     * may fire before the way is applied. */
+    /* Rooted cells use 2 ms timers (the handler must run): on a loaded machine they
+     * may fire before the way is applied (delay, ticker, the coroutine's delay). */
     {.name = "delay", .flags = P_ROOTED_FAST, .start = delay_start, .take = num1_take},
     {.name = "ticker",
+     .flags = P_ROOTED_FAST,
      .setup = ticker_setup,
      .start = ticker_start,
      .withdrawn = ticker_withdrawn,
