@@ -409,7 +409,7 @@ VOW_API vow *vow_timeout(vow *p, uint64_t ms);
 /*
  * Rejects a pending p (borrowed) with VOW_ECANCELED and withdraws its producers;
  * travels upstream to every source left with no consumer (references do not count:
- * consumers are reactions, adoptions, combinators, timeouts, awaits). Dropping the
+ * consumers are reactions, adoptions, combinators, timeouts, awaits, waiters). Dropping the
  * last reference to a pending vow withdraws it the same way, except that handlers
  * and coroutine bodies are rooted: they run whether or not their vow is held.
  * docs/reference/vow.md, Cancellation, states the whole rule. Returns 0, or
@@ -426,6 +426,43 @@ VOW_API int vow_cancel(vow *p);
  */
 typedef void (*vow_cancel_fn)(void *ctx, vow *p);
 VOW_API int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx);
+
+/*
+ * A waiter: the lightest consumer of a vow, a caller-embedded handle whose function
+ * runs once when the vow it waits on settles, with no derived vow and no allocation
+ * (a coroutine's vow_await is one). It is one of the vow's consumers like a then
+ * reaction: the vow's rejection counts as handled, fn runs from the microtask queue
+ * in attachment order with the vow's other reactions (never synchronously, even if
+ * the vow already settled), and withdrawing the waiter cancels the vow when no other
+ * consumer is left. Loop thread only.
+ */
+typedef struct vow_waiter vow_waiter;
+/* p is borrowed for the call (read it with vow_state/vow_code/vow_value). p is still
+ * pending only if it was collected: nothing could settle it any more (see vow_cancel,
+ * garbage), so it never will. w is idle when fn runs: fn may start it again, or free
+ * it. */
+typedef void (*vow_waiter_fn)(vow_waiter *w, vow *p);
+struct vow_waiter {
+    void *data; /* rw */
+    VOW__PRIVATE(4);
+};
+/* Binds fn to an idle waiter. VOW_EINVAL if w or fn is NULL. */
+VOW_API int vow_waiter_init(vow_waiter *w, vow_waiter_fn fn);
+/*
+ * Waits on p (borrowed; the waiter holds its own reference until fn has run).
+ *   VOW_EBUSY   w is already waiting, or its fn is queued
+ *   VOW_EINVAL  w or p is NULL, or w was not initialised
+ */
+VOW_API int vow_waiter_start(vow_waiter *w, vow *p);
+/*
+ * Withdraws the waiter: fn will not run, and if p is pending and left with no other
+ * consumer, p is cancelled before this returns (its producers withdrawn, upstream).
+ * Returns 0 (also for an idle waiter), or
+ *   VOW_ESETTLED  too late: p settled (or was collected) and fn is queued; it will run,
+ *                 and w must stay valid until it has
+ *   VOW_EINVAL    w is NULL
+ */
+VOW_API int vow_waiter_stop(vow_waiter *w);
 
 /*
  * Unhandled rejections: at the end of each microtask checkpoint the hook sees every
