@@ -428,6 +428,33 @@ typedef void (*vow_cancel_fn)(void *ctx, vow *p);
 VOW_API int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx);
 
 /*
+ * An abort hook in caller memory: vow_on_cancel without the allocation, and with a
+ * way to take it back, for a producer whose memory may go before the vow settles
+ * (one that handed the vow on to an adoption, say). fn(a, p) runs when p is
+ * cancelled while pending, or when its last reference is dropped while pending,
+ * like a vow_on_cancel hook (p borrowed for the call); the hook is then idle, as it
+ * is once p settled otherwise. Loop thread only.
+ */
+typedef struct vow_abort vow_abort;
+typedef void (*vow_abort_fn)(vow_abort *a, vow *p);
+struct vow_abort {
+    void *data; /* rw */
+    VOW__PRIVATE(4);
+};
+/* Binds fn to an idle hook. VOW_EINVAL if a or fn is NULL. */
+VOW_API int vow_abort_init(vow_abort *a, vow_abort_fn fn);
+/*
+ * Registers the hook on p (borrowed: a producer holds its vow weakly).
+ *   VOW_EBUSY     a is already registered on a vow
+ *   VOW_ESETTLED  p is settled
+ *   VOW_EINVAL    a or p is NULL, or a was not initialised
+ */
+VOW_API int vow_abort_start(vow_abort *a, vow *p);
+/* Takes the hook off its vow: fn will not run (even if another hook of the same vow
+ * calls this from its fn). Returns 0 (also for an idle hook), or VOW_EINVAL. */
+VOW_API int vow_abort_stop(vow_abort *a);
+
+/*
  * A waiter: the lightest consumer of a vow, a caller-embedded handle whose function
  * runs once when the vow it waits on settles, with no derived vow and no allocation
  * (a coroutine's vow_await is one). It is one of the vow's consumers like a then

@@ -29,6 +29,8 @@ struct co_reg;
  * spawning it allocates no heap memory beyond the vow and its cancel hook. A
  * copy-stack one lives on the heap, followed by its first save buffer. */
 struct co {
+    vow_waiter wait;             /* its start, each vow_await, a cancellation wake-up */
+    vow_abort abort;             /* on result while it is pending: cancellation reaches us */
     struct vow__co_ctx ctx;      /* the coroutine's context while it is not running */
     struct vow__co_ctx back;     /* the resumer's context while the coroutine runs */
     struct co_reg *reg;          /* its loop's registry */
@@ -38,7 +40,6 @@ struct co {
     void *arg;                   /* for fn */
     struct vow__co_stack *stack; /* where it runs (and where this struct is) */
     struct co *prev, *next;      /* reg->live */
-    vow *await_d;                /* while waiting in vow_await: the wait's reaction vow */
     int wake;                    /* what the pending vow_await returns */
     uint8_t state;               /* enum co_state */
     uint8_t canceled;            /* result was cancelled: every vow_await fails at once */
@@ -78,7 +79,7 @@ struct co_reg {
     struct vow__co_pool pool; /* stacks */
     struct co *live;          /* coroutines not finished, newest first */
     size_t n_live;            /* length of live */
-    vow *ready;               /* a fulfilled vow that vow_co_yield awaits, or NULL */
+    vow *ready;               /* a fulfilled vow: starts, wake-ups and vow_co_yield wait on it */
     struct vow__co_stack *shared; /* copy-stack coroutines' stack, from pool, or NULL */
     struct co *occupant;      /* the copy-stack coroutine whose frames are on shared */
     size_t save_hint;         /* first save buffer for new copy-stack coroutines */
@@ -120,6 +121,11 @@ static struct co_reg *reg_get(vow_loop *l)
     if (!r)
         return NULL;
     memset(r, 0, sizeof(*r));
+    r->ready = vow_resolved(l, vow_val_none());
+    if (!r->ready) {
+        vow_free(r);
+        return NULL;
+    }
     r->loop = l;
     r->next = regs;
     regs = r;
@@ -324,6 +330,8 @@ static void co_finish(struct co *co)
 {
     struct co_reg *r = co->reg;
     vow *result = co->result;
+    /* A vow that adopts what the body returned stays pending after we are gone. */
+    vow_abort_stop(&co->abort);
 #ifdef VOW_CO_TSAN
     __tsan_destroy_fiber(co->tsan_fiber);
 #endif
@@ -345,63 +353,44 @@ static void co_finish(struct co *co)
     reg_maybe_release(r);
 }
 
-/* ------------------------------------------------------------ microtasks */
+/* ------------------------------------------------------------ wake-ups */
 
-static void co_start(vow_loop *l, void *arg)
+/*
+ * Everything that runs a coroutine comes through its waiter, from the microtask
+ * queue: its start and every wake-up wait on the registry's fulfilled vow, each
+ * vow_await on the vow awaited. Once the coroutine's vow is cancelled, the vow_await
+ * it is in returns VOW_ECANCELED, whatever the awaited vow did. A vow collected
+ * under the wait (its holder let it go while the coroutine waited: vow_await only
+ * borrows it) never settles: that wait fails with VOW_ECANCELED too.
+ */
+static void co_waited(vow_waiter *w, vow *p)
 {
-    (void)l;
-    co_resume(arg);
-}
-
-/* The coroutine's vow was cancelled while it waited: its wait was withdrawn, and
- * this wakes it with the news. */
-static void co_wake(vow_loop *l, void *arg)
-{
-    struct co *co = arg;
-    (void)l;
-    co->wake = VOW_ECANCELED;
+    struct co *co = w->data;
+    if (co->state == CO_SUSPENDED) {
+        int st = vow_state(p);
+        if (co->canceled || st == VOW_PENDING)
+            co->wake = VOW_ECANCELED;
+        else
+            co->wake = st == VOW_FULFILLED ? 0 : vow_code(p);
+    }
     co_resume(co);
-}
-
-static vow_ret await_ok(void *ctx, const vow_val *v)
-{
-    struct co *co = ctx;
-    (void)v;
-    co->wake = 0;
-    co_resume(co);
-    /* Fulfil the wait's own vow: it must not look like an unhandled rejection. */
-    return vow_ok(vow_val_none());
-}
-
-static vow_ret await_err(void *ctx, int code, const vow_val *detail)
-{
-    struct co *co = ctx;
-    (void)detail;
-    co->wake = code;
-    co_resume(co);
-    return vow_ok(vow_val_none());
 }
 
 /*
  * Abort hook of a coroutine's vow. A coroutine that is running or not started yet
  * only learns it through the flag, at its next vow_await. One that waits has its
- * wait withdrawn (the reaction is discarded, the awaited vow is left alone: it may
- * have other consumers) and is woken from a microtask, never from inside the
- * vow_cancel call. If even that microtask cannot be queued, the wait stays and the
- * coroutine learns of the cancellation when the awaited vow settles.
+ * wait withdrawn (the awaited vow loses this consumer and is cancelled if it has no
+ * other) and is woken from a microtask, never from inside the vow_cancel call: its
+ * waiter moves to the registry's fulfilled vow. If the awaited vow had already
+ * settled, the wake-up is queued anyway and sees the flag.
  */
-static void co_on_cancel(void *ctx, vow *p)
+static void co_on_cancel(vow_abort *a, vow *p)
 {
-    struct co *co = ctx;
+    struct co *co = a->data;
     (void)p;
     co->canceled = 1;
-    if (co->state != CO_SUSPENDED || !co->await_d)
-        return;
-    if (vow_loop_queue_microtask(co->loop, co_wake, co) < 0)
-        return;
-    vow *d = co->await_d;
-    co->await_d = NULL;
-    vow_cancel(d);
+    if (co->state == CO_SUSPENDED && vow_waiter_stop(&co->wait) == 0)
+        vow_waiter_start(&co->wait, co->reg->ready);
 }
 
 /* ------------------------------------------------------------------- API */
@@ -471,14 +460,17 @@ vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts)
     co->fn = fn;
     co->arg = arg;
     co->state = CO_NEW;
+    co->wait.data = co;
+    vow_waiter_init(&co->wait, co_waited);
+    co->abort.data = co;
+    vow_abort_init(&co->abort, co_on_cancel);
 
 #ifdef VOW_CO_TSAN
     co->tsan_fiber = __tsan_create_fiber(0);
 #endif
-    if (vow_on_cancel(p, co_on_cancel, co) < 0)
-        goto fail_hook;
-    if (vow_loop_queue_microtask(l, co_start, co) < 0)
-        goto fail_task;
+    vow_abort_start(&co->abort, p);
+    /* Its start: a wait on a fulfilled vow, which allocates nothing and cannot fail. */
+    vow_waiter_start(&co->wait, r->ready);
     co->next = r->live;
     if (r->live)
         r->live->prev = co;
@@ -486,15 +478,6 @@ vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts)
     r->n_live++;
     return vow_ref(p);
 
-fail_task:
-    /* Dropping the pending vow runs the hook: it must find a coroutine that will
-     * never run. */
-    co->state = CO_DONE;
-fail_hook:
-#ifdef VOW_CO_TSAN
-    __tsan_destroy_fiber(co->tsan_fiber);
-#endif
-    vow_unref(p);
 fail_vow:
     if (co->copy)
         co_free(co);
@@ -522,13 +505,9 @@ int vow_await(vow *p)
     if (co->copy && co_reserve(co) < 0)
         return VOW_ENOMEM;
 #endif
-    vow *d = vow_then_full(vow_ref(p), await_ok, await_err, co, NULL);
-    if (!d)
-        return VOW_ENOMEM;
-    co->await_d = d;
+    /* Idle while the coroutine runs, so this cannot fail. */
+    vow_waiter_start(&co->wait, p);
     co_suspend(co);
-    co->await_d = NULL;
-    vow_unref(d);
     return co->wake;
 }
 
@@ -539,13 +518,7 @@ int vow_co_yield(void)
         return VOW_ENOTCORO;
     if (co->canceled)
         return VOW_ECANCELED;
-    struct co_reg *r = co->reg;
-    if (!r->ready) {
-        r->ready = vow_resolved(co->loop, vow_val_none());
-        if (!r->ready)
-            return VOW_ENOMEM;
-    }
-    return vow_await(r->ready);
+    return vow_await(co->reg->ready);
 }
 
 int vow_co_sleep(uint64_t ms)

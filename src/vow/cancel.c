@@ -61,16 +61,19 @@ void vow__cancel_push(vow *src, vow **work)
 }
 
 /* Rejects x (pending) as cancelled and runs its producers' links; sources left with
- * no consumer go to work. x's worklist link is not touched: it may be on one. */
+ * no consumer go to work. x's worklist link is not touched: it may be on one. Each
+ * link leaves x's list just before it runs, so one that takes another off (an abort
+ * hook stopping another hook of x) finds it there. */
 static void cancel_one(vow *x, vow **work)
 {
     struct vow__link *k = x->up;
     x->up = NULL;
     vow__reject(x, VOW_ECANCELED, vow_val_none());
-    while (k) {
-        struct vow__link *next = k->next;
+    /* Settled now, so no link can be added while they run. */
+    x->up = k;
+    while ((k = x->up) != NULL) {
+        x->up = k->next;
         k->ops->cancel(k, x, work);
-        k = next;
     }
 }
 
@@ -134,5 +137,66 @@ int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
     h->fn = fn;
     h->ctx = ctx;
     vow__add_link(p, &h->link);
+    return 0;
+}
+
+/* An abort hook in caller memory (vow_abort): the private layout of the handle. */
+struct abort_hook {
+    void *data;            /* the user's */
+    struct vow__link link; /* on p while registered */
+    vow *p;                /* the vow it is registered on, or NULL: idle */
+    vow_abort_fn fn;       /* the producer's abort */
+};
+_Static_assert(sizeof(struct abort_hook) == sizeof(vow_abort), "vow_abort holds a hook");
+
+static void abort_cancel(struct vow__link *k, vow *p, vow **work)
+{
+    struct abort_hook *a = vow__container_of(k, struct abort_hook, link);
+    (void)work;
+    a->p = NULL;
+    a->fn((vow_abort *)(void *)a, p);
+}
+
+static void abort_release(struct vow__link *k)
+{
+    vow__container_of(k, struct abort_hook, link)->p = NULL;
+}
+
+static const struct vow__link_ops abort_ops = { abort_cancel, abort_release, NULL };
+
+int vow_abort_init(vow_abort *pub, vow_abort_fn fn)
+{
+    vow__check(pub && fn, VOW_EINVAL);
+    struct abort_hook *a = (struct abort_hook *)(void *)pub;
+    a->link.next = NULL;
+    a->link.ops = &abort_ops;
+    a->p = NULL;
+    a->fn = fn;
+    return 0;
+}
+
+int vow_abort_start(vow_abort *pub, vow *p)
+{
+    vow__check(pub && p, VOW_EINVAL);
+    struct abort_hook *a = (struct abort_hook *)(void *)pub;
+    vow__check(a->fn && a->link.ops == &abort_ops, VOW_EINVAL);
+    vow__check(!a->p, VOW_EBUSY);
+    vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
+    a->p = p;
+    vow__add_link(p, &a->link);
+    return 0;
+}
+
+/* The vow lost a producer: if that leaves nothing to settle it, it is collected. */
+int vow_abort_stop(vow_abort *pub)
+{
+    vow__check(pub, VOW_EINVAL);
+    struct abort_hook *a = (struct abort_hook *)(void *)pub;
+    vow *p = a->p;
+    if (!p)
+        return 0;
+    a->p = NULL;
+    vow__unlink(p, &a->link);
+    vow__collect_maybe(p);
     return 0;
 }

@@ -160,17 +160,16 @@ static void vow_destroy(vow *p)
     if (p->state == VOW_PENDING) {
         /* Settled as cancelled first, so a hook that touches p sees it settled; the
          * reference taken here keeps p alive while the hooks run. */
-        struct vow__link *k = p->up;
+        struct vow__link *k;
         vow *work = NULL;
-        p->up = NULL;
         p->state = VOW_REJECTED;
         p->code = VOW_ECANCELED;
         p->val = vow_val_none();
         p->refs = 1;
-        while (k) {
-            struct vow__link *next = k->next;
+        /* Each link leaves the list before it runs (see cancel_one). */
+        while ((k = p->up) != NULL) {
+            p->up = k->next;
             k->ops->cancel(k, p, &work);
-            k = next;
         }
         vow__cancel_run(work);
         if (--p->refs != 0)

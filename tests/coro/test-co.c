@@ -468,6 +468,47 @@ static void cancel_self(void **state)
     finish(L);
 }
 
+/*
+ * A coroutine that finished by following a pending vow: its own vow stays pending
+ * (adopting) after the coroutine's memory is gone. Cancelling it then must not reach
+ * the finished coroutine (its abort hook went with it), nor the next coroutine that
+ * took over its stack or memory: that one waits on undisturbed.
+ */
+static vow_ret co_follows(void *arg)
+{
+    return vow_follow(vow_ref(arg));
+}
+
+static void cancel_after_finish_by_follow(void **state)
+{
+    (void)state;
+    L = new_loop();
+    vow *q = vow_pending(L);
+    vow *c = vow_co_spawn(L, co_follows, q, OPTS);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(vow_state(c), VOW_PENDING);
+    /* The next coroutine reuses what the first one left. */
+    struct waiter w = { .p = vow_pending(L), .first = 1, .second = 1 };
+    vow *c2 = vow_co_spawn(L, co_waiter, &w, OPTS);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(vow_co_live(L), 1);
+    assert_int_equal(vow_cancel(c), 0);
+    /* q was wanted only by c's adoption. */
+    assert_int_equal(vow_code(q), VOW_ECANCELED);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(w.resumed, 0);
+    assert_int_equal(vow_resolve(w.p, vow_val_num(3)), 0);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(w.first, 0);
+    assert_int_equal(w.second, 0);
+    assert_int_equal(vow_state(c2), VOW_FULFILLED);
+    vow_unref(w.p);
+    vow_unref(q);
+    vow_unref(c);
+    vow_unref(c2);
+    finish(L);
+}
+
 /* -------------------------------------------------- misuse outside and inside */
 
 static vow_ret co_misuse(void *arg)
@@ -832,6 +873,7 @@ int main(void)
         cmocka_unit_test(cancel_before_start),
         cmocka_unit_test(cancel_awaited_from_outside),
         cmocka_unit_test(cancel_self),
+        cmocka_unit_test(cancel_after_finish_by_follow),
         cmocka_unit_test(misuse),
         cmocka_unit_test(settled_await_yields_once),
         cmocka_unit_test(yields_interleave),

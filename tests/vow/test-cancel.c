@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Cancellation: rejection with VOW_ECANCELED, abort hooks, ctx_drop, and the rule
- * that cancellation travels upstream only to sources nothing else wants.
+ * Cancellation: rejection with VOW_ECANCELED, abort hooks (vow_on_cancel and the
+ * caller-embedded vow_abort), ctx_drop, and the rule that cancellation travels
+ * upstream only to sources nothing else wants.
  */
 #include "testutil.h"
+
+#include <string.h>
 
 struct counts {
     int ok;        /* fulfilment handlers run */
@@ -301,6 +304,132 @@ static void adopt_through_combinator_is_a_cycle(void **state)
     finish(l);
 }
 
+/* ------------------------------------------------- abort hooks in caller memory */
+
+struct abort_probe {
+    vow_abort a;      /* the hook under test */
+    int runs;         /* fn calls */
+    vow_abort *other; /* if set, fn stops this hook */
+};
+
+static void abort_fn(vow_abort *a, vow *p)
+{
+    struct abort_probe *pr = a->data;
+    assert_int_equal(vow_code(p), VOW_ECANCELED);
+    pr->runs++;
+    if (pr->other)
+        assert_int_equal(vow_abort_stop(pr->other), 0);
+}
+
+static void abort_probe_init(struct abort_probe *pr)
+{
+    memset(pr, 0, sizeof(*pr));
+    pr->a.data = pr;
+    assert_int_equal(vow_abort_init(&pr->a, abort_fn), 0);
+}
+
+static void abort_hook_runs_on_cancel_and_drop(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct abort_probe pr;
+    abort_probe_init(&pr);
+    vow *p = vow_pending(l);
+    assert_int_equal(vow_abort_start(&pr.a, p), 0);
+    assert_int_equal(vow_abort_start(&pr.a, p), VOW_EBUSY);
+    assert_int_equal(vow_cancel(p), 0);
+    assert_int_equal(pr.runs, 1);
+    /* Idle again: it may go on another vow, and dropping that one runs it too. */
+    assert_int_equal(vow_abort_start(&pr.a, p), VOW_ESETTLED);
+    vow_unref(p);
+    p = vow_pending(l);
+    assert_int_equal(vow_abort_start(&pr.a, p), 0);
+    vow_unref(p);
+    assert_int_equal(pr.runs, 2);
+    assert_int_equal(vow_abort_stop(&pr.a), 0);
+    finish(l);
+}
+
+static void abort_hook_idle_after_settle(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct abort_probe pr;
+    abort_probe_init(&pr);
+    vow *p = vow_pending(l);
+    assert_int_equal(vow_abort_start(&pr.a, p), 0);
+    assert_int_equal(vow_resolve(p, vow_val_num(1)), 0);
+    /* Released by the settlement: the memory may go now, before p. */
+    assert_int_equal(vow_abort_stop(&pr.a), 0);
+    vow_unref(p);
+    assert_int_equal(pr.runs, 0);
+    finish(l);
+}
+
+/* Stopped hooks never run, even when another hook of the same vow stops it from
+ * its own fn while the vow is being cancelled. */
+static void abort_hook_stopped(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct abort_probe a, b, c;
+    abort_probe_init(&a);
+    abort_probe_init(&b);
+    abort_probe_init(&c);
+    vow *p = vow_pending(l);
+    assert_int_equal(vow_abort_start(&a.a, p), 0);
+    assert_int_equal(vow_abort_start(&b.a, p), 0);
+    assert_int_equal(vow_abort_start(&c.a, p), 0);
+    assert_int_equal(vow_abort_stop(&b.a), 0);
+    assert_int_equal(vow_abort_stop(&b.a), 0);
+    /* Hooks run newest first: c stops a before a's turn. */
+    c.other = &a.a;
+    assert_int_equal(vow_cancel(p), 0);
+    assert_int_equal(c.runs, 1);
+    assert_int_equal(a.runs, 0);
+    assert_int_equal(b.runs, 0);
+    vow_unref(p);
+    finish(l);
+}
+
+/* A vow whose last producer leaves with nothing else to settle it is collected: its
+ * reactions are discarded (ctx_drop runs), as when any producer lets go. */
+static void abort_hook_stop_collects(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct abort_probe pr;
+    abort_probe_init(&pr);
+    struct counts c = { 0 };
+    vow *p = vow_pending(l);
+    assert_int_equal(vow_abort_start(&pr.a, p), 0);
+    vow *d = vow_then_full(p, on_ok, on_err, &c, drop_ctx);
+    assert_int_equal(c.drops, 0);
+    assert_int_equal(vow_abort_stop(&pr.a), 0);
+    assert_int_equal(c.drops, 1);
+    assert_int_equal(vow_state(d), VOW_PENDING);
+    vow_unref(d);
+    assert_int_equal(pr.runs, 0);
+    finish(l);
+}
+
+static void abort_hook_misuse(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct abort_probe pr;
+    abort_probe_init(&pr);
+    assert_int_equal(vow_abort_init(NULL, abort_fn), VOW_EINVAL);
+    assert_int_equal(vow_abort_init(&pr.a, NULL), VOW_EINVAL);
+    assert_int_equal(vow_abort_start(NULL, NULL), VOW_EINVAL);
+    assert_int_equal(vow_abort_start(&pr.a, NULL), VOW_EINVAL);
+    assert_int_equal(vow_abort_stop(NULL), VOW_EINVAL);
+    vow *p = vow_resolved(l, vow_val_none());
+    assert_int_equal(vow_abort_start(&pr.a, p), VOW_ESETTLED);
+    vow_unref(p);
+    finish(l);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -316,6 +445,11 @@ int main(void)
         cmocka_unit_test(timeout_cancels_input),
         cmocka_unit_test(cancel_combinator_result),
         cmocka_unit_test(adopt_through_combinator_is_a_cycle),
+        cmocka_unit_test(abort_hook_runs_on_cancel_and_drop),
+        cmocka_unit_test(abort_hook_idle_after_settle),
+        cmocka_unit_test(abort_hook_stopped),
+        cmocka_unit_test(abort_hook_stop_collects),
+        cmocka_unit_test(abort_hook_misuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
