@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stacks in slabs: one mapping holds up to 64 stacks, each with VOW_CO_GUARD bytes of
- * guard below it. Guards come from MADV_GUARD_INSTALL where the kernel has it (6.13+),
- * which marks page-table entries without splitting the mapping, so a million live
- * stacks stay far below vm.max_map_count; mprotect(PROT_NONE) is the fallback.
- * A slot is prepared (guard, Valgrind registration) the first time it is handed out,
- * so a lone coroutine pays for one slot, not for the whole slab. Slab headers sit in
- * the first page of their mapping, so idle slabs can outlive the pool (see spare).
+ * Stacks in slabs: one mapping holds up to 64 stacks, each with VOW_CO_GUARD_SIZE
+ * bytes of guard below it. Guards come from MADV_GUARD_INSTALL where the kernel has it
+ * (6.13+), which marks page-table entries without splitting the mapping, so a million
+ * live stacks stay far below vm.max_map_count; mprotect(PROT_NONE) is the fallback,
+ * which splits it, so stacks guarded that way are counted against a share of the
+ * process's mapping limit. Slots are prepared (guard, Valgrind registration) in
+ * batches the first time they are needed, each batch twice the last (1, 1, 2, 4...
+ * slots), in one process_madvise call where the kernel takes the slab's guards at
+ * once; a prepared slot keeps its guard for the life of the slab, so a reused stack
+ * costs no system call. A lone coroutine pays for one slot, not for the whole slab.
+ * Slab headers sit in the first page of their mapping, so idle slabs can outlive the
+ * pool (see spare).
  */
 #include "stack.h"
 #include "switch.h"
@@ -18,16 +23,20 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+/* process_madvise on the calling process without a pidfd (Linux 6.15+). */
+#define CO_PIDFD_SELF (-10000)
 
-/* Guard bytes below each stack: several pages, so a frame a little larger than a
- * page cannot step over the guard into the stack below. */
-#define VOW_CO_GUARD_PAGES 4
 #define SLAB_MAX_SLOTS 64u
 #define SLAB_TARGET_BYTES ((size_t)8 * 1024 * 1024)
 #define NO_SLOT (~0u)
@@ -43,6 +52,7 @@ struct vow__co_slab {
     unsigned n;                            /* slots */
     unsigned used;                         /* slots handed out */
     unsigned prepared;                     /* slots [0, prepared) have their guard */
+    int mprotected;                        /* guards made by mprotect (maps_used) */
     unsigned free_head;                    /* first free prepared slot, or NO_SLOT */
     struct vow__co_stack slots[];          /* n slots */
 };
@@ -62,8 +72,47 @@ static size_t page_size(void)
     return pg;
 }
 
-/* 0 unknown, 1 MADV_GUARD_INSTALL works, 2 use mprotect. */
+/*
+ * How guards are installed, found out by the first slab that needs one and kept for
+ * the process: a batch of guards in one process_madvise call, one
+ * MADV_GUARD_INSTALL per guard, or mprotect (VOW_CO_GUARD=mprotect forces that, to
+ * test the fallback on kernels that do not need it).
+ */
+enum { GUARD_UNKNOWN, GUARD_BATCH, GUARD_MADVISE, GUARD_MPROTECT };
 static _Atomic int guard_mode;
+
+/*
+ * Mappings that mprotect guards cost: each guarded slot splits its slab's mapping in
+ * two more. They are counted, process-wide, against half of vm.max_map_count (read
+ * once), so coroutine stacks never take the mappings that malloc and everything else
+ * in the process need: past that, spawning fails as out of memory.
+ */
+static _Atomic long maps_used;
+static _Atomic long maps_budget;
+
+static long map_budget(void)
+{
+    long b = atomic_load_explicit(&maps_budget, memory_order_relaxed);
+    if (b)
+        return b;
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1 || max < 1024)
+            max = 65530;
+        fclose(f);
+    }
+    b = max / 2;
+    atomic_store_explicit(&maps_budget, b, memory_order_relaxed);
+    return b;
+}
+
+/* The guard below each stack: VOW_CO_GUARD_SIZE, in whole pages. */
+static size_t guard_bytes(void)
+{
+    size_t pg = page_size();
+    return (VOW_CO_GUARD_SIZE + pg - 1) / pg * pg;
+}
 
 size_t vow__co_stack_round(size_t size)
 {
@@ -122,6 +171,8 @@ static void slab_unmap(struct vow__co_slab *s)
         ASAN_UNPOISON_MEMORY_REGION(s->slots[i].lo, s->slots[i].size);
 #endif
     }
+    if (s->mprotected)
+        atomic_fetch_sub_explicit(&maps_used, 2L * s->prepared, memory_order_relaxed);
     munmap(s->base, s->map_len);
 }
 
@@ -186,8 +237,7 @@ static void slab_link(struct vow__co_pool *pool, struct vow__co_slab *s)
 
 static struct vow__co_slab *slab_new(struct vow__co_pool *pool, size_t size)
 {
-    size_t guard = VOW_CO_GUARD_PAGES * page_size();
-    size_t slot = guard + size;
+    size_t slot = guard_bytes() + size;
     for (struct vow__co_slab **pp = &spare; *pp; pp = &(*pp)->next) {
         struct vow__co_slab *s = *pp;
         if (s->slot_size == slot) {
@@ -216,52 +266,146 @@ static struct vow__co_slab *slab_new(struct vow__co_pool *pool, size_t size)
     s->n = (unsigned)n;
     s->used = 0;
     s->prepared = 0;
+    s->mprotected = 0;
     s->free_head = NO_SLOT;
     slab_link(pool, s);
     return s;
 }
 
-static int guard_install(char *p, size_t len)
+static int guard_mode_get(void)
 {
-    if (guard_mode != 2) {
-        if (madvise(p, len, MADV_GUARD_INSTALL) == 0) {
-            guard_mode = 1;
-            return 0;
-        }
-        if (guard_mode == 1 || (errno != EINVAL && errno != ENOSYS))
-            return -errno;
-        guard_mode = 2;
+    int m = atomic_load_explicit(&guard_mode, memory_order_relaxed);
+    if (m == GUARD_UNKNOWN) {
+        const char *e = getenv("VOW_CO_GUARD");
+        m = e && strcmp(e, "mprotect") == 0 ? GUARD_MPROTECT : GUARD_BATCH;
+        atomic_store_explicit(&guard_mode, m, memory_order_relaxed);
     }
-    return mprotect(p, len, PROT_NONE) == 0 ? 0 : -errno;
+    return m;
 }
 
-/* Prepares the next never-used slot of s: its guard and its Valgrind registration. */
-static struct vow__co_stack *slot_prepare(struct vow__co_slab *s)
+/* A kernel that refused a way of installing guards: fall back to the next one. */
+static void guard_mode_drop(int from)
 {
-    size_t guard = VOW_CO_GUARD_PAGES * page_size();
-    char *slot = s->first + (size_t)s->prepared * s->slot_size;
-    if (guard_install(slot, guard) < 0)
-        return NULL;
-    struct vow__co_stack *st = &s->slots[s->prepared];
-    st->lo = slot + guard;
-    st->size = s->slot_size - guard;
-    st->slab = s;
-    st->next_free = NO_SLOT;
-    st->vg_id = 0;
-    /* Stack tops at a fixed page offset would all land in the same cache sets, and
-     * every coroutine touches its top first; spread them over a page. */
-    st->color = ((s->prepared * 37u) % 64u) * 64u;
+    int m = from;
+    atomic_compare_exchange_strong_explicit(&guard_mode, &m, from + 1, memory_order_relaxed,
+                                            memory_order_relaxed);
+}
+
+/*
+ * Installs the guards of slots [first, first + n) of s: 0, or -errno (nothing is
+ * counted as prepared then; guards already made stay, harmlessly, on slots that will
+ * be prepared again later).
+ */
+static int guards_install(struct vow__co_slab *s, unsigned first, unsigned n)
+{
+    for (;;) {
+        int m = guard_mode_get();
+        if (m == GUARD_BATCH) {
+            struct iovec iov[SLAB_MAX_SLOTS];
+            for (unsigned i = 0; i < n; i++) {
+                iov[i].iov_base = s->first + (size_t)(first + i) * s->slot_size;
+                iov[i].iov_len = guard_bytes();
+            }
+            long done = syscall(SYS_process_madvise, CO_PIDFD_SELF, iov, (size_t)n,
+                                MADV_GUARD_INSTALL, 0u);
+            if (done == (long)(n * guard_bytes()))
+                return 0;
+            /* No PIDFD_SELF, no process_madvise, or no guard advice through it. */
+            if (done < 0 && (errno == EBADF || errno == EINVAL || errno == ENOSYS ||
+                             errno == EPERM || errno == ESRCH)) {
+                guard_mode_drop(GUARD_BATCH);
+                continue;
+            }
+            /* A partial batch (out of memory for page tables): each on its own. */
+            if (done >= 0)
+                errno = ENOMEM;
+            return -errno;
+        }
+        if (m == GUARD_MADVISE) {
+            unsigned i = 0;
+            for (; i < n; i++) {
+                if (madvise(s->first + (size_t)(first + i) * s->slot_size, guard_bytes(),
+                            MADV_GUARD_INSTALL) != 0)
+                    break;
+            }
+            if (i == n)
+                return 0;
+            if (i == 0 && (errno == EINVAL || errno == ENOSYS)) {
+                guard_mode_drop(GUARD_MADVISE);
+                continue;
+            }
+            return -errno;
+        }
+        /* mprotect: within the process's share of mappings. */
+        long need = 2L * n;
+        if (atomic_fetch_add_explicit(&maps_used, need, memory_order_relaxed) + need >
+            map_budget()) {
+            atomic_fetch_sub_explicit(&maps_used, need, memory_order_relaxed);
+            return -ENOMEM;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            if (mprotect(s->first + (size_t)(first + i) * s->slot_size, guard_bytes(),
+                         PROT_NONE) != 0) {
+                int err = errno;
+                /* The first i stay counted (they are prepared again later, and
+                 * counted again: the count errs on the safe side). */
+                atomic_fetch_sub_explicit(&maps_used, 2L * (n - i), memory_order_relaxed);
+                s->mprotected = 1;
+                return -err;
+            }
+        }
+        s->mprotected = 1;
+        return 0;
+    }
+}
+
+/*
+ * Stack tops at a fixed page offset would all land in the same cache sets, and every
+ * coroutine touches its top first; they are spread over 48 colours of 64 bytes, at
+ * most 3 KiB, so that the bookkeeping and the first frames still fit in the top page.
+ */
+#define COLOURS 48u
+
+/* Makes the next never-used slots of s ready: guards, Valgrind registration. Returns
+ * the first of them, or NULL. */
+static struct vow__co_stack *slots_prepare(struct vow__co_slab *s)
+{
+    unsigned n = s->prepared ? s->prepared : 1;
+    if (n > s->n - s->prepared)
+        n = s->n - s->prepared;
+    if (guards_install(s, s->prepared, n) < 0) {
+        if (n == 1 || guards_install(s, s->prepared, 1) < 0)
+            return NULL;
+        n = 1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = s->prepared + i;
+        struct vow__co_stack *st = &s->slots[k];
+        st->lo = s->first + (size_t)k * s->slot_size + guard_bytes();
+        st->size = s->slot_size - guard_bytes();
+        st->slab = s;
+        st->next_free = i + 1 < n ? k + 1 : NO_SLOT;
+        st->vg_id = 0;
+        st->color = ((k * 37u) % COLOURS) * 64u;
 #ifdef VOW_CO_VALGRIND
-    st->vg_id = VALGRIND_STACK_REGISTER(st->lo, (char *)st->lo + st->size);
+        st->vg_id = VALGRIND_STACK_REGISTER(st->lo, (char *)st->lo + st->size);
 #endif
-    s->prepared++;
-    return st;
+    }
+    /* All but the first go on the free list, in order. */
+    unsigned first = s->prepared;
+    if (n > 1) {
+        s->slots[first + n - 1].next_free = s->free_head;
+        s->free_head = first + 1;
+    }
+    s->prepared += n;
+    return &s->slots[first];
 }
 
 int vow__co_stack_get(struct vow__co_pool *pool, size_t size, struct vow__co_stack **ret)
 {
     struct vow__co_slab *s = pool->avail;
-    while (s && s->slot_size - VOW_CO_GUARD_PAGES * page_size() != size)
+    size_t slot = size + guard_bytes();
+    while (s && s->slot_size != slot)
         s = s->anext;
     if (!s) {
         s = slab_new(pool, size);
@@ -274,12 +418,15 @@ int vow__co_stack_get(struct vow__co_pool *pool, size_t size, struct vow__co_sta
         s->free_head = st->next_free;
         pool->cached--;
     } else {
-        st = slot_prepare(s);
+        unsigned before = s->prepared;
+        st = slots_prepare(s);
         if (!st) {
             if (s->used == 0 && s->prepared == 0)
                 slab_retire(pool, s);
             return VOW_ENOMEM;
         }
+        /* The others of the batch wait on the free list. */
+        pool->cached += s->prepared - before - 1;
     }
     if (s->used++ == 0)
         pool->idle--;

@@ -32,6 +32,15 @@ typedef struct vow_co_opts {
 #define VOW_CO_STACK_MAX ((size_t)256 * 1024 * 1024)
 
 /*
+ * Guard below every stack (whole pages, at least this): touching it is a SIGSEGV.
+ * A frame larger than the guard could step over it into the stack below unless the
+ * code that makes the frame probes each page it allocates: libvow is built with
+ * -fstack-clash-protection, and so should be coroutine bodies that may put more
+ * than this on the stack in one frame (large arrays, VLAs, alloca).
+ */
+#define VOW_CO_GUARD_SIZE ((size_t)16 * 1024)
+
+/*
  * Copy-stack mode: the coroutine runs on its loop's one shared stack
  * (VOW_CO_COPY_STACK_SIZE bytes, guard-paged) instead of a stack of its own. When
  * another copy-stack coroutine needs the shared stack, the part this one uses is
