@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -815,6 +817,78 @@ static void pool_reuse(void **state)
     assert_int_equal(vow_co_trim(), 0);
 }
 
+/* ------------------------------------- the mprotect guards' share of mappings */
+
+static vow_ret co_park(void *arg)
+{
+    int rc = vow_await(arg);
+    return rc < 0 ? vow_fail(rc, vow_val_none()) : vow_ok(vow_val_none());
+}
+
+/*
+ * Where guards split mappings (VOW_CO_GUARD=mprotect, or a kernel without
+ * MADV_GUARD_INSTALL), spawning with separate stacks stops at the adapter's share of
+ * vm.max_map_count, out of memory, and the process keeps mappings for everything
+ * else; copy-stack coroutines go on.
+ */
+static void mapping_budget(void **state)
+{
+    (void)state;
+    /* Only where guards are mprotect's (the co-mprotect tests); not under Valgrind,
+     * whose own mappings change the count. */
+    const char *g = getenv("VOW_CO_GUARD");
+    if (!g || strcmp(g, "mprotect") != 0 || getenv("VOW_UNDER_VALGRIND"))
+        return;
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        assert_int_equal(fscanf(f, "%ld", &max), 1);
+        fclose(f);
+    }
+    vow_co_trim();
+    L = new_loop();
+    vow *gate = vow_pending(L);
+    /* A copy-stack coroutine first: the shared stack exists before the share runs out. */
+    vow *copy0 = vow_co_spawn(L, co_park, gate, &copy_opts);
+    assert_non_null(copy0);
+    size_t cap = (size_t)max, n = 0;
+    vow **cs = malloc(cap * sizeof(*cs));
+    assert_non_null(cs);
+    vow_co_opts small = { .stack_size = VOW_CO_STACK_MIN };
+    while (n < cap && (cs[n] = vow_co_spawn(L, co_park, gate, &small)) != NULL)
+        n++;
+    /* Two mappings per guarded stack, within half of the limit (give or take the
+     * slabs' own mappings). */
+    assert_true(n > 1000);
+    assert_true(n * 2 <= (size_t)max / 2 + 64);
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    munmap(m, 4096);
+    vow *copy = vow_co_spawn(L, co_index, (void *)(intptr_t)7, &copy_opts);
+    assert_non_null(copy);
+    assert_int_equal(vow_resolve(gate, vow_val_none()), 0);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_value(copy)->num, 7);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(vow_state(cs[i]), VOW_FULFILLED);
+        vow_unref(cs[i]);
+    }
+    free(cs);
+    assert_int_equal(vow_state(copy0), VOW_FULFILLED);
+    vow_unref(copy0);
+    vow_unref(copy);
+    vow_unref(gate);
+    finish(L);
+    vow_co_trim();
+    /* Everything given back: the whole share is usable again. */
+    L = new_loop();
+    vow *again = vow_co_spawn(L, co_index, (void *)(intptr_t)1, &small);
+    assert_non_null(again);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    vow_unref(again);
+    finish(L);
+}
+
 /* ------------------------------------------------- allocation failure sweep */
 
 static vow_ret co_sweep(void *arg)
@@ -882,6 +956,7 @@ int main(void)
         cmocka_unit_test(stack_size_option),
         cmocka_unit_test(overflow_kills_child),
         cmocka_unit_test(pool_reuse),
+        cmocka_unit_test(mapping_budget),
         cmocka_unit_test(oom_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
