@@ -433,12 +433,12 @@ VOW_API int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx);
  * (one that handed the vow on to an adoption, say). fn(a, p) runs when p is
  * cancelled while pending, or when its last reference is dropped while pending,
  * like a vow_on_cancel hook (p borrowed for the call); the hook is then idle, as it
- * is once p settled otherwise. Loop thread only.
+ * is once p settled otherwise. It has no data field: embed it in your own struct and
+ * find that from a (offsetof). Loop thread only.
  */
 typedef struct vow_abort vow_abort;
 typedef void (*vow_abort_fn)(vow_abort *a, vow *p);
 struct vow_abort {
-    void *data; /* rw */
     VOW__PRIVATE(4);
 };
 /* Binds fn to an idle hook. VOW_EINVAL if a or fn is NULL. */
@@ -461,7 +461,8 @@ VOW_API int vow_abort_stop(vow_abort *a);
  * reaction: the vow's rejection counts as handled, fn runs from the microtask queue
  * in attachment order with the vow's other reactions (never synchronously, even if
  * the vow already settled), and withdrawing the waiter cancels the vow when no other
- * consumer is left. Loop thread only.
+ * consumer is left. It has no data field, to stay small where a million wait at once:
+ * embed it in your own struct and find that from w (offsetof). Loop thread only.
  */
 typedef struct vow_waiter vow_waiter;
 /* p is borrowed for the call (read it with vow_state/vow_code/vow_value). p is still
@@ -470,7 +471,6 @@ typedef struct vow_waiter vow_waiter;
  * it. */
 typedef void (*vow_waiter_fn)(vow_waiter *w, vow *p);
 struct vow_waiter {
-    void *data; /* rw */
     VOW__PRIVATE(4);
 };
 /* Binds fn to an idle waiter. VOW_EINVAL if w or fn is NULL. */

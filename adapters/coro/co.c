@@ -6,6 +6,7 @@
  * thread-local registry keyed by the loop, since a loop belongs to one thread; it
  * is freed when the loop's last coroutine finishes.
  */
+#include "arena.h"
 #include "stack.h"
 #include "switch.h"
 
@@ -25,28 +26,38 @@ enum co_state {
 
 struct co_reg;
 
-/* A coroutine. One with a stack of its own lives at the top of that stack, so
- * spawning it allocates no heap memory beyond the vow and its cancel hook. A
- * copy-stack one lives on the heap, followed by its first save buffer. */
+/*
+ * A coroutine. One with a stack of its own lives at the top of that stack, so
+ * spawning it allocates nothing but its vow. A copy-stack one lives in its loop's
+ * arena, as does the buffer its stack is kept in while it is evicted. What a parked
+ * copy-stack coroutine costs is this struct and that buffer, so the struct stays
+ * small: the resumer's context is the registry's (resumes of one loop never nest).
+ */
 struct co {
     vow_waiter wait;             /* its start, each vow_await, a cancellation wake-up */
     vow_abort abort;             /* on result while it is pending: cancellation reaches us */
     struct vow__co_ctx ctx;      /* the coroutine's context while it is not running */
-    struct vow__co_ctx back;     /* the resumer's context while the coroutine runs */
     struct co_reg *reg;          /* its loop's registry */
-    vow_loop *loop;              /* the loop it runs on */
     vow *result;                 /* its vow: one reference until it finishes */
-    vow_co_fn fn;                /* the body */
-    void *arg;                   /* for fn */
-    struct vow__co_stack *stack; /* where it runs (and where this struct is) */
+    union {
+        struct {                 /* until it starts: */
+            vow_co_fn fn;        /* the body */
+            void *arg;           /* for fn */
+        };
+        struct {                 /* copy mode, once started: */
+            uint32_t save_cap;   /* bytes save holds (an arena size) */
+            uint32_t save_len;   /* bytes of stack in save while evicted */
+        };
+    };
+    union {
+        struct vow__co_stack *stack; /* separate: where it runs (and this struct is) */
+        unsigned char *save;         /* copy mode: its stack while evicted, or NULL */
+    };
     struct co *prev, *next;      /* reg->live */
     int wake;                    /* what the pending vow_await returns */
     uint8_t state;               /* enum co_state */
     uint8_t canceled;            /* result was cancelled: every vow_await fails at once */
     uint8_t copy;                /* runs on the loop's shared stack (VOW_CO_COPY_STACK) */
-    unsigned char *save;         /* copy mode: its stack while evicted (inline or heap) */
-    size_t save_cap;             /* bytes save can hold */
-    size_t save_len;             /* bytes of stack in save while evicted */
 #ifdef VOW_CO_TSAN
     void *tsan_fiber;            /* TSan's fiber for this coroutine */
     void *tsan_back;             /* TSan's fiber of the resumer */
@@ -56,21 +67,7 @@ struct co {
     const void *back_lo;         /* the resumer's stack, for switching back to it */
     size_t back_size;            /* its size */
 #endif
-    _Alignas(16) unsigned char save_inline[]; /* copy mode: the first save buffer */
 };
-
-/*
- * A copy-stack coroutine's save buffer starts inside its own allocation (384 bytes
- * in all with the assembly switches, a jemalloc size class), enough for a coroutine
- * that suspends a call or two below its body (about 200 bytes of stack) never to
- * allocate again; vow_await grows it before a deeper suspension. Memory per
- * suspended coroutine is what a million of them cost, so this stays small. Once
- * coroutines of a loop had to grow theirs, later ones start with the grown size (up
- * to CO_SAVE_HINT_MAX): the coroutines of one loop tend to be alike, and one
- * allocation of the right size beats two.
- */
-#define CO_SAVE_INLINE ((size_t)256)
-#define CO_SAVE_HINT_MAX ((size_t)4096)
 
 /* The adapter's state for one loop. */
 struct co_reg {
@@ -80,9 +77,10 @@ struct co_reg {
     struct co *live;          /* coroutines not finished, newest first */
     size_t n_live;            /* length of live */
     vow *ready;               /* a fulfilled vow: starts, wake-ups and vow_co_yield wait on it */
+    struct vow__co_ctx back;  /* the resumer's context while one of ours runs */
     struct vow__co_stack *shared; /* copy-stack coroutines' stack, from pool, or NULL */
     struct co *occupant;      /* the copy-stack coroutine whose frames are on shared */
-    size_t save_hint;         /* first save buffer for new copy-stack coroutines */
+    struct vow__co_arena arena; /* copy-stack coroutines and their save buffers */
 };
 
 /* initial-exec: these are read on every await; the general TLS model would cost a
@@ -146,6 +144,7 @@ static void reg_maybe_release(struct co_reg *r)
     if (r->shared)
         vow__co_stack_put(&r->pool, r->shared);
     vow__co_pool_fini(&r->pool);
+    vow__co_arena_fini(&r->arena);
     vow_unref(r->ready);
     vow_free(r);
 }
@@ -203,45 +202,77 @@ static void co_occupy(struct co *co)
 }
 
 /*
- * The stack pointer of a function called from the caller's body: at or below the
- * caller's own, whatever the compiler did with the caller's frame. A leaf, so
- * barely below.
+ * The stack pointer of the caller at its call: this function is a leaf that never
+ * inlines, so its own stack pointer sits one return address below the caller's.
+ * (Were it given a frame, by instrumentation, the answer would only be lower: a
+ * larger bound.)
  */
-static __attribute__((noinline)) void *co_stack_mark(void)
+static __attribute__((noinline)) unsigned char *co_stack_mark(void)
 {
-    return vow__co_sp();
+    return (unsigned char *)vow__co_sp() + sizeof(void *);
 }
 
 /*
- * Makes co's save buffer hold the stack it will leave when it suspends from the
- * calling vow_await. vow_await calls the switch from its own body (co_suspend is
- * always inlined), so the stack the switch leaves is bounded by co_stack_mark
- * called from that body (or from this function's, lower still) plus the switch's
- * own frame: an upper bound without guessing at slack. The buffer holds nothing
- * while co runs, so growing it copies nothing. The loop's hint remembers the need
- * itself, not the rounded capacity, so alike coroutines spawned later fit exactly.
+ * Room for co_park's frame beyond vow_await's: vow_await reaches co_park by a tail
+ * call (its own frame is gone by then), and co_park's frame is a return address and
+ * alignment; without optimisation, or instrumented, it is a call and a few words.
+ * Generous, since co_fit gives back what was not used.
  */
-static int co_reserve(struct co *co)
+#define CO_PARK_SLACK ((size_t)128)
+
+/*
+ * Makes co's save buffer hold the stack it leaves when it suspends: everything above
+ * mark (vow_await's stack pointer) plus co_park's frame and the switch's own. An
+ * upper bound without guessing at the compiler's frames but co_park's, which is
+ * tiny; co_fit trims the buffer to what the suspension really left. The buffer holds
+ * nothing while co runs, so a new one copies nothing; it comes from the loop's arena
+ * in 16-byte classes and is kept for later suspensions until co finishes.
+ */
+static __attribute__((noinline)) int co_reserve(struct co *co, unsigned char *mark)
 {
-    unsigned char *top = (unsigned char *)co->stack->lo + co->stack->size;
-    size_t need = (size_t)(top - (unsigned char *)co_stack_mark()) + VOW_CO_JUMP_FRAME;
+    struct vow__co_stack *st = co->reg->shared;
+    unsigned char *top = (unsigned char *)st->lo + st->size;
+    size_t need = (size_t)(top - mark) + CO_PARK_SLACK + VOW_CO_JUMP_FRAME;
     if (need <= co->save_cap)
         return 0;
-    size_t cap = (need + 511) & ~(size_t)511;
-    unsigned char *buf = vow_malloc(cap);
+    unsigned char *buf = vow__co_arena_get(&co->reg->arena, need);
     if (!buf)
         return VOW_ENOMEM;
-    struct co_reg *r = co->reg;
-    size_t hint = (need + 63) & ~(size_t)63;
-    if (hint <= CO_SAVE_HINT_MAX && hint > r->save_hint)
-        r->save_hint = hint;
-    if (co->save != co->save_inline)
-        vow_free(co->save);
+    if (co->save)
+        vow__co_arena_put(&co->reg->arena, co->save, co->save_cap);
     co->save = buf;
-    co->save_cap = cap;
+    co->save_cap = (uint32_t)vow__co_arena_round(need);
     return 0;
 }
+
+/*
+ * co just suspended and still occupies the shared stack, so its buffer holds nothing:
+ * swap it for one of the exact size class of what the suspension left, if the arena
+ * has one without growing. What a parked coroutine costs is then the stack it uses,
+ * not the bound it reserved.
+ */
+static void co_fit(struct co *co)
+{
+    struct vow__co_stack *st = co->reg->shared;
+    size_t n = (size_t)((unsigned char *)st->lo + st->size -
+                        (unsigned char *)vow__co_ctx_sp(&co->ctx));
+    assert(n <= co->save_cap);
+    if (vow__co_arena_round(n) >= co->save_cap)
+        return;
+    unsigned char *buf = vow__co_arena_take(&co->reg->arena, n);
+    if (!buf)
+        return;
+    vow__co_arena_put(&co->reg->arena, co->save, co->save_cap);
+    co->save = buf;
+    co->save_cap = (uint32_t)vow__co_arena_round(n);
+}
 #endif
+
+/* The stack co runs on. */
+static inline struct vow__co_stack *co_stack(const struct co *co)
+{
+    return co->copy ? co->reg->shared : co->stack;
+}
 
 /* Runs co until it suspends or finishes. Called on the resumer's stack. */
 static void co_resume(struct co *co)
@@ -255,24 +286,32 @@ static void co_resume(struct co *co)
     co->state = CO_RUNNING;
 #ifdef VOW_CO_ASAN
     void *fake = NULL;
-    __sanitizer_start_switch_fiber(&fake, co->stack->lo, co->stack->size);
+    __sanitizer_start_switch_fiber(&fake, co_stack(co)->lo, co_stack(co)->size);
 #endif
 #ifdef VOW_CO_TSAN
     co->tsan_back = __tsan_get_current_fiber();
     __tsan_switch_to_fiber(co->tsan_fiber, 0);
 #endif
-    vow__co_jump(&co->back, &co->ctx, co);
+    vow__co_jump(&co->reg->back, &co->ctx, co);
 #ifdef VOW_CO_ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
     cur = prev;
     if (co->state == CO_DONE)
         co_finish(co);
+#ifdef VOW_CO_HAVE_COPY
+    else if (co->copy)
+        co_fit(co);
+#endif
 }
 
-/* Switches from co back to its resumer; returns when co is resumed again. Inlined,
- * so that co_reserve measured the stack this leaves. */
-static inline __attribute__((always_inline)) void co_suspend(struct co *co)
+/*
+ * Switches from co back to its resumer and returns what vow_await returns once co is
+ * resumed. vow_await reaches it by a tail call, and it keeps nothing across the
+ * switch (the resumer hands co back as the switch's result), so its frame is only a
+ * return address and alignment: a copy-stack coroutine saves that much less.
+ */
+static __attribute__((noinline)) int co_park(struct co *co)
 {
     co->state = CO_SUSPENDED;
 #ifdef VOW_CO_ASAN
@@ -281,11 +320,12 @@ static inline __attribute__((always_inline)) void co_suspend(struct co *co)
 #ifdef VOW_CO_TSAN
     __tsan_switch_to_fiber(co->tsan_back, 0);
 #endif
-    vow__co_jump(&co->ctx, &co->back, NULL);
+    struct co *self = vow__co_jump(&co->ctx, &co->reg->back, NULL);
 #ifdef VOW_CO_ASAN
     /* Runs on co's stack again: ASan learns where the new resumer's stack is. */
-    __sanitizer_finish_switch_fiber(co->fake, &co->back_lo, &co->back_size);
+    __sanitizer_finish_switch_fiber(self->fake, &self->back_lo, &self->back_size);
 #endif
+    return self->wake;
 }
 
 /*
@@ -298,7 +338,12 @@ static void co_main(void *data)
 #ifdef VOW_CO_ASAN
     __sanitizer_finish_switch_fiber(NULL, &co->back_lo, &co->back_size);
 #endif
-    vow_ret r = co->fn(co->arg);
+    /* fn and arg share their place with the save buffer's sizes. */
+    vow_co_fn fn = co->fn;
+    void *arg = co->arg;
+    co->fn = NULL;
+    co->arg = NULL;
+    vow_ret r = fn(arg);
     int rc = vow_settle(co->result, r);
     /* vow_pass(), a NULL or foreign vow to follow, or no memory to adopt: the vow
      * must still settle, or its holders would wait forever. */
@@ -312,15 +357,16 @@ static void co_main(void *data)
 #ifdef VOW_CO_TSAN
     __tsan_switch_to_fiber(co->tsan_back, 0);
 #endif
-    vow__co_jump(&co->ctx, &co->back, NULL);
+    vow__co_jump(&co->ctx, &co->reg->back, NULL);
 }
 
-/* Frees a copy-stack coroutine's memory. */
+/* Gives a copy-stack coroutine's memory back to the arena. */
 static void co_free(struct co *co)
 {
-    if (co->save != co->save_inline)
-        vow_free(co->save);
-    vow_free(co);
+    struct vow__co_arena *a = &co->reg->arena;
+    if (co->save)
+        vow__co_arena_put(a, co->save, co->save_cap);
+    vow__co_arena_put(a, co, sizeof(*co));
 }
 
 /* co finished or never started: unlink it and give its stack back. A coroutine with
@@ -365,7 +411,7 @@ static void co_finish(struct co *co)
  */
 static void co_waited(vow_waiter *w, vow *p)
 {
-    struct co *co = w->data;
+    struct co *co = (struct co *)(void *)((char *)w - offsetof(struct co, wait));
     if (co->state == CO_SUSPENDED) {
         int st = vow_state(p);
         if (co->canceled || st == VOW_PENDING)
@@ -386,7 +432,7 @@ static void co_waited(vow_waiter *w, vow *p)
  */
 static void co_on_cancel(vow_abort *a, vow *p)
 {
-    struct co *co = a->data;
+    struct co *co = (struct co *)(void *)((char *)a - offsetof(struct co, abort));
     (void)p;
     co->canceled = 1;
     if (co->state == CO_SUSPENDED && vow_waiter_stop(&co->wait) == 0)
@@ -416,15 +462,12 @@ static struct co *co_new_copy(struct co_reg *r)
 {
     if (!r->shared && vow__co_stack_get(&r->pool, VOW_CO_COPY_STACK_SIZE, &r->shared) < 0)
         return NULL;
-    size_t first = r->save_hint > CO_SAVE_INLINE ? r->save_hint : CO_SAVE_INLINE;
-    struct co *co = vow_malloc(sizeof(*co) + first);
+    struct co *co = vow__co_arena_get(&r->arena, sizeof(*co));
     if (!co)
         return NULL;
     memset(co, 0, sizeof(*co));
+    co->reg = r;
     co->copy = 1;
-    co->stack = r->shared;
-    co->save = co->save_inline;
-    co->save_cap = first;
     return co;
 }
 #endif
@@ -455,14 +498,11 @@ vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts)
     if (!p)
         goto fail_vow;
     co->reg = r;
-    co->loop = l;
     co->result = p;
     co->fn = fn;
     co->arg = arg;
     co->state = CO_NEW;
-    co->wait.data = co;
     vow_waiter_init(&co->wait, co_waited);
-    co->abort.data = co;
     vow_abort_init(&co->abort, co_on_cancel);
 
 #ifdef VOW_CO_TSAN
@@ -499,16 +539,15 @@ int vow_await(vow *p)
         return VOW_ECANCELED;
     if (p == co->result)
         return VOW_ECYCLE;
-    if (vow_loop_of(p) != co->loop)
+    if (vow_loop_of(p) != co->reg->loop)
         return VOW_EINVAL;
 #ifdef VOW_CO_HAVE_COPY
-    if (co->copy && co_reserve(co) < 0)
+    if (co->copy && co_reserve(co, co_stack_mark()) < 0)
         return VOW_ENOMEM;
 #endif
     /* Idle while the coroutine runs, so this cannot fail. */
     vow_waiter_start(&co->wait, p);
-    co_suspend(co);
-    return co->wake;
+    return co_park(co);
 }
 
 int vow_co_yield(void)
@@ -528,7 +567,7 @@ int vow_co_sleep(uint64_t ms)
         return VOW_ENOTCORO;
     if (co->canceled)
         return VOW_ECANCELED;
-    vow *t = vow_delay(co->loop, ms, vow_val_none());
+    vow *t = vow_delay(co->reg->loop, ms, vow_val_none());
     if (!t)
         return VOW_ENOMEM;
     int rc = vow_await(t);

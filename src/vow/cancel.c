@@ -142,7 +142,6 @@ int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 
 /* An abort hook in caller memory (vow_abort): the private layout of the handle. */
 struct abort_hook {
-    void *data;            /* the user's */
     struct vow__link link; /* on p while registered */
     vow *p;                /* the vow it is registered on, or NULL: idle */
     vow_abort_fn fn;       /* the producer's abort */

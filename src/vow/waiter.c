@@ -10,7 +10,6 @@
 
 /* The handle's private layout. */
 struct waiter {
-    void *data;            /* the user's */
     struct vow__react base; /* node, and the vow waited on (NULL: idle) */
     vow_waiter_fn fn;      /* what runs */
 };
