@@ -7,6 +7,7 @@
  * is freed when the loop's last coroutine finishes.
  */
 #include "arena.h"
+#include "check.h"
 #include "stack.h"
 #include "switch.h"
 
@@ -81,6 +82,9 @@ struct co_reg {
     struct vow__co_stack *shared; /* copy-stack coroutines' stack, from pool, or NULL */
     struct co *occupant;      /* the copy-stack coroutine whose frames are on shared */
     struct vow__co_arena arena; /* copy-stack coroutines and their save buffers */
+#ifdef VOW_DEBUG
+    int hidden;               /* shared is hidden (check.h): its check slot, or -1 */
+#endif
 };
 
 /* initial-exec: these are read on every await; the general TLS model would cost a
@@ -119,6 +123,9 @@ static struct co_reg *reg_get(vow_loop *l)
     if (!r)
         return NULL;
     memset(r, 0, sizeof(*r));
+#ifdef VOW_DEBUG
+    r->hidden = -1;
+#endif
     r->ready = vow_resolved(l, vow_val_none());
     if (!r->ready) {
         vow_free(r);
@@ -141,8 +148,12 @@ static void reg_maybe_release(struct co_reg *r)
             break;
         }
     }
-    if (r->shared)
+    if (r->shared) {
+#ifdef VOW_DEBUG
+        vow__co_check_show(r->shared->lo, r->shared->size, &r->hidden);
+#endif
         vow__co_stack_put(&r->pool, r->shared);
+    }
     vow__co_pool_fini(&r->pool);
     vow__co_arena_fini(&r->arena);
     vow_unref(r->ready);
@@ -169,6 +180,9 @@ static void co_occupy(struct co *co)
     struct vow__co_stack *st = r->shared;
     unsigned char *top = (unsigned char *)st->lo + st->size;
     struct co *old = r->occupant;
+#ifdef VOW_DEBUG
+    vow__co_check_show(st->lo, st->size, &r->hidden);
+#endif
 #ifdef VOW_CO_ASAN
     /* Redzones of frames abandoned or evicted would fire on the copies and on the
      * restored frames: the shared stack's frames are not ASan-checked across an
@@ -266,6 +280,35 @@ static void co_fit(struct co *co)
     co->save = buf;
     co->save_cap = (uint32_t)vow__co_arena_round(n);
 }
+
+#ifdef VOW_DEBUG
+/*
+ * The debug check (check.h): co just suspended, so no copy-stack coroutine of its loop
+ * runs. It is evicted at once rather than lazily, and the shared stack is hidden
+ * until a copy-stack coroutine occupies it again, so a pointer into co's stack used
+ * meanwhile faults at the use, with a message, instead of reading another
+ * coroutine's frames later.
+ */
+static void co_hide(struct co_reg *r)
+{
+    struct vow__co_stack *st = r->shared;
+    struct co *old = r->occupant;
+    if (old) {
+        unsigned char *top = (unsigned char *)st->lo + st->size;
+        unsigned char *sp = vow__co_ctx_sp(&old->ctx);
+        size_t n = (size_t)(top - sp);
+        assert(n <= old->save_cap);
+#ifdef VOW_CO_ASAN
+        ASAN_UNPOISON_MEMORY_REGION(st->lo, st->size);
+#endif
+        memcpy(old->save, sp, n);
+        old->save_len = n;
+        r->occupant = NULL;
+    }
+    if (r->hidden < 0)
+        vow__co_check_hide(st->lo, st->size, &r->hidden);
+}
+#endif
 #endif
 
 /* The stack co runs on. */
@@ -297,11 +340,26 @@ static void co_resume(struct co *co)
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
     cur = prev;
-    if (co->state == CO_DONE)
+    if (co->state == CO_DONE) {
+#if defined(VOW_CO_HAVE_COPY) && defined(VOW_DEBUG)
+        /* co and, with the last coroutine, the registry are gone after this. */
+        struct co_reg *r = co->reg;
+        int hide = co->copy && r->n_live > 1;
         co_finish(co);
+        if (hide)
+            co_hide(r);
+#else
+        co_finish(co);
+#endif
+        return;
+    }
 #ifdef VOW_CO_HAVE_COPY
-    else if (co->copy)
+    if (co->copy) {
         co_fit(co);
+#ifdef VOW_DEBUG
+        co_hide(co->reg);
+#endif
+    }
 #endif
 }
 
