@@ -21,8 +21,8 @@ typedef vow_ret (*vow_co_fn)(void *arg);
 typedef struct vow_co_opts {
     size_t stack_size; /* rw: stack bytes, 0 = VOW_CO_STACK_DEFAULT; rounded up to whole
                           pages, at least VOW_CO_STACK_MIN, at most VOW_CO_STACK_MAX. The
-                          coroutine's bookkeeping (a few hundred bytes, about 2 KiB with
-                          ucontext) and up to 4 KiB of cache colouring come out of it.
+                          coroutine's bookkeeping (136 bytes, about 1 KiB with ucontext)
+                          and up to 3 KiB of cache colouring come out of it.
                           With VOW_CO_COPY_STACK: 0, or at most VOW_CO_COPY_STACK_SIZE */
     unsigned flags;    /* rw: 0 or VOW_CO_COPY_STACK */
 } vow_co_opts;
@@ -45,11 +45,14 @@ typedef struct vow_co_opts {
  * (VOW_CO_COPY_STACK_SIZE bytes, guard-paged) instead of a stack of its own. When
  * another copy-stack coroutine needs the shared stack, the part this one uses is
  * copied into a heap buffer of its own, and copied back before it resumes. A
- * suspended copy-stack coroutine costs its bookkeeping plus the bytes of stack it
- * was using (typically under 1 KiB) instead of a mapped, touched stack page and guard.
+ * suspended copy-stack coroutine costs its bookkeeping (136 bytes) plus the bytes of
+ * stack it was using (176 for one that awaits from its body) instead of a mapped,
+ * touched stack page and guard.
  * The price: while it is suspended, its locals do not stay at their addresses, so a
  * pointer into its stack (a local passed by address to another coroutine, a callback
  * or a vow handler) must not be used until it runs again; pass heap memory instead.
+ * A library built with -Dvow_debug=true makes such a use fault at once, with a
+ * message, when it comes from outside the loop's copy-stack coroutines.
  * Resuming costs a copy of the stack in use, so keep deep stacks out of this mode.
  * Architectures other than x86-64 and AArch64 run these coroutines on separate
  * stacks (of stack_size, or the default).
@@ -63,8 +66,9 @@ typedef struct vow_co_opts {
  * vow_then handler, so spawn never runs user code synchronously. It always starts,
  * even if its vow was cancelled meanwhile (its first vow_await then returns
  * VOW_ECANCELED), so fn can release what arg owns.
- * The stack comes from a per-loop pool of mmap'd stacks, each with guard pages below
- * it: overflowing it is a SIGSEGV, never silent corruption.
+ * The stack comes from a per-loop pool of mmap'd stacks, each with VOW_CO_GUARD_SIZE
+ * of guard below it: overflowing it is a SIGSEGV, never silent corruption (for
+ * frames larger than the guard, in code built with -fstack-clash-protection).
  * Cancellation that reaches the returned vow (vow_cancel on it, a vow_timeout over
  * it firing, a lost race, a consumer of it cancelled with no other consumer left)
  * makes the coroutine's current or next vow_await return VOW_ECANCELED, and every
@@ -92,9 +96,9 @@ VOW_API vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opt
  *   VOW_ENOTCORO  not called from inside a coroutine (nothing happens)
  *   VOW_EINVAL    p is NULL or belongs to another loop
  *   VOW_ECYCLE    p is the calling coroutine's own vow (it would wait for itself)
- *   VOW_ENOMEM    the wait could not be set up, or (copy-stack mode) the buffer
- *                 that keeps its stack while suspended could not grow to the stack
- *                 in use; the coroutine did not suspend and may try again
+ *   VOW_ENOMEM    copy-stack mode only: the buffer that keeps its stack while
+ *                 suspended could not grow to the stack in use; the coroutine did
+ *                 not suspend and may try again (a wait itself allocates nothing)
  */
 VOW_API int vow_await(vow *p);
 
@@ -107,7 +111,8 @@ VOW_API int vow_co_sleep(uint64_t ms);
 /*
  * Lets every microtask already queued run, and callbacks if the loop gets a turn,
  * then resumes the calling coroutine: an await of an already-settled vow.
- * Returns 0, or VOW_ECANCELED, VOW_ENOTCORO, VOW_ENOMEM.
+ * Returns 0, or VOW_ECANCELED, VOW_ENOTCORO, VOW_ENOMEM (copy-stack mode, as
+ * vow_await).
  */
 VOW_API int vow_co_yield(void);
 
