@@ -75,8 +75,8 @@ static size_t page_size(void)
 /*
  * How guards are installed, found out by the first slab that needs one and kept for
  * the process: a batch of guards in one process_madvise call, one
- * MADV_GUARD_INSTALL per guard, or mprotect (VOW_CO_GUARD=mprotect forces that, to
- * test the fallback on kernels that do not need it).
+ * MADV_GUARD_INSTALL per guard, or mprotect (VOW_CO_GUARD=madvise or =mprotect
+ * starts from that one, to test the fallbacks on kernels that do not need them).
  */
 enum { GUARD_UNKNOWN, GUARD_BATCH, GUARD_MADVISE, GUARD_MPROTECT };
 static _Atomic int guard_mode;
@@ -277,7 +277,9 @@ static int guard_mode_get(void)
     int m = atomic_load_explicit(&guard_mode, memory_order_relaxed);
     if (m == GUARD_UNKNOWN) {
         const char *e = getenv("VOW_CO_GUARD");
-        m = e && strcmp(e, "mprotect") == 0 ? GUARD_MPROTECT : GUARD_BATCH;
+        m = !e ? GUARD_BATCH
+            : strcmp(e, "mprotect") == 0 ? GUARD_MPROTECT
+            : strcmp(e, "madvise") == 0 ? GUARD_MADVISE : GUARD_BATCH;
         atomic_store_explicit(&guard_mode, m, memory_order_relaxed);
     }
     return m;
