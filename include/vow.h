@@ -74,6 +74,17 @@ VOW_API int vow_replace_allocator(vow_malloc_fn m, vow_realloc_fn r, vow_calloc_
 /* The allocator libvow uses, for adapters and callers that hand memory to it. */
 VOW_API void *vow_malloc(size_t size);
 VOW_API void vow_free(void *ptr);
+/*
+ * Large blocks for arenas of many small objects, as libvow's own slabs use: a block
+ * of 2 MiB or more is mapped on its own, aligned to 2 MiB and advised for huge pages
+ * (a million small objects then cost a few page faults instead of a hundred
+ * thousand), a smaller one comes from vow_malloc; with a replaced allocator every
+ * block comes from it. Give the block back with vow_free_chunk and the size it was
+ * asked with (NULL is ignored), and before any vow_replace_allocator call. NULL when
+ * out of memory. Any thread.
+ */
+VOW_API void *vow_malloc_chunk(size_t size);
+VOW_API void vow_free_chunk(void *ptr, size_t size);
 
 /* --------------------------------------------------------------------- loop */
 

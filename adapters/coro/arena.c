@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The copy-stack arena (arena.h): bump allocation in chunks that double from 16 KiB
- * to 1 MiB, per-class free lists on top.
+ * to 2 MiB, per-class free lists on top. Chunks come from vow_malloc_chunk, so the
+ * 2 MiB ones are huge pages: a million parked coroutines fault in a few hundred
+ * pages, not a hundred thousand.
  */
 #include "arena.h"
 
@@ -10,7 +12,7 @@
 #include <stdint.h>
 
 #define CHUNK_MIN ((size_t)16 * 1024)
-#define CHUNK_MAX ((size_t)1024 * 1024)
+#define CHUNK_MAX ((size_t)2 * 1024 * 1024)
 
 struct chunk {
     struct chunk *next; /* older chunk */
@@ -34,7 +36,7 @@ void *vow__co_arena_get(struct vow__co_arena *a, size_t n)
     if ((size_t)(a->end - a->bump) < n) {
         /* What is left of the old chunk is abandoned: at most one block's worth. */
         size_t size = a->next_chunk ? a->next_chunk : CHUNK_MIN;
-        struct chunk *c = vow_malloc(size);
+        struct chunk *c = vow_malloc_chunk(size);
         if (!c)
             return NULL;
         c->next = a->chunks;
@@ -83,7 +85,7 @@ void vow__co_arena_fini(struct vow__co_arena *a)
     struct chunk *c = a->chunks;
     while (c) {
         struct chunk *next = c->next;
-        vow_free(c);
+        vow_free_chunk(c, c->size);
         c = next;
     }
     for (size_t i = 0; i < sizeof(a->free) / sizeof(a->free[0]); i++)

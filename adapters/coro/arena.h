@@ -2,7 +2,7 @@
 /*
  * A per-loop arena for copy-stack coroutines: their bookkeeping and the buffers that
  * keep their stacks while they are evicted, in size classes of 16 bytes carved from
- * chunks of the allocator's memory, with a free list per class, so a buffer freed by
+ * chunks of the allocator's memory (vow_malloc_chunk), with a free list per class, so a buffer freed by
  * one coroutine is the next one's and a suspended coroutine costs the bytes it uses,
  * not an allocator size class. Larger blocks go to vow_malloc. The chunks go back
  * when the arena is finalised (the loop's last coroutine finished). Loop thread only.

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #ifdef VOW_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
@@ -114,10 +115,20 @@ void vow_free(void *ptr)
  * pages, so a million vows cost a few faults instead of tens of thousands. With a
  * replaced allocator (tests, embedders) every chunk goes through it instead.
  */
+/* A mapped chunk's length: whole pages, so its tail can be unmapped exactly. */
+static size_t chunk_span(size_t size)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (size + page - 1) & ~(page - 1);
+}
+
 void *vow__chunk_alloc(size_t size)
 {
     if (fns.replaced || size < HUGE_CHUNK)
         return fns.malloc(size);
+    if (size > SIZE_MAX / 2)
+        return NULL;
+    size = chunk_span(size);
     size_t span = size + HUGE_CHUNK;
     char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
@@ -135,8 +146,20 @@ void *vow__chunk_alloc(size_t size)
 
 void vow__chunk_free(void *p, size_t size)
 {
+    if (!p)
+        return;
     if (fns.replaced || size < HUGE_CHUNK)
         fns.free(p);
     else
-        munmap(p, size);
+        munmap(p, chunk_span(size));
+}
+
+void *vow_malloc_chunk(size_t size)
+{
+    return vow__chunk_alloc(size ? size : 1);
+}
+
+void vow_free_chunk(void *ptr, size_t size)
+{
+    vow__chunk_free(ptr, size ? size : 1);
 }
