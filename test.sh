@@ -2,24 +2,31 @@
 # SPDX-License-Identifier: MIT
 # The quality gates: gcc -Werror, clang ASan+UBSan, Valgrind memcheck, TSan on the
 # threaded tests, a coverage floor and a bounded libFuzzer run, each in its own build
-# dir. Ends with one line "N passed, N failed" counting every TAP test case of every
-# stage; exits non-zero if anything failed. `--quick` runs only the first stage.
+# dir, then libvow installed and consumed as a user would. Ends with one line
+# "N passed, N failed" counting every TAP test case of every stage; exits non-zero if
+# anything failed. `--quick` runs only the first stage; `--deb` adds a last stage that
+# builds, installs, uses and removes the Debian packages (root, Debian 12).
 set -uo pipefail
 cd "$(dirname "$0")"
 src=$PWD
 
 quick=0
+deb=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) echo "usage: bash test.sh [--quick]"; exit 0 ;;
-    *) echo "test.sh: unknown argument '$arg' (usage: bash test.sh [--quick])" >&2; exit 2 ;;
+    --deb) deb=1 ;;
+    -h|--help) echo "usage: bash test.sh [--quick] [--deb]"; exit 0 ;;
+    *) echo "test.sh: unknown argument '$arg' (usage: bash test.sh [--quick] [--deb])" >&2; exit 2 ;;
   esac
 done
 
 # Everything the stages need comes from deps.sh; a missing tool is installed, never
 # a reason to skip a stage.
 bash ./deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
+if [ $deb -eq 1 ]; then
+  bash ./deps.sh deb || { echo "0 passed, 1 failed"; exit 1; }
+fi
 
 prefix=${BUILD_PREFIX:-build-test}
 jobs=${JOBS:-$(nproc)}
@@ -284,6 +291,35 @@ stage_fuzz() {
   done
 }
 
+# Adds the counts of a TAP stream (a script's output, echoed to stderr as it goes).
+run_tap() {
+  local out counts
+  out=$("$@" 2>&1)
+  local rc=$?
+  printf '%s\n' "$out" >&2
+  counts=$(printf '%s\n' "$out" | awk '/^ok /{p++} /^not ok /{f++} END {print p+0, f+0}')
+  # A script that failed without a "not ok" line (it died) still counts one failure.
+  if [ $rc -ne 0 ] && [ "${counts#* }" -eq 0 ]; then
+    counts="${counts% *} 1"
+  fi
+  echo "test.sh: ${2##*/}: ${counts% *} passed, ${counts#* } failed" >&2
+  add_counts $counts
+}
+
+# libvow as users take it (tests/install/consume.sh): installed with meson install
+# --destdir, each pkg-config file's consumer program built against the installed tree
+# and run; then a project of its own that uses libvow as a meson subproject.
+stage_install() {
+  JOBS=$jobs run_tap bash tests/install/consume.sh install "$src/$prefix-install"
+  JOBS=$jobs run_tap bash tests/install/consume.sh subproject "$src/$prefix-subproject"
+}
+
+# The Debian packages (tests/install/deb.sh): dpkg-buildpackage, lintian, dpkg -i, the
+# consumer programs against the packages, dpkg --purge.
+stage_deb() {
+  JOBS=$jobs run_tap bash tests/install/deb.sh "$src/$prefix-deb"
+}
+
 t_start=$SECONDS
 stage gcc stage_gcc
 if [ $quick -eq 0 ]; then
@@ -292,6 +328,10 @@ if [ $quick -eq 0 ]; then
   stage tsan stage_tsan
   stage coverage stage_coverage
   stage fuzz stage_fuzz
+  stage install stage_install
+fi
+if [ $deb -eq 1 ]; then
+  stage deb stage_deb
 fi
 echo "test.sh: stage times: ${timings[*]}; total $((SECONDS - t_start))s" >&2
 echo "$passed passed, $failed failed"
