@@ -302,7 +302,7 @@ run_tap() {
   if [ $rc -ne 0 ] && [ "${counts#* }" -eq 0 ]; then
     counts="${counts% *} 1"
   fi
-  echo "test.sh: ${2##*/}: ${counts% *} passed, ${counts#* } failed" >&2
+  echo "test.sh: ${2##*/} ${3:-}: ${counts% *} passed, ${counts#* } failed" >&2
   add_counts $counts
 }
 

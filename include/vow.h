@@ -118,7 +118,8 @@ VOW_API int vow_loop_close(vow_loop *l);
 VOW_API uint64_t vow_loop_now(const vow_loop *l);
 /* Refreshes the cached time (for long callbacks). */
 VOW_API void vow_loop_update_time(vow_loop *l);
-/* 1 if vow_loop_run(DEFAULT) would have anything to do, else 0. */
+/* 1 if vow_loop_run(DEFAULT) would have anything to do, else 0 (also for a NULL l):
+ * never fails. */
 VOW_API int vow_loop_alive(const vow_loop *l);
 /* "epoll" or "poll": the backend chosen at vow_loop_new (VOW_BACKEND overrides). */
 VOW_API const char *vow_loop_backend_name(const vow_loop *l);
@@ -135,7 +136,8 @@ VOW_API const char *vow_loop_backend_name(const vow_loop *l);
  * has work (so the host wakes it). poll(2) has no fd that reports the readiness of
  * the fds it watches, so on that backend vow_loop_backend_timeout() itself checks
  * them (making the eventfd readable if one is ready) and, while any fd is watched,
- * returns at most 10 ms: call it before every sleep. Loop thread only.
+ * returns at most 10 ms: call it before every sleep. Loop thread only. Both return
+ * VOW_EINVAL for a NULL l.
  */
 VOW_API int vow_loop_backend_fd(const vow_loop *l);
 VOW_API int vow_loop_backend_timeout(const vow_loop *l);
@@ -211,6 +213,7 @@ struct vow_timer {
     void *data; /* rw */
     VOW__PRIVATE(8);
 };
+/*   VOW_EINVAL  l, t or cb is NULL (init); t is NULL (start, stop) */
 VOW_API int vow_timer_init(vow_loop *l, vow_timer *t, vow_timer_fn cb);
 /* Restarts the timer if it is active. VOW_ENOMEM if the heap cannot grow. */
 VOW_API int vow_timer_start(vow_timer *t, uint64_t timeout, uint64_t repeat);
@@ -225,6 +228,7 @@ struct vow_immediate {
     void *data; /* rw */
     VOW__PRIVATE(5);
 };
+/*   VOW_EINVAL  l, im or cb is NULL (init); im is NULL (start, stop) */
 VOW_API int vow_immediate_init(vow_loop *l, vow_immediate *im, vow_immediate_fn cb);
 VOW_API int vow_immediate_start(vow_immediate *im);
 VOW_API int vow_immediate_stop(vow_immediate *im);
@@ -238,6 +242,7 @@ struct vow_signal {
     void *data; /* rw */
     VOW__PRIVATE(8);
 };
+/*   VOW_EINVAL  l, s or cb is NULL (init); s is NULL (start, stop) */
 VOW_API int vow_signal_init(vow_loop *l, vow_signal *s, vow_signal_fn cb);
 /*   VOW_EINVAL  signum is not a catchable signal (SIGKILL, SIGSTOP, out of range)
  *   VOW_ENOSPC  too many loops watch signals at once */
@@ -254,6 +259,7 @@ struct vow_child {
     void *data; /* rw */
     VOW__PRIVATE(10);
 };
+/*   VOW_EINVAL  l, c or cb is NULL (init); c is NULL (start, stop) */
 VOW_API int vow_child_init(vow_loop *l, vow_child *c, vow_child_fn cb);
 /*   VOW_EINVAL  pid <= 0;  -ESRCH  no such child */
 VOW_API int vow_child_start(vow_child *c, int pid);
@@ -320,8 +326,9 @@ typedef vow_ret (*vow_err_fn)(void *ctx, int code, const vow_val *detail);
 
 /* A new pending vow (a new reference). NULL on out-of-memory or NULL l. */
 VOW_API vow *vow_pending(vow_loop *l);
-/* A new vow already fulfilled with v / rejected with code (< 0) and detail. v and
- * detail are consumed even on failure (their drop runs). NULL on out-of-memory. */
+/* A new vow already fulfilled with v / rejected with code (< 0; others become
+ * VOW_EINVAL) and detail, as a new reference. v and detail are consumed even on
+ * failure (their drop runs). NULL on out-of-memory or NULL l. */
 VOW_API vow *vow_resolved(vow_loop *l, vow_val v);
 VOW_API vow *vow_rejected(vow_loop *l, int code, vow_val detail);
 
@@ -352,9 +359,15 @@ VOW_API vow *vow_then_full(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx
                            void (*ctx_drop)(void *ctx));
 VOW_API vow *vow_catch(vow *p, vow_err_fn on_err, void *ctx);
 /* fn runs on either outcome; the original outcome passes through unless fn's result
- * fails or is a vow that rejects (ECMAScript Promise.prototype.finally). */
+ * fails or is a vow that rejects (ECMAScript Promise.prototype.finally). Consumes p
+ * and returns a new reference, like vow_then; NULL only on out-of-memory or NULL p. */
 VOW_API vow *vow_finally(vow *p, vow_ret (*fn)(void *ctx), void *ctx);
 
+/* Handler results, for a handler's return (or vow_settle): vow_ok fulfils with v,
+ * vow_fail rejects with code (< 0; others become VOW_EINVAL) and detail, vow_follow
+ * adopts other (consumes the reference; a NULL other gives VOW_EINVAL),
+ * vow_pass lets the outcome through unchanged. Each consumes what it is given (the
+ * handler's vow takes it over) and never fails. */
 VOW_API vow_ret vow_ok(vow_val v);
 VOW_API vow_ret vow_fail(int code, vow_val detail);
 VOW_API vow_ret vow_follow(vow *other);
@@ -368,9 +381,13 @@ VOW_API vow_ret vow_pass(void);
  */
 VOW_API int vow_settle(vow *p, vow_ret r);
 
-/* vow_ref returns p; vow_unref(NULL) is a no-op. */
+/* vow_ref takes a new reference to p (borrowed) and returns p, NULL for a NULL p;
+ * vow_unref consumes one reference (the last one frees p once nothing else needs it);
+ * vow_unref(NULL) is a no-op. */
 VOW_API vow *vow_ref(vow *p);
 VOW_API void vow_unref(vow *p);
+/* p's state (enum vow_state_e) and its rejection code (0 unless rejected), or
+ * VOW_EINVAL for a NULL p. */
 VOW_API int vow_state(const vow *p);
 VOW_API int vow_code(const vow *p);
 /* Fulfilment value or rejection detail, borrowed from p; NULL while pending. */
@@ -379,7 +396,7 @@ VOW_API vow_loop *vow_loop_of(const vow *p);
 
 /*
  * Combinators (ECMAScript). Each consumes every ps[i] (even on failure) and returns
- * a new vow, or NULL on out-of-memory. all/all_settled fulfil with a vow_list in
+ * a new reference to a new vow, or NULL on out-of-memory or NULL l. all/all_settled fulfil with a vow_list in
  * input order (empty input: at once, empty list); race of none stays pending; any of
  * none rejects with VOW_EAGGREGATE whose detail is a vow_list of the rejections.
  * race/any cancel the losers no other consumer wants once decided, all the inputs
@@ -400,10 +417,13 @@ typedef struct vow_list {
 /* v's list, or NULL if v does not hold one. */
 VOW_API const vow_list *vow_list_get(const vow_val *v);
 
-/* Fulfils with v after ms on the loop clock (keeps the loop alive meanwhile). */
+/* A new vow (a new reference) that fulfils with v after ms on the loop clock (keeps
+ * the loop alive meanwhile). v is consumed, dropped if the call fails. NULL on
+ * out-of-memory or NULL l. */
 VOW_API vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v);
-/* Settles like p, or rejects with VOW_ETIMEDOUT after ms and cancels p if no other
- * consumer wants it. Consumes p. Dropping the result stops the timer and leaves p. */
+/* A new vow (a new reference) that settles like p, or rejects with VOW_ETIMEDOUT
+ * after ms and cancels p if no other consumer wants it. Consumes p, even on failure.
+ * Dropping the result stops the timer and leaves p. NULL on out-of-memory or NULL p. */
 VOW_API vow *vow_timeout(vow *p, uint64_t ms);
 
 /*
@@ -419,7 +439,7 @@ VOW_API vow *vow_timeout(vow *p, uint64_t ms);
 VOW_API int vow_cancel(vow *p);
 
 /*
- * Producers: fn(ctx, p) runs if p is cancelled while pending (before its
+ * Producers: fn(ctx, p) runs if p (borrowed) is cancelled while pending (before its
  * handlers run), or when its last reference is dropped while it is pending; never
  * after p settled otherwise. Hooks run newest first.
  *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
