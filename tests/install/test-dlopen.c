@@ -97,11 +97,11 @@ static void *sym(void *lib, const char *name)
 
 /* Stores dlsym's object pointer into a function pointer field (POSIX guarantees the
  * conversion; ISO C has no cast for it, hence the copy). */
-#define LOOKUP(field, lib, name)                                                           \
-    do {                                                                                   \
-        void *f_ = sym(lib, name);                                                         \
-        _Static_assert(sizeof(api.field) == sizeof(f_), "function pointer size");          \
-        memcpy(&api.field, &f_, sizeof(f_));                                               \
+#define LOOKUP(field, lib, name)                                                                   \
+    do {                                                                                           \
+        void *f_ = sym(lib, name);                                                                 \
+        _Static_assert(sizeof(api.field) == sizeof(f_), "function pointer size");                  \
+        memcpy(&api.field, &f_, sizeof(f_));                                                       \
     } while (0)
 
 /* Loads libvow (and libvow-co if with_co and the build has it) into api. */
@@ -304,7 +304,7 @@ int main(int argc, char **argv)
     other_paths = argv + 3;
     n_other = argc - 3;
     /* Only the cases this build has libraries for. */
-    struct CMUnitTest tests[4] = { cmocka_unit_test(test_chain) };
+    struct CMUnitTest tests[4] = {cmocka_unit_test(test_chain)};
     size_t n = 1;
     if (co_path) {
         tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_coroutine);

@@ -29,7 +29,7 @@ int main(void)
     vow_loop *l = vow_loop_new();
     if (!l)
         return 1;
-    char buf[4] = { 0 };
+    char buf[4] = {0};
     vow *both[2] = {
         vow_write_all(l, sv[0], "ping", 4),
         vow_timeout(vow_read_exact(l, sv[1], buf, sizeof(buf)), 5000),
@@ -42,7 +42,7 @@ int main(void)
     vow_fd_close(sv[0]);
     vow_fd_close(sv[1]);
     int closed = vow_loop_close(l);
-    printf("core: %s, read \"%.4s\", close %d\n",
-           result == 1 ? "fulfilled" : vow_strerror(result), buf, closed);
+    printf("core: %s, read \"%.4s\", close %d\n", result == 1 ? "fulfilled" : vow_strerror(result),
+           buf, closed);
     return result == 1 && memcmp(buf, "ping", 4) == 0 && closed == 0 ? 0 : 1;
 }
