@@ -61,6 +61,11 @@ static struct {
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+#ifdef VOW_TESTING
+atomic_ulong vow__work_drains;
+atomic_ulong vow__work_completions;
+#endif
+
 /* ------------------------------------------------------------------ sizing */
 
 /* The size the pool gets when it starts: configured, environment, or machine. */
@@ -285,6 +290,9 @@ static void complete(vow_work_job *j)
     j->next = NULL;
     *wl->done_tail = j;
     wl->done_tail = &j->next;
+#ifdef VOW_TESTING
+    atomic_fetch_add(&vow__work_completions, 1);
+#endif
     if (wl->posted)
         return;
     wl->posted = true;
@@ -386,6 +394,9 @@ static void drain(vow_loop *l, void *arg)
 {
     struct vow__wloop *wl = arg;
     (void)l;
+#ifdef VOW_TESTING
+    atomic_fetch_add(&vow__work_drains, 1);
+#endif
     pthread_mutex_lock(&pool.mu);
     vow_work_job *j = wl->done;
     wl->done = NULL;

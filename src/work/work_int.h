@@ -66,4 +66,11 @@ vow *vow__job_submit(vow_loop *l, vow_work_job *j);
 /* For fini: drops j->val if the job ran and its result was not delivered. */
 void vow__job_drop_result(vow_work_job *j);
 
+#ifdef VOW_TESTING
+/* Drains run and jobs handed to their loop so far, over all loops (the batching
+ * test reads them). */
+extern atomic_ulong vow__work_drains;
+extern atomic_ulong vow__work_completions;
+#endif
+
 #endif /* VOW_WORK_INT_H */
