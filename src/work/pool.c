@@ -62,8 +62,9 @@ static struct {
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 #ifdef VOW_TESTING
-atomic_ulong vow__work_drains;
+atomic_ulong vow__work_picks;
 atomic_ulong vow__work_completions;
+atomic_ulong vow__work_drains;
 #endif
 
 /* ------------------------------------------------------------------ sizing */
@@ -212,6 +213,9 @@ static vow_work_job *pick(void)
     pool.queued--;
     pool.next_lane = ((unsigned)k + 1) % _VOW_WORK_LANE_MAX;
     j->state = VOW__JOB_RUNNING;
+#ifdef VOW_TESTING
+    atomic_fetch_add(&vow__work_picks, 1);
+#endif
     return j;
 }
 

@@ -67,10 +67,11 @@ vow *vow__job_submit(vow_loop *l, vow_work_job *j);
 void vow__job_drop_result(vow_work_job *j);
 
 #ifdef VOW_TESTING
-/* Drains run and jobs handed to their loop so far, over all loops (the batching
- * test reads them). */
-extern atomic_ulong vow__work_drains;
+/* Jobs taken by a thread, jobs handed back to their loop, and drains run so far,
+ * over all loops: tests wait on them to know where a job is. */
+extern atomic_ulong vow__work_picks;
 extern atomic_ulong vow__work_completions;
+extern atomic_ulong vow__work_drains;
 #endif
 
 #endif /* VOW_WORK_INT_H */
