@@ -189,7 +189,7 @@ static size_t interleave(struct race *r, const struct addrinfo *ai)
     return k;
 }
 
-static vow *race_start(vow_loop *l, const struct addrinfo *ai)
+vow *vow__connect_addrinfo(vow_loop *l, const struct addrinfo *ai)
 {
     size_t n = 0;
     for (const struct addrinfo *x = ai; x; x = x->ai_next)
@@ -217,7 +217,7 @@ static vow *race_start(vow_loop *l, const struct addrinfo *ai)
 
 static vow_ret on_resolved(void *ctx, const vow_val *v)
 {
-    vow *p = race_start(ctx, v->ptr);
+    vow *p = vow__connect_addrinfo(ctx, v->ptr);
     return p ? vow_follow(p) : vow_fail(VOW_ENOMEM, vow_val_none());
 }
 
