@@ -65,6 +65,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 atomic_ulong vow__work_picks;
 atomic_ulong vow__work_completions;
 atomic_ulong vow__work_drains;
+atomic_int vow__work_spawn_fail;
 #endif
 
 /* ------------------------------------------------------------------ sizing */
@@ -227,6 +228,10 @@ static void *worker(void *unused);
  * threads). 0 or -errno. */
 static int spawn(void)
 {
+#ifdef VOW_TESTING
+    if (atomic_load(&vow__work_spawn_fail))
+        return -EAGAIN;
+#endif
     pthread_once(&atfork_once, atfork_register);
     pthread_attr_t attr;
     int r = pthread_attr_init(&attr);

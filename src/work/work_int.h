@@ -72,6 +72,8 @@ void vow__job_drop_result(vow_work_job *j);
 extern atomic_ulong vow__work_picks;
 extern atomic_ulong vow__work_completions;
 extern atomic_ulong vow__work_drains;
+/* Non-zero: starting a thread fails with EAGAIN. */
+extern atomic_int vow__work_spawn_fail;
 #endif
 
 #endif /* VOW_WORK_INT_H */

@@ -90,7 +90,7 @@ static inline int gate_count(struct gate *g, int *field)
 
 /* A pool job: waits at the gate given as arg; fulfils with 42, or rejects with
  * VOW_ECANCELED if it left because its vow was cancelled. */
-static int gate_job(vow_work_job *job, void *arg, vow_val *ret)
+static inline int gate_job(vow_work_job *job, void *arg, vow_val *ret)
 {
     struct gate *g = arg;
     pthread_mutex_lock(&g->mu);
