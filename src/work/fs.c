@@ -99,7 +99,8 @@ static int read_file(const char *path, vow_fs_buf **ret)
             r = -EFBIG;
             goto out;
         }
-        cap = (size_t)st.st_size;
+        /* One byte more than the size, so the read that finds EOF needs no growth. */
+        cap = (size_t)st.st_size + 1;
     }
     vow_fs_buf *b = buf_new(cap);
     if (!b) {
@@ -108,7 +109,6 @@ static int read_file(const char *path, vow_fs_buf **ret)
     }
     for (;;) {
         if (b->len == cap) {
-            /* One byte past the expected size tells EOF from growth cheaply. */
             size_t ncap = cap + (cap < 65536 ? cap : cap / 2);
             vow_fs_buf *nb = vow__realloc(b, sizeof(*b) + ncap + 1);
             if (!nb) {

@@ -44,6 +44,8 @@ struct lane {
     unsigned cap;       /* most threads it may occupy at once */
 };
 
+/* The mutex is adaptive: its holders keep it for a few hundred instructions, so a
+ * contender spins briefly instead of sleeping in the kernel at once. */
 static struct {
     pthread_mutex_t mu;                    /* guards everything below */
     bool sized;                            /* threads and max_queued are fixed */
@@ -56,8 +58,9 @@ static struct {
     unsigned next_lane;                    /* where the next pick starts */
     struct lane lanes[_VOW_WORK_LANE_MAX]; /* queued jobs per lane */
     struct idler *idle;                    /* threads waiting for work */
+    unsigned waking;                       /* threads woken or started, not yet looking */
     struct vow__wloop *loops;              /* loops with jobs */
-} pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} pool = { .mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -147,10 +150,11 @@ static void atfork_parent(void)
  */
 static void atfork_child(void)
 {
-    pthread_mutex_init(&pool.mu, NULL);
+    pool.mu = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
     pool.nthreads = 0;
     pool.queued = 0;
     pool.idle = NULL;
+    pool.waking = 0;
     pool.loops = NULL;
     for (int i = 0; i < _VOW_WORK_LANE_MAX; i++) {
         pool.lanes[i].head = pool.lanes[i].tail = NULL;
@@ -253,21 +257,28 @@ static int spawn(void)
 
 /*
  * Makes sure a thread will take the runnable work: wakes an idle one, or starts one
- * more while the pool is below its size. Returns -errno only if no thread exists and
- * none could be started.
+ * more while the pool is below its size. A thread already woken and not yet looking
+ * will see the work, and wakes the next one itself if more remains after its pick:
+ * a burst of submissions costs the loop thread one wake-up, not one per job.
+ * Returns -errno only if no thread exists and none could be started.
  */
 static int rouse(void)
 {
+    if (pool.waking > 0)
+        return 0;
     struct idler *w = pool.idle;
     if (w) {
         pool.idle = w->next;
         w->woken = true;
+        pool.waking++;
         pthread_cond_signal(&w->cv);
         return 0;
     }
     if (pool.nthreads >= pool.threads)
         return 0;
     int r = spawn();
+    if (r == 0)
+        pool.waking++;
     return r < 0 && pool.nthreads == 0 ? r : 0;
 }
 
@@ -317,6 +328,8 @@ static void *worker(void *unused)
     struct idler me = { .next = NULL, .woken = false };
     pthread_cond_init(&me.cv, NULL);
     pthread_mutex_lock(&pool.mu);
+    /* Started by rouse: counted as waking until it looks. */
+    pool.waking--;
     for (;;) {
         vow_work_job *j = pick();
         if (!j) {
@@ -325,6 +338,7 @@ static void *worker(void *unused)
             pool.idle = &me;
             while (!me.woken)
                 pthread_cond_wait(&me.cv, &pool.mu);
+            pool.waking--;
             continue;
         }
         /* More runnable work than this thread: pass the word on. */
