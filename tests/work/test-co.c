@@ -120,6 +120,10 @@ static void test_cancel_at_await(void **state)
     assert_int_equal(vow_loop_run(l, VOW_RUN_NOWAIT), 1);
     gate_wait_started(&g, 1);
     assert_int_equal(vow_cancel(co), 0);
+    /* The coroutine wakes with VOW_ECANCELED and drops the job's vow, which tells the
+     * job; then the job is poked to look. */
+    assert_int_equal(vow_loop_run(l, VOW_RUN_NOWAIT), 1);
+    assert_int_equal(s.await_code, VOW_ECANCELED);
     gate_poke(&g);
     while (vow_loop_run(l, VOW_RUN_DEFAULT) > 0)
         ;
