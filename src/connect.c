@@ -28,14 +28,14 @@ struct attempt {
 };
 
 struct race {
-    vow *p;                /* the result, borrowed: NULL once settled or withdrawn */
-    vow_loop *l;           /* the loop */
-    unsigned refs;         /* 1 while p is pending, + 1 per attempt's handlers */
-    size_t n;              /* addresses */
-    size_t next;           /* the next address to try */
-    int last_err;          /* the latest attempt's failure */
-    vow_timer timer;       /* starts the next attempt */
-    struct attempt at[];   /* addresses in the order they are tried */
+    vow *p;              /* the result, borrowed: NULL once settled or withdrawn */
+    vow_loop *l;         /* the loop */
+    unsigned refs;       /* 1 while p is pending, + 1 per attempt's handlers */
+    size_t n;            /* addresses */
+    size_t next;         /* the next address to try */
+    int last_err;        /* the latest attempt's failure */
+    vow_timer timer;     /* starts the next attempt */
+    struct attempt at[]; /* addresses in the order they are tried */
 };
 
 static void race_put(struct race *r)
