@@ -19,8 +19,7 @@ struct gai_job {
     const char *service;   /* copy in this block, or NULL */
 };
 
-/* getaddrinfo's result (and errno, for EAI_SYSTEM) as a library code. */
-static int gai_code(int r, int err)
+int vow__gai_code(int r, int err)
 {
     switch (r) {
     case 0:
@@ -61,7 +60,7 @@ static void gai_run(vow_work_job *j)
     struct addrinfo *res = NULL;
     errno = 0;
     int r = getaddrinfo(g->host, g->service, g->has_hints ? &g->hints : NULL, &res);
-    j->code = gai_code(r, errno);
+    j->code = vow__gai_code(r, errno);
     j->val = j->code == 0 ? vow_val_ptr(res, gai_free) : vow_val_none();
 }
 

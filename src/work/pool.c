@@ -143,6 +143,11 @@ static void atfork_parent(void)
     pthread_mutex_unlock(&pool.mu);
 }
 
+/* What a forked child inherited, kept reachable (a leak checker in the child sees
+ * the parent's jobs as still reachable, not lost). */
+static struct vow__wloop *forked_loops;
+static vow_work_job *forked_jobs[_VOW_WORK_LANE_MAX];
+
 /*
  * The child has none of the parent's threads. Its pool forgets them, and the jobs
  * they were running or would have run (those never complete here; their memory
@@ -150,6 +155,9 @@ static void atfork_parent(void)
  */
 static void atfork_child(void)
 {
+    forked_loops = pool.loops;
+    for (int i = 0; i < _VOW_WORK_LANE_MAX; i++)
+        forked_jobs[i] = pool.lanes[i].head;
     pool.mu = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
     pool.nthreads = 0;
     pool.queued = 0;

@@ -66,6 +66,9 @@ vow *vow__job_submit(vow_loop *l, vow_work_job *j);
 /* For fini: drops j->val if the job ran and its result was not delivered. */
 void vow__job_drop_result(vow_work_job *j);
 
+/* getaddrinfo's result (and errno, for EAI_SYSTEM) as a library code (dns.c). */
+int vow__gai_code(int r, int err);
+
 #ifdef VOW_TESTING
 /* Jobs taken by a thread, jobs handed back to their loop, and drains run so far,
  * over all loops: tests wait on them to know where a job is. */

@@ -11,6 +11,7 @@
 #include "work-test.h"
 
 #include "io_int.h"
+#include "work/work_int.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -97,6 +98,25 @@ static void test_errors(void **state)
         assert_true(strncmp(vow_err_name(codes[i]), "VOW_EAI_", 8) == 0);
     }
     wt_finish(l);
+}
+
+/* Every getaddrinfo result maps to its own code (white-box: most cannot be caused
+ * on demand). */
+static void test_code_map(void **state)
+{
+    (void)state;
+    const int eai[] = { EAI_ADDRFAMILY, EAI_AGAIN,  EAI_BADFLAGS, EAI_FAIL,    EAI_FAMILY,
+                        EAI_NODATA,     EAI_NONAME, EAI_SERVICE,  EAI_SOCKTYPE };
+    const int ours[] = { VOW_EAI_ADDRFAMILY, VOW_EAI_AGAIN,   VOW_EAI_BADFLAGS,
+                        VOW_EAI_FAIL,       VOW_EAI_FAMILY,  VOW_EAI_NODATA,
+                        VOW_EAI_NONAME,     VOW_EAI_SERVICE, VOW_EAI_SOCKTYPE };
+    for (size_t i = 0; i < sizeof(eai) / sizeof(eai[0]); i++)
+        assert_int_equal(vow__gai_code(eai[i], 0), ours[i]);
+    assert_int_equal(vow__gai_code(0, 0), 0);
+    assert_int_equal(vow__gai_code(EAI_MEMORY, 0), VOW_ENOMEM);
+    assert_int_equal(vow__gai_code(EAI_SYSTEM, EMFILE), -EMFILE);
+    assert_int_equal(vow__gai_code(EAI_SYSTEM, 0), VOW_EAI_FAIL);
+    assert_int_equal(vow__gai_code(-12345, 0), VOW_EAI_FAIL);
 }
 
 /* A lookup queued behind two stuck NET jobs is withdrawn by cancel or drop. */
@@ -274,6 +294,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_localhost),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_code_map),
         cmocka_unit_test(test_withdraw),
         cmocka_unit_test(test_connect_by_name),
         cmocka_unit_test(test_eyeballs),
