@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,6 +81,27 @@ static vow_fs_buf *buf_new(size_t cap)
     return b;
 }
 
+/*
+ * A big buffer about to be filled is faulted in 2 MiB pages where the kernel allows
+ * it (transparent huge pages in "madvise" mode): a 256 MiB read then takes 128
+ * faults, not 65,536, which otherwise cost more than the copy itself. A hint only.
+ */
+static void huge_pages(char *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (len < 2 * huge)
+        return;
+    uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t end = ((uintptr_t)p + len) & ~(huge - 1);
+    if (end > start)
+        madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
 /* The whole file: sized from fstat, grown for files that lie about their size
  * (/proc). 0 with *ret a buffer, or a negative code. */
 static int read_file(const char *path, vow_fs_buf **ret)
@@ -107,6 +129,7 @@ static int read_file(const char *path, vow_fs_buf **ret)
         r = VOW_ENOMEM;
         goto out;
     }
+    huge_pages(b->data, cap);
     for (;;) {
         if (b->len == cap) {
             size_t ncap = cap + (cap < 65536 ? cap : cap / 2);
