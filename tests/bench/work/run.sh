@@ -5,7 +5,8 @@
 # Usage: run.sh <build dir>. Every program runs BENCH_RUNS times (default 5) as a
 # fresh process, libvow and its peers alternating; each line's ns_per_op is the
 # MEDIAN over those runs, cold (first use in the process, or after the files' pages
-# were dropped) and warm apart. BENCH_SCALE divides every size. The files (1,000 of
+# were dropped) and warm apart, with the fastest and slowest run beside it (the
+# spread shows how busy the machine was). BENCH_SCALE divides every size. The files (1,000 of
 # 4 KiB and one of 256 MiB) are made in a temporary directory under /tmp and
 # deleted afterwards.
 set -uo pipefail
@@ -59,6 +60,7 @@ awk -v runs="$runs" '
   function median(key,    n, i, j, t, x) {
     n = split(vals[key], x, " ")
     for (i = 2; i <= n; i++) { t = x[i] + 0; for (j = i - 1; j >= 1 && x[j] + 0 > t; j--) x[j + 1] = x[j]; x[j + 1] = t }
+    lo = x[1]; hi = x[n]
     return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
   }
   /^workload=/ {
@@ -84,7 +86,8 @@ awk -v runs="$runs" '
   END {
     for (i = 1; i <= nk; i++) {
       split(order[i], f, " ")
-      printf "median workload=%s impl=%s phase=%s ns_per_op=%.1f runs=%d\n", f[1], f[2], f[3], median(order[i]), runs
+      m = median(order[i])
+      printf "median workload=%s impl=%s phase=%s ns_per_op=%.1f runs=%d min=%.1f max=%.1f\n", f[1], f[2], f[3], m, runs, lo, hi
     }
     ratio("rtt", "warm", "libvow", "libuv", "1.0")
     ratio("rtt", "warm", "libvow", "eventfd", "")
