@@ -268,9 +268,11 @@ static int spawn(void)
  * more while the pool is below its size. A thread already woken and not yet looking
  * will see the work, and wakes the next one itself if more remains after its pick:
  * a burst of submissions costs the loop thread one wake-up, not one per job.
- * Returns -errno only if no thread exists and none could be started.
+ * Returns -errno only if no thread exists and none could be started. A thread to
+ * wake is handed back in *ret_wake: the caller signals it with idler_wake once it
+ * has released the lock, so the thread does not wake only to wait for the lock.
  */
-static int rouse(void)
+static int rouse(struct idler **ret_wake)
 {
     if (pool.waking > 0)
         return 0;
@@ -279,7 +281,7 @@ static int rouse(void)
         pool.idle = w->next;
         w->woken = true;
         pool.waking++;
-        pthread_cond_signal(&w->cv);
+        *ret_wake = w;
         return 0;
     }
     if (pool.nthreads >= pool.threads)
@@ -288,6 +290,14 @@ static int rouse(void)
     if (r == 0)
         pool.waking++;
     return r < 0 && pool.nthreads == 0 ? r : 0;
+}
+
+/* Signals a thread rouse chose (or nothing), outside the lock. Its idler lives on
+ * its stack, and the thread never exits: the signal cannot outlive it. */
+static void idler_wake(struct idler *w)
+{
+    if (w)
+        pthread_cond_signal(&w->cv);
 }
 
 static void drain(vow_loop *l, void *arg);
@@ -350,9 +360,11 @@ static void *worker(void *unused)
             continue;
         }
         /* More runnable work than this thread: pass the word on. */
+        struct idler *next = NULL;
         if (lane_ready() >= 0)
-            rouse();
+            rouse(&next);
         pthread_mutex_unlock(&pool.mu);
+        idler_wake(next);
         j->ops->run(j);
         j->ran = true;
         pthread_mutex_lock(&pool.mu);
@@ -488,8 +500,9 @@ vow_work_job *vow__job_new(size_t size, const struct vow__job_ops *ops, int lane
     return j;
 }
 
-/* Queues j and makes sure a thread will run it; 0 or a code. Lock held. */
-static int enqueue(vow_work_job *j)
+/* Queues j and makes sure a thread will run it (*ret_wake: see rouse); 0 or a code.
+ * Lock held. */
+static int enqueue(vow_work_job *j, struct idler **ret_wake)
 {
     if (!pool.sized)
         size_pool();
@@ -501,7 +514,7 @@ static int enqueue(vow_work_job *j)
     j->state = VOW__JOB_QUEUED;
     if (ln->running >= ln->cap)
         return 0; /* a thread of the lane takes it when it finishes */
-    int r = rouse();
+    int r = rouse(ret_wake);
     if (r < 0) {
         lane_unlink(ln, j);
         pool.queued--;
@@ -521,10 +534,12 @@ vow *vow__job_submit(vow_loop *l, vow_work_job *j)
         goto fail;
     }
     j->p = p;
+    struct idler *wake = NULL;
     pthread_mutex_lock(&pool.mu);
     j->wl = wloop_get(l);
-    int r = j->wl ? enqueue(j) : VOW_ENOMEM;
+    int r = j->wl ? enqueue(j, &wake) : VOW_ENOMEM;
     pthread_mutex_unlock(&pool.mu);
+    idler_wake(wake);
     if (r == 0)
         return p;
     if (r == VOW_ENOMEM) {
