@@ -4,7 +4,8 @@
  * program that does not link it. Runs a chain through libvow.so and a coroutine that
  * awaits a chain through libvow-co.so, unloads both while another thread still holds
  * the coroutine adapter's per-thread stack cache, loads them again, and loads every
- * other library named on the command line (the host adapters).
+ * other library named on the command line (the host adapters); runs a job on the
+ * thread pool and unloads libvow while the pool's threads live on.
  * Usage: test-dlopen LIBVOW.so LIBVOW-CO.so|- [OTHER.so ...]
  */
 #include <dlfcn.h>
@@ -20,8 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <vow.h>
 #include <vow/co.h>
+#include <vow/work.h>
 
 static const char *vow_path;
 static const char *co_path; /* NULL when the build has no coroutine adapter */
@@ -45,6 +50,7 @@ struct api {
     __typeof__(vow_value) *value;
     __typeof__(vow_ref) *ref;
     __typeof__(vow_unref) *unref;
+    __typeof__(vow_work) *work;
     __typeof__(vow_co_spawn) *co_spawn;
     __typeof__(vow_await) *await;
     __typeof__(vow_co_live) *co_live;
@@ -125,6 +131,7 @@ static void load(int with_co)
     LOOKUP(value, api.lib, "vow_value");
     LOOKUP(ref, api.lib, "vow_ref");
     LOOKUP(unref, api.lib, "vow_unref");
+    LOOKUP(work, api.lib, "vow_work");
     if (with_co && co_path) {
         api.co = dlopen(co_path, RTLD_NOW | RTLD_LOCAL);
         if (!api.co)
@@ -272,6 +279,55 @@ static void test_unload_reload(void **state)
     unload();
 }
 
+/* A job for the pool: 6 * 7. */
+static int multiply(vow_work_job *job, void *arg, vow_val *ret)
+{
+    (void)job;
+    (void)arg;
+    *ret = vow_val_num(6 * 7);
+    return 0;
+}
+
+/* A job ran on the thread pool, whose threads never exit: they run libvow's code for
+ * the rest of the process, so dlclose must leave libvow mapped (and fork() must still
+ * find its handlers). */
+static void test_work_unload(void **state)
+{
+    (void)state;
+    load(0);
+    vow_loop *l = api.loop_new();
+    assert_non_null(l);
+    vow *w = api.work(l, VOW_WORK_CPU, multiply, NULL, NULL);
+    assert_non_null(w);
+    assert_int_equal(api.loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(api.state(w), VOW_FULFILLED);
+    assert_int_equal(api.value(w)->num, 42);
+    api.unref(w);
+    assert_int_equal(api.loop_close(l), 0);
+    unload();
+    void *still = dlopen(vow_path, RTLD_NOW | RTLD_NOLOAD);
+    if (!still)
+        fail_msg("libvow was unmapped under its running pool threads");
+    assert_int_equal(dlclose(still), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* Loaded again: the same pool takes the next job. */
+    load(0);
+    l = api.loop_new();
+    assert_non_null(l);
+    w = api.work(l, VOW_WORK_CPU, multiply, NULL, NULL);
+    assert_int_equal(api.loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(api.value(w)->num, 42);
+    api.unref(w);
+    assert_int_equal(api.loop_close(l), 0);
+    unload();
+}
+
 /* Every other library (a host adapter, libvow-HOST.so) loads on its own, libvow with
  * it, and exports vow_HOST_attach. */
 static void test_others(void **state)
@@ -304,8 +360,8 @@ int main(int argc, char **argv)
     other_paths = argv + 3;
     n_other = argc - 3;
     /* Only the cases this build has libraries for. */
-    struct CMUnitTest tests[4] = {cmocka_unit_test(test_chain)};
-    size_t n = 1;
+    struct CMUnitTest tests[5] = {cmocka_unit_test(test_chain), cmocka_unit_test(test_work_unload)};
+    size_t n = 2;
     if (co_path) {
         tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_coroutine);
         tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_unload_reload);
