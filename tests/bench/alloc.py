@@ -10,9 +10,9 @@ Each argument names a build directory with the vow benchmarks built; "+preload" 
 its programs with LD_PRELOAD=libjemalloc.so.2 (jemalloc replacing malloc in the whole
 process, as when the executable links it). Runs are interleaved (one of each set-up
 in turn, ALLOC_RUNS rounds, default 9) so a busy machine slows every set-up alike.
-Two measures per run: the program's own ops_per_s (wall clock over the timed part)
-and the CPU time (user + system) of the whole process from wait4(), which a shared
-machine disturbs much less. The first set-up is the reference of the ratios;
+Measures per run: the program's own cold and warm times (wall clock over the timed
+runs, tests/bench/bench.h) and the CPU time (user + system) of the whole process from
+wait4(), which a shared machine disturbs much less. The first set-up is the reference of the ratios;
 ALLOC_SCALE divides every N.
 """
 import os
@@ -75,22 +75,26 @@ def main():
                     failed += 1
                     continue
                 rows.setdefault((f["workload"], label), []).append(f)
+    # Medians per workload and set-up: the program's cold and warm times (tests/bench/
+    # bench.h), its bytes per op (pending_mem), and the whole process's CPU time; each
+    # as a ratio to the first set-up's (below 1: cheaper).
     for name, _ in WORKLOADS:
         w = name.replace("-", "_")
-        key = "bytes_per_vow" if w == "pending_mem" else "ops_per_s"
-        ref = None
+        keys = ["cold_s", "warm_s"] if w != "pending_mem" else ["bytes_per_op"]
+        ref = {}
         for label, _, _ in setups:
             r = rows.get((w, label))
             if not r:
                 continue
-            med = statistics.median(float(x[key]) for x in r)
-            cpu = statistics.median(x["cpu_s"] for x in r)
-            rss = statistics.median(float(x["peak_rss_kb"]) for x in r)
-            ref = ref or (med, cpu)
-            print("workload=%s setup=%s runs=%d median_%s=%.1f median_cpu_ms=%.1f "
-                  "median_peak_rss_kb=%.0f %s_vs_%s=%.3f cpu_vs_%s=%.3f"
-                  % (w, label, len(r), key, med, cpu * 1000, rss, key, setups[0][0],
-                     med / ref[0], setups[0][0], cpu / ref[1]))
+            med = {k: statistics.median(float(x[k]) for x in r if k in x) for k in keys}
+            med["cpu_s"] = statistics.median(x["cpu_s"] for x in r)
+            rss = statistics.median(float(x["peak_rss_kib"]) for x in r)
+            ref = ref or med
+            cols = " ".join("median_%s=%.4g %s_vs_%s=%.3f" % (k, v, k, setups[0][0],
+                                                              v / ref[k] if ref[k] else 0)
+                            for k, v in med.items())
+            print("workload=%s setup=%s runs=%d %s median_peak_rss_kib=%.0f"
+                  % (w, label, len(r), cols, rss))
     sys.exit(1 if failed else 0)
 
 
