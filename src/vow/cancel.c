@@ -42,14 +42,14 @@ void vow__react_detach(struct vow__react *r, vow **work)
         src->work_next = *work;
         *work = src;
     } else {
-        vow_unref(src);
+        vow__drop(src);
     }
 }
 
 void vow__cancel_from(vow *p)
 {
     p->work_next = NULL;
-    vow__cancel_run(vow_ref(p));
+    vow__cancel_run(vow__hold(p));
 }
 
 /* Each vow on the worklist comes with one reference, released once it is done. */
@@ -68,12 +68,17 @@ void vow__cancel_run(vow *work)
                 k = next;
             }
         }
-        vow_unref(x);
+        vow__drop(x);
     }
 }
 
 int vow_cancel(vow *p)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_cancel");
+    vow__dbg_call_done();
+#endif
     vow__check(p, VOW_EINVAL);
     vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
     vow__cancel_from(p);
@@ -106,6 +111,11 @@ static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL }
 
 int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_on_cancel");
+    vow__dbg_call_done();
+#endif
     vow__check(p && fn, VOW_EINVAL);
     vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
     struct hook *h = vow__malloc(sizeof(*h));

@@ -116,7 +116,7 @@ static void tmo_run(vow_loop *l, vow__task *task)
     vow *out = tmo_take_out(t);
     if (out)
         vow__forward(out, src);
-    vow_unref(src);
+    vow__drop(src);
     tmo_maybe_free(t);
 }
 
@@ -183,6 +183,7 @@ vow *vow_timeout(vow *p, uint64_t ms)
 {
     if (!p)
         return NULL;
+    vow__dbg_owned(p, "vow_timeout");
     vow_loop *l = p->loop;
     vow *out = vow__new(l);
     struct tmo *t = out ? vow__malloc(sizeof(*t)) : NULL;
@@ -200,6 +201,7 @@ vow *vow_timeout(vow *p, uint64_t ms)
     t->link.ops = &tmo_link_ops;
     vow__add_link(out, &t->link);
     t->base.task.ops = &tmo_ops.task;
+    vow__take(p);
     vow__attach(p, &t->base);
     return out;
 }
