@@ -285,6 +285,68 @@ static void stale_handle_from_another_thread(void **state)
     assert_int_equal(tu_live_allocations(), 0);
 }
 
+/* Settles a remote from a thread of its own, twice: the second use must fail. */
+struct late {
+    vow_remote *r; /* to use */
+    int first, second; /* what each use returned */
+};
+
+static void *use_twice(void *arg)
+{
+    struct late *j = arg;
+    j->first = vow_remote_resolve(j->r, vow_val_num(9));
+    j->second = vow_remote_resolve(j->r, vow_val_num(10));
+    return NULL;
+}
+
+static vow_ret plus_one(void *ctx, const vow_val *v)
+{
+    (void)ctx;
+    return vow_ok(vow_val_num(v->num + 1));
+}
+
+/*
+ * A remote's vow with the other styles: chained and raced against a delay that wins
+ * (race cancels the remote's vow: the remote's reference does not keep it wanted),
+ * and under a timeout that does not fire. Settling a cancelled vow from the thread
+ * later changes nothing; a second use is still VOW_ESETTLED.
+ */
+static void remote_with_race_and_timeout(void **state)
+{
+    (void)state;
+    vow_loop *l = vow_loop_new();
+    vow *p = vow_pending(l);
+    vow_remote *r = vow_remote_new(p);
+    vow *in[2] = { vow_then(vow_ref(p), plus_one, NULL, NULL),
+                   vow_delay(l, 1, vow_val_num(-1)) };
+    vow *race = vow_race(l, in, 2);
+    vow *q = vow_pending(l);
+    vow_remote *rq = vow_remote_new(q);
+    vow *t = vow_timeout(vow_then(vow_ref(q), plus_one, NULL, NULL), 60000);
+    tu_wait(l, race);
+    assert_int_equal(vow_value(race)->num, -1);
+    assert_int_equal(vow_state(p), VOW_REJECTED);
+    assert_int_equal(vow_code(p), VOW_ECANCELED);
+    struct late jobs[2] = { { r, 1, 1 }, { rq, 1, 1 } };
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, use_twice, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(jobs[i].first, 0);
+        assert_int_equal(jobs[i].second, VOW_ESETTLED);
+    }
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_code(p), VOW_ECANCELED);
+    assert_int_equal(vow_value(t)->num, 10);
+    vow_unref(p);
+    vow_unref(race);
+    vow_unref(q);
+    vow_unref(t);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), 0);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -294,6 +356,7 @@ int main(void)
         cmocka_unit_test(second_use_is_an_error),
         cmocka_unit_test(two_threads_race),
         cmocka_unit_test(stale_handle_from_another_thread),
+        cmocka_unit_test(remote_with_race_and_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
