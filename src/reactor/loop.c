@@ -420,8 +420,8 @@ static void report_busy(vow_loop *l)
             "libvow: vow_loop_close: busy: %u active handles (fd watchers %u, timers %zu, "
             "immediates %u, signal watchers %u, child watchers %u), keepalives %d, "
             "posts pending %zu, microtasks queued %zu\n",
-            l->active, l->n_user_io, l->timers.n, n_imm, n_sig, l->n_child, l->keepalive,
-            posts, n_micro);
+            l->active, l->n_user_io, l->timers.n, n_imm, n_sig, l->n_child, l->keepalive, posts,
+            n_micro);
 }
 #endif
 

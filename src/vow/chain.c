@@ -485,9 +485,8 @@ static void job_link_cancel(struct vow__link *k, vow *p, vow **work)
     }
 }
 
-static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
-                  void (*ctx_drop)(void *), const struct then_kind *kind,
-                  vow_ret (*fin)(void *ctx), const char *fn)
+static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx, void (*ctx_drop)(void *),
+                  const struct then_kind *kind, vow_ret (*fin)(void *ctx), const char *fn)
 {
     if (vow__unlikely(!p)) {
         if (ctx_drop)

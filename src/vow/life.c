@@ -31,8 +31,9 @@ static int ext_busy(vow_loop *l)
             x->dbg_nall == 1 ? "" : "s");
     for (vow *p = x->dbg_all; p; p = p->dbg_next) {
         fprintf(stderr, "libvow:   vow %p (%s%s, refs %u) created at ", (void *)p,
-                p->state == VOW_PENDING ? "pending"
-                : p->state == VOW_FULFILLED ? "fulfilled" : "rejected",
+                p->state == VOW_PENDING     ? "pending"
+                : p->state == VOW_FULFILLED ? "fulfilled"
+                                            : "rejected",
                 p->state == VOW_PENDING && (p->flags & VF_LOCKED) ? ", locked" : "", p->refs);
         if (p->site_file)
             fprintf(stderr, "%s:%d\n", p->site_file, p->site_line);
@@ -186,8 +187,10 @@ void vow__drop(vow *p)
     if (!p)
         return;
     if (p->dbg_held == 0) {
-        fprintf(stderr, "libvow: internal error: vow %p: the library lets go of a reference "
-                        "it does not hold\n", (void *)p);
+        fprintf(stderr,
+                "libvow: internal error: vow %p: the library lets go of a reference "
+                "it does not hold\n",
+                (void *)p);
         abort();
     }
     p->dbg_held--;
@@ -255,8 +258,8 @@ static void vow_free_mem(vow *p)
     x->live--;
 #ifdef VOW_DEBUG
     if (p->dbg_held != 0) {
-        fprintf(stderr, "libvow: internal error: vow %p freed with %u references held\n",
-                (void *)p, p->dbg_held);
+        fprintf(stderr, "libvow: internal error: vow %p freed with %u references held\n", (void *)p,
+                p->dbg_held);
         abort();
     }
     /* The marker outlives the vow: the slab's quarantine keeps its memory unused for a

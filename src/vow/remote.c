@@ -45,11 +45,11 @@ struct slot {
 #define MAX_PAGES (((size_t)1 << IDX_BITS) / PAGE_SLOTS - 1)
 
 static struct {
-    pthread_mutex_t mu;                           /* guards the fields below but pages */
-    _Atomic(struct slot *) pages[MAX_PAGES];      /* mapped lazily, never unmapped */
-    uint32_t made;                                /* slots ever handed out */
-    uint32_t free_head;                           /* free slots: index + 1, or 0 */
-} table = { .mu = PTHREAD_MUTEX_INITIALIZER };
+    pthread_mutex_t mu;                      /* guards the fields below but pages */
+    _Atomic(struct slot *) pages[MAX_PAGES]; /* mapped lazily, never unmapped */
+    uint32_t made;                           /* slots ever handed out */
+    uint32_t free_head;                      /* free slots: index + 1, or 0 */
+} table = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static struct slot *slot_at(uint32_t idx)
 {

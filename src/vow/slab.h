@@ -49,8 +49,8 @@ struct vow__slab {
     void *chunks;      /* chunks, newest first, linked through their header */
     size_t next_chunk; /* size of the next chunk to get */
 #if VOW__SLAB_QUARANTINE
-    size_t qhead;      /* oldest entry of quar */
-    size_t qlen;       /* entries in quar */
+    size_t qhead;                     /* oldest entry of quar */
+    size_t qlen;                      /* entries in quar */
     void *quar[VOW__SLAB_QUARANTINE]; /* freed objects not reusable yet, a ring */
 #endif
 };

@@ -36,8 +36,8 @@ static void unref_self_child(void *arg)
 static void unref_of_co_self_aborts(void **state)
 {
     (void)state;
-    const char *want[] = { "libvow: misuse: vow_unref(", "holds no reference", "vow_co_self()",
-                           "fault at line ", NULL };
+    const char *want[] = {"libvow: misuse: vow_unref(", "holds no reference", "vow_co_self()",
+                          "fault at line ", NULL};
     const char *out = tu_expect_abort(unref_self_child, NULL, want);
     char site[64];
     snprintf(site, sizeof(site), "test-co-debug.c:%d: ",

@@ -44,7 +44,7 @@ static vow_ret fin(void *ctx)
  */
 static void expect_death(tu_death_fn fn, void *arg, const char *call, const char *what)
 {
-    const char *want[] = { "libvow: misuse: ", call, what, "fault at line ", NULL };
+    const char *want[] = {"libvow: misuse: ", call, what, "fault at line ", NULL};
     const char *out = tu_expect_abort(fn, arg, want);
     int line = atoi(strstr(out, "fault at line ") + strlen("fault at line "));
     char site[64];
@@ -107,7 +107,7 @@ static void unref_list_item(void *arg)
 {
     (void)arg;
     vow_loop *l = vow_loop_new();
-    vow *in[1] = { vow_resolved(l, vow_val_num(1)) };
+    vow *in[1] = {vow_resolved(l, vow_val_num(1))};
     vow *all = vow_all_settled(l, in, 1);
     vow_loop_run(l, VOW_RUN_DEFAULT);
     const vow_list *list = vow_list_get(vow_value(all));
@@ -149,9 +149,9 @@ enum consumer {
 };
 
 static const char *const consumer_names[C_N] = {
-    "vow_then(",     "vow_then_full(", "vow_catch(",   "vow_finally(",
-    "vow_all(",      "vow_all_settled(", "vow_race(",  "vow_any(",
-    "vow_timeout(",  "vow_resolve_with(", "vow_all(",
+    "vow_then(",    "vow_then_full(",    "vow_catch(", "vow_finally(",
+    "vow_all(",     "vow_all_settled(",  "vow_race(",  "vow_any(",
+    "vow_timeout(", "vow_resolve_with(", "vow_all(",
 };
 
 /* p was consumed by vow_then; the consumer of case *arg takes it again. */
@@ -163,7 +163,7 @@ static void consume_twice(void *arg)
     vow *target = vow_pending(l);
     vow *first = vow_then(p, pass_ok, NULL, NULL);
     (void)first;
-    vow *in[2] = { p, p };
+    vow *in[2] = {p, p};
     switch (c) {
     case C_THEN:
         FAULT(vow_then(p, pass_ok, NULL, NULL));
@@ -198,7 +198,7 @@ static void consume_twice(void *arg)
     case C_SAME_INPUT_TWICE: {
         /* One reference, passed twice in one call: the second is not the caller's. */
         vow *q = vow_pending(l);
-        vow *twice[2] = { q, q };
+        vow *twice[2] = {q, q};
         FAULT(vow_all(l, twice, 2));
         break;
     }

@@ -130,9 +130,10 @@ static void lists_handles_by_kind(void **state)
     char buf[8192], want[160];
     assert_int_equal(close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
     /* The read watches one fd; vow_delay runs a third timer. */
-    const char *kinds[] = { "5 active handles", "fd watchers 1", "timers 3", "immediates 1",
-                            "signal watchers 0", "child watchers 0", "keepalives 1",
-                            "posts pending 0", "microtasks queued 0", "2 vows still alive" };
+    const char *kinds[] = {"5 active handles",  "fd watchers 1",     "timers 3",
+                           "immediates 1",      "signal watchers 0", "child watchers 0",
+                           "keepalives 1",      "posts pending 0",   "microtasks queued 0",
+                           "2 vows still alive"};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (!strstr(buf, kinds[i]))
             fail_msg("no \"%s\" in:\n%s", kinds[i], buf);

@@ -46,7 +46,7 @@ static void double_unref(void *arg)
 static void freed_vow_is_poisoned(void **state)
 {
     (void)state;
-    const char *want[] = { "AddressSanitizer: use-after-poison", "unref", NULL };
+    const char *want[] = {"AddressSanitizer: use-after-poison", "unref", NULL};
     int none = 0, some = 300;
     tu_expect_abort(double_unref, &none, want);
     tu_expect_abort(double_unref, &some, want);

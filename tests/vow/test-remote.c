@@ -193,7 +193,7 @@ static void two_threads_race(void **state)
     pthread_barrier_t go;
     assert_int_equal(pthread_barrier_init(&go, NULL, 3), 0);
     static vow_remote *volatile current;
-    struct racer rs[2] = { { &go, &current, 1, 0, 0, 0, 0 }, { &go, &current, 2, 0, 0, 0, 0 } };
+    struct racer rs[2] = {{&go, &current, 1, 0, 0, 0, 0}, {&go, &current, 2, 0, 0, 0, 0}};
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, race, &rs[i]), 0);
@@ -232,9 +232,9 @@ static void two_threads_race(void **state)
 
 /* A used handle kept by another thread stays dead while its slot serves new remotes. */
 struct stale_job {
-    vow_remote *r;              /* used already */
-    pthread_barrier_t *go;      /* starts the uses */
-    int settled, other;         /* VOW_ESETTLED results and anything else */
+    vow_remote *r;         /* used already */
+    pthread_barrier_t *go; /* starts the uses */
+    int settled, other;    /* VOW_ESETTLED results and anything else */
 };
 
 static void *use_stale(void *arg)
@@ -261,7 +261,7 @@ static void stale_handle_from_another_thread(void **state)
     assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
     pthread_barrier_t go;
     assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
-    struct stale_job j = { r, &go, 0, 0 };
+    struct stale_job j = {r, &go, 0, 0};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, use_stale, &j), 0);
     pthread_barrier_wait(&go);
@@ -287,7 +287,7 @@ static void stale_handle_from_another_thread(void **state)
 
 /* Settles a remote from a thread of its own, twice: the second use must fail. */
 struct late {
-    vow_remote *r; /* to use */
+    vow_remote *r;     /* to use */
     int first, second; /* what each use returned */
 };
 
@@ -317,8 +317,7 @@ static void remote_with_race_and_timeout(void **state)
     vow_loop *l = vow_loop_new();
     vow *p = vow_pending(l);
     vow_remote *r = vow_remote_new(p);
-    vow *in[2] = { vow_then(vow_ref(p), plus_one, NULL, NULL),
-                   vow_delay(l, 1, vow_val_num(-1)) };
+    vow *in[2] = {vow_then(vow_ref(p), plus_one, NULL, NULL), vow_delay(l, 1, vow_val_num(-1))};
     vow *race = vow_race(l, in, 2);
     vow *q = vow_pending(l);
     vow_remote *rq = vow_remote_new(q);
@@ -327,7 +326,7 @@ static void remote_with_race_and_timeout(void **state)
     assert_int_equal(vow_value(race)->num, -1);
     assert_int_equal(vow_state(p), VOW_REJECTED);
     assert_int_equal(vow_code(p), VOW_ECANCELED);
-    struct late jobs[2] = { { r, 1, 1 }, { rq, 1, 1 } };
+    struct late jobs[2] = {{r, 1, 1}, {rq, 1, 1}};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&th[i], NULL, use_twice, &jobs[i]), 0);
