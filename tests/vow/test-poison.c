@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * AddressSanitizer sees inside the slabs: in an ASan build (this program and the
- * library's testing copy, no VOW_DEBUG), a vow freed back to its slab is poisoned
- * and kept out of reuse for a while, so a use after free (here a double vow_unref)
- * is ASan's report at the faulty call, even after other vows were made. Built in
- * ASan builds only (tests/vow/meson.build).
+ * library's testing copy, no VOW_DEBUG), a vow or a reaction freed back to its slab
+ * is poisoned and kept out of reuse for a while, so a use after free (a double
+ * vow_unref; a read of a freed reaction, white-box) is ASan's report at the faulty
+ * access, even after other objects were made. Built in ASan builds only
+ * (tests/vow/meson.build).
  */
 #include "testutil.h"
+#include "vow_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -43,6 +46,28 @@ static void double_unref(void *arg)
     (void)keep;
 }
 
+static void read_freed_reaction(void *arg)
+{
+    (void)arg;
+    __asan_set_death_callback(die);
+    vow_loop *l = vow_loop_new();
+    vow *keep = vow_pending(l); /* makes the vow tier's per-loop state */
+    char *r = vow__react_alloc(l);
+    r[0] = 1;
+    vow__react_free(l, r);
+    for (int i = 0; i < 300; i++)
+        vow_unref(vow_then(vow_pending(l), NULL, NULL, NULL));
+    printf("%d\n", *(volatile char *)r);
+    (void)keep;
+}
+
+static void freed_reaction_is_poisoned(void **state)
+{
+    (void)state;
+    const char *want[] = { "AddressSanitizer: use-after-poison", "read_freed_reaction", NULL };
+    tu_expect_abort(read_freed_reaction, NULL, want);
+}
+
 static void freed_vow_is_poisoned(void **state)
 {
     (void)state;
@@ -57,6 +82,7 @@ int main(void)
     tu_install_allocator();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(freed_vow_is_poisoned),
+        cmocka_unit_test(freed_reaction_is_poisoned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
