@@ -16,11 +16,16 @@ struct delay {
     struct vow__link link; /* on p: cancel or drop stops the timer */
 };
 
+/* The time is up: p fulfils, unless it was resolved onto another vow meanwhile
+ * (vow_resolve_with), which then decides its outcome alone. */
 static void delay_fire(vow_timer *t)
 {
     struct delay *d = vow__container_of(t, struct delay, timer);
     vow__unlink(d->p, &d->link);
-    vow__fulfil(d->p, d->v);
+    if (vow__unlikely(d->p->flags & VF_LOCKED))
+        vow__val_drop(&d->v);
+    else
+        vow__fulfil(d->p, d->v);
     vow__free(d);
 }
 

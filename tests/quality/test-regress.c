@@ -351,6 +351,54 @@ static void on_cancel_vow_in_dropped_chain(void **state)
     assert_int_equal(tu_live_allocations(), live);
 }
 
+/*
+ * A vow_delay resolved onto a pending vow (vow_resolve_with) whose timer fires first:
+ * the delay must leave it alone (it is locked, its adoption decides). It used to
+ * fulfil it, and the adoption, which holds its vow weakly, later settled the freed
+ * vow (found once ASan could see slab objects: use-after-poison in adopt_run).
+ */
+static void delay_locked_onto_pending(int cancel)
+{
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow *p = vow_pending(l);
+    vow *d = vow_delay(l, 0, vow_val_num(1));
+    assert_int_equal(vow_resolve_with(d, vow_ref(p)), 0);
+    vow *later = vow_delay(l, 1, vow_val_none());
+    tu_wait(l, later); /* d's timer has fired */
+    vow_unref(later);
+    assert_int_equal(vow_state(d), VOW_PENDING);
+    assert_int_equal(vow_is_resolved(d), 1);
+    if (cancel) {
+        assert_int_equal(vow_cancel(p), 0);
+        vow_unref(d);
+        vow_unref(p);
+    } else {
+        assert_int_equal(vow_resolve(p, vow_val_num(7)), 0);
+        tu_wait(l, d);
+        assert_int_equal(vow_state(d), VOW_FULFILLED);
+        assert_int_equal(vow_value(d)->num, 7);
+        vow_unref(d);
+        vow_unref(p);
+    }
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
+static void delay_locked_then_settled(void **state)
+{
+    (void)state;
+    delay_locked_onto_pending(0);
+}
+
+static void delay_locked_then_cancelled(void **state)
+{
+    (void)state;
+    delay_locked_onto_pending(1);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -369,6 +417,8 @@ int main(void)
         cmocka_unit_test(adopt_cycle_through_combinator_rejects),
         cmocka_unit_test(adopt_cycle_through_combinator_dropped),
         cmocka_unit_test(on_cancel_vow_in_dropped_chain),
+        cmocka_unit_test(delay_locked_then_settled),
+        cmocka_unit_test(delay_locked_then_cancelled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
