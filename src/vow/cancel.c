@@ -38,7 +38,8 @@ void vow__react_detach(struct vow__react *r, vow **work)
     vow *src = r->src;
     r->src = NULL;
     list_remove(src, &r->task);
-    if (work && src->nreact == 0) {
+    /* A source being collected is reclaimed already: nobody would see it cancelled. */
+    if (work && src->nreact == 0 && !(src->flags & VF_GARBAGE)) {
         src->work_next = *work;
         *work = src;
     } else {

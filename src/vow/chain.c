@@ -478,7 +478,7 @@ static void job_link_cancel(struct vow__link *k, vow *p, vow **work)
     vow *q = r->base.src;
     (void)p;
     r->base.task.ops = &kind_of(r)->dead->ops.task;
-    if (q->state == VOW_PENDING && q->nreact == 0) {
+    if (q->state == VOW_PENDING && q->nreact == 0 && !(q->flags & VF_GARBAGE)) {
         r->base.src = NULL;
         q->work_next = *work;
         *work = q;

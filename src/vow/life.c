@@ -370,12 +370,13 @@ void vow_unref(vow *p)
     unref(p);
 }
 
+/* Queues p for collection if it is garbage; the worklist holds a reference to it. */
 void vow__collect_check(vow *p, vow **work)
 {
     if (vow__is_garbage(p) && !(p->flags & VF_GARBAGE)) {
         p->flags |= VF_GARBAGE;
         p->work_next = *work;
-        *work = p;
+        *work = vow__hold(p);
     }
 }
 
@@ -391,8 +392,12 @@ void vow__unref_collect(vow *p, vow **work)
 }
 
 /*
- * Collects p and whatever becomes garbage with it, through a worklist: a dropped
- * pending chain of any length takes constant C stack.
+ * Collects p and whatever becomes garbage with it, through a worklist whose entries
+ * each hold a reference: a dropped pending chain of any length takes constant C
+ * stack. Reactions are taken off one at a time, the rest staying listed: a discard
+ * may destroy another vow whose cancellation detaches further reactions of x (an
+ * adoption of x by a vow derived from x), and those must find themselves on x's
+ * list, not in a list being walked here.
  */
 void vow__collect(vow *p)
 {
@@ -400,24 +405,22 @@ void vow__collect(vow *p)
         return;
     p->flags |= VF_GARBAGE;
     p->work_next = NULL;
-    vow *work = p;
+    vow *work = vow__hold(p);
     while (work) {
         vow *x = work;
         work = x->work_next;
-        vow__task *tail = x->rtail;
-        x->rtail = NULL;
-        x->nreact = 0;
-        if (!tail)
-            continue;
-        vow__task *t = tail->next;
-        tail->next = NULL;
-        /* Each reaction holds x: the last one discarded frees it. */
-        while (t) {
-            vow__task *next = t->next;
+        vow__task *tail;
+        while ((tail = x->rtail) != NULL) {
+            vow__task *t = tail->next;
+            if (t == tail)
+                x->rtail = NULL;
+            else
+                tail->next = t->next;
+            x->nreact--;
             struct vow__react *r = (struct vow__react *)t;
             vow__react_ops_of(r)->discard(r, &work);
-            t = next;
         }
+        vow__drop(x);
     }
 }
 
