@@ -38,8 +38,10 @@ void vow__react_detach(struct vow__react *r, vow **work)
     vow *src = r->src;
     r->src = NULL;
     list_remove(src, &r->task);
-    /* A source being collected is reclaimed already: nobody would see it cancelled. */
-    if (work && src->nreact == 0 && !(src->flags & VF_GARBAGE)) {
+    /* A source being collected is reclaimed already: nobody would see it cancelled;
+     * one already queued for cancellation has its reference on the worklist. */
+    if (work && src->nreact == 0 && !(src->flags & (VF_GARBAGE | VF_QUEUED))) {
+        src->flags |= VF_QUEUED;
         src->work_next = *work;
         *work = src;
     } else {
@@ -49,6 +51,7 @@ void vow__react_detach(struct vow__react *r, vow **work)
 
 void vow__cancel_from(vow *p)
 {
+    p->flags |= VF_QUEUED;
     p->work_next = NULL;
     vow__cancel_run(vow__hold(p));
 }
@@ -59,6 +62,7 @@ void vow__cancel_run(vow *work)
     while (work) {
         vow *x = work;
         work = x->work_next;
+        x->flags &= (uint8_t)~VF_QUEUED;
         if (x->state == VOW_PENDING) {
             struct vow__link *k = x->up;
             x->up = NULL;

@@ -478,7 +478,10 @@ static void job_link_cancel(struct vow__link *k, vow *p, vow **work)
     vow *q = r->base.src;
     (void)p;
     r->base.task.ops = &kind_of(r)->dead->ops.task;
-    if (q->state == VOW_PENDING && q->nreact == 0 && !(q->flags & VF_GARBAGE)) {
+    /* q may be queued already (a combinator left it too): then the dead job keeps
+     * its reference until it comes up, and q is cancelled once, by that worklist. */
+    if (q->state == VOW_PENDING && q->nreact == 0 && !(q->flags & (VF_GARBAGE | VF_QUEUED))) {
+        q->flags |= VF_QUEUED;
         r->base.src = NULL;
         q->work_next = *work;
         *work = q;

@@ -153,8 +153,14 @@ static void elem_run(vow_loop *l, vow__task *t)
         }
     }
     vow__drop(src);
-    if (c->attached == 0)
+    if (c->attached == 0) {
+        /* Its last input ran without deciding the result (another input was dropped
+         * as garbage, unsettled): nothing can settle the result any more. */
+        vow *o = c->out;
         comb_free(c);
+        if (o && vow__is_garbage(o))
+            vow__collect(o);
+    }
 }
 
 /* The input is garbage: this element will never run. */

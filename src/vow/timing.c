@@ -110,6 +110,22 @@ static vow *tmo_take_out(struct tmo *t)
     return out;
 }
 
+/*
+ * out was resolved onto another vow (vow_resolve_with), which alone decides it now:
+ * once its input settled or its timer fired, the timeout has nothing left to do with
+ * out and lets go of it. Left without this producer, out may have become garbage.
+ */
+static void tmo_let_go(struct tmo *t)
+{
+    vow *out = t->out;
+    if (!out)
+        return;
+    t->out = NULL;
+    vow__unlink(out, &t->link);
+    if (vow__is_garbage(out))
+        vow__collect(out);
+}
+
 /* The input settled: out takes its outcome unless someone else settled it first. */
 static void tmo_run(vow_loop *l, vow__task *task)
 {
@@ -121,6 +137,8 @@ static void tmo_run(vow_loop *l, vow__task *task)
     vow *out = tmo_take_out(t);
     if (out)
         vow__forward(out, src);
+    else
+        tmo_let_go(t);
     vow__drop(src);
     tmo_maybe_free(t);
 }
@@ -136,20 +154,21 @@ static void tmo_discard(struct vow__react *r, vow **work)
 
 static const struct vow__react_ops tmo_ops = { { tmo_run }, tmo_discard };
 
-/* The deadline passed: out rejects, and the input is left (cancelled if nothing else
- * consumes it). */
+/* The deadline passed: out rejects (unless its adoption decides it), and the input
+ * is left (cancelled if nothing else consumes it). */
 static void tmo_fire(vow_timer *timer)
 {
     struct tmo *t = vow__container_of(timer, struct tmo, timer);
     t->timer_on = 0;
     vow *out = tmo_take_out(t);
-    if (out) {
+    if (out)
         vow__reject(out, VOW_ETIMEDOUT, vow_val_none());
-        vow *work = NULL;
-        if (t->base.src && t->base.src->state == VOW_PENDING)
-            vow__react_detach(&t->base, &work);
-        vow__cancel_run(work);
-    }
+    else
+        tmo_let_go(t);
+    vow *work = NULL;
+    if (t->base.src && t->base.src->state == VOW_PENDING)
+        vow__react_detach(&t->base, &work);
+    vow__cancel_run(work);
     tmo_maybe_free(t);
 }
 

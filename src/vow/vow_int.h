@@ -51,6 +51,7 @@ enum {
     VF_LISTED = 1u << 4,   /* on the loop's unhandled or late list */
     VF_GARBAGE = 1u << 5,  /* being collected: nobody can settle it any more */
     VF_SEEN = 1u << 6,     /* marked by a running vow__search */
+    VF_QUEUED = 1u << 7,   /* on a cancellation worklist (work_next in use) */
 };
 
 struct vow {
