@@ -17,15 +17,21 @@ struct delay {
 };
 
 /* The time is up: p fulfils, unless it was resolved onto another vow meanwhile
- * (vow_resolve_with), which then decides its outcome alone. */
+ * (vow_resolve_with), which then decides its outcome alone; left without this
+ * producer, p may have become garbage (its adoption collected). */
 static void delay_fire(vow_timer *t)
 {
     struct delay *d = vow__container_of(t, struct delay, timer);
-    vow__unlink(d->p, &d->link);
-    if (vow__unlikely(d->p->flags & VF_LOCKED))
+    vow *p = d->p;
+    vow__unlink(p, &d->link);
+    if (vow__unlikely(p->flags & VF_LOCKED)) {
         vow__val_drop(&d->v);
-    else
-        vow__fulfil(d->p, d->v);
+        vow__free(d);
+        if (vow__is_garbage(p))
+            vow__collect(p);
+        return;
+    }
+    vow__fulfil(p, d->v);
     vow__free(d);
 }
 

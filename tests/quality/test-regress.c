@@ -512,6 +512,34 @@ static void combinator_input_adopts_input(void **state)
     assert_int_equal(tu_live_allocations(), live);
 }
 
+static vow_ret finally_pass(void *ctx)
+{
+    (void)ctx;
+    return vow_pass();
+}
+
+/*
+ * A vow_delay resolved onto a pending vow that is then dropped (the adoption is
+ * collected with it), with a finally on the delay: when the timer fires, the delay
+ * leaves its locked vow, which nothing can settle any more and must be collected
+ * with the finally. It stayed pending (close VOW_EBUSY).
+ */
+static void delay_locked_adoption_dropped(void **state)
+{
+    (void)state;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow *p = vow_pending(l);
+    vow *d = vow_delay(l, 0, vow_val_none());
+    assert_int_equal(vow_resolve_with(d, vow_ref(p)), 0);
+    vow_unref(vow_finally(d, finally_pass, NULL));
+    vow_unref(p);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -536,6 +564,7 @@ int main(void)
         cmocka_unit_test(timeout_locked_adoption_dropped),
         cmocka_unit_test(combinator_input_collected),
         cmocka_unit_test(combinator_input_adopts_input),
+        cmocka_unit_test(delay_locked_adoption_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
