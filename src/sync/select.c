@@ -110,6 +110,22 @@ void sync_select_win(struct sync_waiter *w, int code, vow_val item)
     sel_finish(s);
 }
 
+static vow_ret swallow(void *ctx, int code, const vow_val *detail)
+{
+    (void)ctx;
+    (void)code;
+    (void)detail;
+    return vow_ok(vow_val_none());
+}
+
+/* The select reports a rejected input in its outcome, so the rejection counts as
+ * handled: a catch marks it (if even that cannot be allocated, the only cost is an
+ * unhandled-rejection report). */
+static void mark_handled(vow *p)
+{
+    vow_unref(vow_catch(vow_ref(p), swallow, NULL));
+}
+
 /* A VOW input settled: its case wins if nothing else did. Either way the
  * pass-through vow takes the input's outcome (vow_pass), so out.p can show it. */
 static vow_ret sel_settled(struct sel_case *k, int code)
@@ -120,6 +136,8 @@ static vow_ret sel_settled(struct sel_case *k, int code)
         s->out.code = code;
         s->out.p = k->d;
         k->d = NULL;
+        if (code)
+            mark_handled(s->out.p);
         sel_finish(s);
     }
     return vow_pass();
@@ -189,6 +207,8 @@ static int sel_try_now(struct sync_sel *s)
             code = vow_code(k->input);
             s->out.p = k->input;
             k->input = NULL;
+            if (code)
+                mark_handled(s->out.p);
         } else {
             int r = sync_case_try(&k->w, &code, &item);
             if (r < 0)
