@@ -61,8 +61,9 @@ VOW_API vow_flag *vow_flag_new(vow_loop *l);
 VOW_API void vow_flag_close(vow_flag *f);
 
 /*
- * Sets the flag and fulfils every pending wait (in the order they were made) with
- * vow_val_none(). Setting a set flag changes nothing. 0, or VOW_EINVAL (f NULL).
+ * Sets the flag and fulfils every pending wait with vow_val_none(), in the order the
+ * waits were made (their handlers run from the microtask queue, even if the flag is
+ * cleared again meanwhile). Setting a set flag changes nothing. 0, or VOW_EINVAL.
  */
 VOW_API int vow_flag_set(vow_flag *f);
 

@@ -1,19 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The settable flag. While it is clear, waiters share one pending vow, each through a
- * pass-through vow_then of its own, and setting the flag settles them all in the order
- * they started waiting. The flag is the shared vow's producer and holds it weakly (an
- * abort hook, no reference): a waiter that is cancelled or dropped only detaches its
- * own reaction while others still want the shared vow, and when the last one goes
- * the shared vow goes too, so an idle flag holds no vow (and never blocks
- * vow_loop_close).
+ * The settable flag: a queue of waiting vows (waitq.c), all fulfilled by a set, in
+ * the order they started waiting.
  */
 #include "sync_int.h"
 
 struct vow_flag {
-    vow_loop *loop; /* the flag's loop */
-    vow *shared;    /* while clear and waited on: the vow every waiter follows (weak) */
-    bool set;       /* the flag */
+    vow_loop *loop;   /* the flag's loop */
+    struct sync_wq q; /* pending waits (only while clear) */
+    bool set;         /* the flag */
 };
 
 vow_flag *vow_flag_new(vow_loop *l)
@@ -24,7 +19,7 @@ vow_flag *vow_flag_new(vow_loop *l)
     if (!f)
         return NULL;
     f->loop = l;
-    f->shared = NULL;
+    f->q.head = f->q.tail = NULL;
     f->set = false;
     return f;
 }
@@ -33,20 +28,16 @@ void vow_flag_close(vow_flag *f)
 {
     if (!f)
         return;
-    vow *s = f->shared;
+    sync_wq_reject_all(&f->q, VOW_ECLOSED);
     vow__free(f);
-    if (s)
-        vow_reject(s, VOW_ECLOSED, vow_val_none());
 }
 
 int vow_flag_set(vow_flag *f)
 {
     vow__check(f, VOW_EINVAL);
     f->set = true;
-    vow *s = f->shared;
-    f->shared = NULL;
-    if (s)
-        vow_resolve(s, vow_val_none());
+    while (f->q.head)
+        vow_resolve(sync_wq_pop(&f->q), vow_val_none());
     return 0;
 }
 
@@ -63,31 +54,11 @@ int vow_flag_is_set(const vow_flag *f)
     return f->set;
 }
 
-/* The shared vow was cancelled (its last waiter was) or dropped (its last waiter
- * was): the next wait makes a new one. */
-static void shared_gone(void *ctx, vow *p)
-{
-    vow_flag *f = ctx;
-    if (f->shared == p)
-        f->shared = NULL;
-}
-
 vow *vow_flag_wait(vow_flag *f)
 {
     if (!f)
         return NULL;
     if (f->set)
         return vow_resolved(f->loop, vow_val_none());
-    if (f->shared)
-        return vow_then(vow_ref(f->shared), NULL, NULL, NULL);
-    vow *s = vow_pending(f->loop);
-    if (!s)
-        return NULL;
-    if (vow_on_cancel(s, shared_gone, f) < 0) {
-        vow_unref(s);
-        return NULL;
-    }
-    f->shared = s;
-    /* The first waiter's reaction takes the only reference. */
-    return vow_then(s, NULL, NULL, NULL);
+    return sync_wq_wait(f->loop, &f->q);
 }

@@ -2,89 +2,17 @@
 /*
  * The counting semaphore and the lock. Both hand what is released straight to the
  * longest waiter (never back to the pool while someone waits), which makes them
- * FIFO-fair: a newcomer cannot overtake a waiter. A waiter is a pending vow held
- * weakly; its abort hook takes it off the queue, so a cancelled or dropped acquire
- * never takes a unit.
+ * FIFO-fair: a newcomer cannot overtake a waiter. Waiters are a sync_wq (waitq.c):
+ * a cancelled or dropped acquire leaves the queue at once and never takes a unit.
  */
 #include "sync_int.h"
-
-/* A waiting acquire. */
-struct acq {
-    struct acq *prev, *next; /* neighbours in the queue */
-    vow *p;                  /* its vow (weak, see above) */
-    struct acq_queue *q;     /* the queue it is on */
-};
-
-/* FIFO of waiting acquires. */
-struct acq_queue {
-    struct acq *head, *tail; /* first and last, NULL when empty */
-};
-
-static void acq_unlink(struct acq *a)
-{
-    struct acq_queue *q = a->q;
-    if (a->prev)
-        a->prev->next = a->next;
-    else
-        q->head = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
-    else
-        q->tail = a->prev;
-}
-
-static void acq_abort(void *ctx, vow *p)
-{
-    struct acq *a = ctx;
-    (void)p;
-    acq_unlink(a);
-    vow__free(a);
-}
-
-/* A pending acquire on q, or NULL on out-of-memory. */
-static vow *acq_wait(vow_loop *l, struct acq_queue *q)
-{
-    struct acq *a = vow__malloc(sizeof(*a));
-    vow *p = a ? vow_pending(l) : NULL;
-    if (!p || vow_on_cancel(p, acq_abort, a) < 0) {
-        vow_unref(p);
-        vow__free(a);
-        return NULL;
-    }
-    a->p = p;
-    a->q = q;
-    a->next = NULL;
-    a->prev = q->tail;
-    if (q->tail)
-        q->tail->next = a;
-    else
-        q->head = a;
-    q->tail = a;
-    return p;
-}
-
-/* Takes the first waiter off q and returns its vow, to be settled by the caller. */
-static vow *acq_pop(struct acq_queue *q)
-{
-    struct acq *a = q->head;
-    vow *p = a->p;
-    acq_unlink(a);
-    vow__free(a);
-    return p;
-}
-
-static void acq_reject_all(struct acq_queue *q, int code)
-{
-    while (q->head)
-        vow_reject(acq_pop(q), code, vow_val_none());
-}
 
 /* -------------------------------------------------------------- semaphore */
 
 struct vow_sem {
     vow_loop *loop;       /* the semaphore's loop */
     size_t count;         /* free units; 0 while anyone waits */
-    struct acq_queue q;   /* waiting acquires */
+    struct sync_wq q;      /* waiting acquires */
 };
 
 vow_sem *vow_sem_new(vow_loop *l, size_t count)
@@ -105,7 +33,7 @@ void vow_sem_close(vow_sem *s)
     if (!s)
         return;
     /* Rejecting runs no user code (handlers run later, from microtasks). */
-    acq_reject_all(&s->q, VOW_ECLOSED);
+    sync_wq_reject_all(&s->q, VOW_ECLOSED);
     vow__free(s);
 }
 
@@ -119,7 +47,7 @@ vow *vow_sem_acquire(vow_sem *s)
             s->count--;
         return p;
     }
-    return acq_wait(s->loop, &s->q);
+    return sync_wq_wait(s->loop, &s->q);
 }
 
 int vow_sem_try_acquire(vow_sem *s)
@@ -135,7 +63,7 @@ int vow_sem_release(vow_sem *s)
 {
     vow__check(s, VOW_EINVAL);
     if (s->q.head) {
-        vow_resolve(acq_pop(&s->q), vow_val_none());
+        vow_resolve(sync_wq_pop(&s->q), vow_val_none());
         return 0;
     }
     vow__check(s->count < SIZE_MAX, VOW_ENOSPC);
@@ -154,7 +82,7 @@ struct vow_lock {
     vow_loop *loop;     /* the lock's loop */
     int64_t owner;      /* the holder's token, 0 when free */
     int64_t last;       /* the last token handed out */
-    struct acq_queue q; /* waiting acquires */
+    struct sync_wq q;   /* waiting acquires */
 };
 
 vow_lock *vow_lock_new(vow_loop *l)
@@ -190,7 +118,7 @@ vow *vow_lock_acquire(vow_lock *k)
             k->owner = ++k->last;
         return p;
     }
-    return acq_wait(k->loop, &k->q);
+    return sync_wq_wait(k->loop, &k->q);
 }
 
 int vow_lock_try_acquire(vow_lock *k, int64_t *ret_token)
@@ -209,7 +137,7 @@ int vow_lock_release(vow_lock *k, int64_t token)
     vow__check(k->owner != 0 && token == k->owner, VOW_EPERM);
     if (k->q.head) {
         k->owner = ++k->last;
-        vow_resolve(acq_pop(&k->q), vow_val_num(k->owner));
+        vow_resolve(sync_wq_pop(&k->q), vow_val_num(k->owner));
     } else {
         k->owner = 0;
     }

@@ -16,7 +16,22 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-/* ------------------------------------------------------------------ waiters */
+/* ------------------------------------------------------ plain wait queues */
+
+/* A FIFO of pending vows waiting for a flag, a unit or a lock (waitq.c). */
+struct sync_wq_node;
+struct sync_wq {
+    struct sync_wq_node *head, *tail; /* first and last waiter, NULL when empty */
+};
+
+/* A new pending vow queued on q (a new reference), or NULL on out-of-memory. */
+vow *sync_wq_wait(vow_loop *l, struct sync_wq *q);
+/* Takes the first waiter off q (q not empty) and returns its vow, to be settled by
+ * the caller (settling runs no user code: handlers run later, as microtasks). */
+vow *sync_wq_pop(struct sync_wq *q);
+void sync_wq_reject_all(struct sync_wq *q, int code);
+
+/* ---------------------------------------------------------- channel waiters */
 
 struct sync_sel;
 
