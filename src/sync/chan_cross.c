@@ -142,7 +142,9 @@ static void serve_senders(vow_chan *c)
             sync_fail_send(w, VOW_ECLOSED);
             continue;
         }
-        if (sync_ring_reserve(c) < 0) {
+        /* Senders only ever wait behind a ring that reached the capacity (and rings
+         * never shrink), so there is room without growing. */
+        if (VOW_NEVER(sync_ring_reserve(c) < 0)) {
             pthread_mutex_unlock(&c->mu);
             sync_fail_send(w, VOW_ENOMEM);
             continue;

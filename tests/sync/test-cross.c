@@ -384,6 +384,134 @@ static void select_between_loops(void **state)
     st_finish(l);
 }
 
+/* ------------------------------------------- two loops on one thread (deterministic) */
+
+/* Runs both loops without blocking until neither has anything ready. */
+static void spin(vow_loop *a, vow_loop *b)
+{
+    for (int i = 0; i < 8; i++) {
+        vow_loop_run(a, VOW_RUN_NOWAIT);
+        vow_loop_run(b, VOW_RUN_NOWAIT);
+    }
+}
+
+static void two_loops_close_and_select(void **state)
+{
+    (void)state;
+    vow_loop *a = st_loop(), *b = st_loop();
+    vow_chan *c;
+    assert_int_equal(vow_chan_new_between(a, b, 1, &c), 0);
+    assert_int_equal(vow_chan_capacity(c), 1);
+    /* Receivers wait on b; a close from a makes them see the end on b's turn. */
+    struct st_seen r1 = { 0 }, r2 = { 0 };
+    st_watch(vow_chan_recv(c), &r1);
+    vow_select_case k = { VOW_SELECT_RECV, c, { { NULL }, NULL }, NULL };
+    vow *sel = vow_select(b, &k, 1);
+    st_watch(vow_chan_recv(c), &r2);
+    assert_int_equal(vow_chan_is_closed(c), 0);
+    assert_int_equal(vow_chan_close(c), 0);
+    assert_int_equal(vow_chan_is_closed(c), 1);
+    assert_int_equal(vow_chan_close(c), VOW_ECLOSED);
+    assert_int_equal(r1.err, 0);
+    spin(a, b);
+    assert_int_equal(r1.code, VOW_EOF);
+    assert_int_equal(r2.code, VOW_EOF);
+    assert_int_equal(vow_selected_get(vow_value(sel))->code, VOW_EOF);
+    vow_unref(sel);
+    /* After the close: sends fail at once, selects too. */
+    struct st_item it = { 0, 0, 0 };
+    vow *s = vow_chan_send(c, st_val(&it));
+    assert_int_equal(vow_code(s), VOW_ECLOSED);
+    assert_int_equal(it.drops, 1);
+    struct st_seen seen = { 0 };
+    st_watch(s, &seen);
+    assert_int_equal(vow_chan_try_send(c, vow_val_num(1)), VOW_ECLOSED);
+    vow_select_case ks = { VOW_SELECT_SEND, c, vow_val_num(2), NULL };
+    sel = vow_select(a, &ks, 1);
+    assert_int_equal(vow_selected_get(vow_value(sel))->code, VOW_ECLOSED);
+    vow_unref(sel);
+    sel = vow_select(b, &k, 1);
+    assert_int_equal(vow_selected_get(vow_value(sel))->code, VOW_EOF);
+    vow_unref(sel);
+    vow_chan_unref(c);
+
+    /* Senders wait on a; a close from b fails them on a's turn, values dropped. */
+    assert_int_equal(vow_chan_new_between(a, b, 1, &c), 0);
+    struct st_item x[3] = { { 0, 0, 0 }, { 1, 0, 0 }, { 2, 0, 0 } };
+    struct st_seen s1 = { 0 };
+    /* A select SEND case with room goes in at once. */
+    ks = (vow_select_case){ VOW_SELECT_SEND, c, st_val(&x[0]), NULL };
+    sel = vow_select(a, &ks, 1);
+    assert_int_equal(vow_selected_get(vow_value(sel))->code, 0);
+    vow_unref(sel);
+    st_watch(vow_chan_send(c, st_val(&x[1])), &s1);
+    ks.val = st_val(&x[2]);
+    sel = vow_select(a, &ks, 1);
+    assert_int_equal(vow_state(sel), VOW_PENDING);
+    spin(a, b);
+    assert_int_equal(vow_chan_close(c), 0);
+    spin(a, b);
+    assert_int_equal(s1.code, VOW_ECLOSED);
+    assert_int_equal(x[1].drops, 1);
+    /* The select's value stays ours. */
+    assert_int_equal(vow_selected_get(vow_value(sel))->code, VOW_ECLOSED);
+    assert_int_equal(x[2].drops, 0);
+    x[2].drops++;
+    vow_unref(sel);
+    /* A select RECV case takes the buffered item at once. */
+    sel = vow_select(b, &k, 1);
+    assert_ptr_equal(st_take(sel), &x[0]);
+    vow_unref(sel);
+    st_check_once(x, 3);
+    vow_chan_unref(c);
+
+    /* A select that waits on b gets an item that was sent before it could queue:
+     * its side wakes itself. */
+    assert_int_equal(vow_chan_new_between(a, b, 2, &c), 0);
+    vow_select_case k2[2] = { { VOW_SELECT_RECV, c, { { NULL }, NULL }, NULL },
+                              { VOW_SELECT_VOW, NULL, { { NULL }, NULL }, vow_pending(b) } };
+    sel = vow_select(b, k2, 2);
+    assert_int_equal(vow_chan_try_send(c, vow_val_num(5)), 0);
+    spin(a, b);
+    assert_int_equal(vow_selected_get(vow_value(sel))->val.num, 5);
+    vow_unref(sel);
+    vow_chan_unref(c);
+    spin(a, b);
+    assert_int_equal(vow_loop_close(a), 0);
+    st_finish(b);
+}
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* No fd left for the eventfds: the error is returned, nothing leaks. */
+static void eventfd_exhaustion(void **state)
+{
+    (void)state;
+    vow_loop *a = st_loop(), *b = st_loop();
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    for (int keep = 0; keep < 2; keep++) {
+        /* Allow no new fd, then exactly one (the limit is on fd numbers; every
+         * number below the lowest free one is taken). */
+        long open_fds = tu_open_fds();
+        int lowest = dup(0);
+        assert_true(lowest >= 0);
+        close(lowest);
+        low.rlim_cur = (rlim_t)lowest + (rlim_t)keep;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        vow_chan *c = NULL;
+        int r = vow_chan_new_between(a, b, 1, &c);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+        assert_int_equal(r, -EMFILE);
+        assert_null(c);
+        assert_int_equal(tu_open_fds(), open_fds);
+    }
+    assert_int_equal(vow_loop_close(a), 0);
+    st_finish(b);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -392,6 +520,8 @@ int main(void)
         cmocka_unit_test(last_reference_on_other_thread),
         cmocka_unit_test(close_from_receiving_side),
         cmocka_unit_test(select_between_loops),
+        cmocka_unit_test(two_loops_close_and_select),
+        cmocka_unit_test(eventfd_exhaustion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
