@@ -250,16 +250,25 @@ stage_fuzz() {
     return
   fi
   check "fuzz build" 0
-  FUZZ_SECONDS=$fuzz_seconds FUZZ_BIN=$dir/tests/fuzz/fuzz-vow FUZZ_WORK=$dir/fuzz-work \
-    bash tests/fuzz/run.sh
-  check "fuzz run (${fuzz_seconds}s)" $?
-  local f n=0 bad=0
-  for f in tests/fuzz/regress/*; do
+  # fuzz-sync (the coordination tier) gets a third of the time, fuzz-vow the rest.
+  local sync_seconds=$((fuzz_seconds / 3))
+  FUZZ_SECONDS=$((fuzz_seconds - sync_seconds)) FUZZ_BIN=$dir/tests/fuzz/fuzz-vow \
+    FUZZ_WORK=$dir/fuzz-work bash tests/fuzz/run.sh
+  check "fuzz run fuzz-vow ($((fuzz_seconds - sync_seconds))s)" $?
+  if [ -x "$dir/tests/fuzz/fuzz-sync" ]; then
+    FUZZ_SECONDS=$sync_seconds FUZZ_BIN=$dir/tests/fuzz/fuzz-sync FUZZ_WORK=$dir/fuzz-sync-work \
+      bash tests/fuzz/run.sh
+    check "fuzz run fuzz-sync (${sync_seconds}s)" $?
+  fi
+  local f n=0 bad=0 bin
+  for f in tests/fuzz/regress/* tests/fuzz/regress-sync/*; do
     [ -f "$f" ] || continue
     n=$((n + 1))
+    bin=$dir/tests/fuzz/fuzz-vow
+    [[ $f == */regress-sync/* ]] && bin=$dir/tests/fuzz/fuzz-sync
     # One input runs in milliseconds; a hang is a failure, not a stalled CI.
     if ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        timeout 60 "$dir/tests/fuzz/fuzz-vow" -timeout=20 "$f" >"$dir/replay.log" 2>&1; then
+        timeout 60 "$bin" -timeout=20 "$f" >"$dir/replay.log" 2>&1; then
       add_counts 1 0
     else
       echo "test.sh: FAILED: fuzz regression input $f" >&2

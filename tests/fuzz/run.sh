@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Runs the libFuzzer harness fuzz-vow for FUZZ_SECONDS (default 60), starting from the
-# seed corpus and the regression inputs; builds it (clang, ASan+UBSan, in build-fuzz)
-# unless FUZZ_BIN names a binary. New inputs go to FUZZ_WORK, never into the source
+# Runs a libFuzzer harness (FUZZ_TARGET: fuzz-vow, the default, or fuzz-sync) for
+# FUZZ_SECONDS (default 60), starting from its seed corpus (corpus/, or corpus-sync/
+# for fuzz-sync); builds it (clang, ASan+UBSan, in build-fuzz) unless FUZZ_BIN names a
+# binary. New inputs go to FUZZ_WORK, never into the source
 # tree. A crash leaves its input in FUZZ_WORK/crash-* and makes this script fail.
 #   FUZZ_SECONDS=600 bash tests/fuzz/run.sh
 set -uo pipefail
@@ -10,16 +11,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 seconds=${FUZZ_SECONDS:-60}
 bin=${FUZZ_BIN:-}
+target=${FUZZ_TARGET:-$(basename "${bin:-fuzz-vow}")}
 if [ -z "$bin" ]; then
   dir=$root/build-fuzz
   if [ ! -f "$dir/build.ninja" ]; then
     CC=clang meson setup "$dir" "$root" -Db_sanitize=address,undefined -Db_lundef=false \
       -Dbench=false -Dexamples=false >/dev/null || exit 1
   fi
-  ninja -C "$dir" tests/fuzz/fuzz-vow >/dev/null || exit 1
-  bin=$dir/tests/fuzz/fuzz-vow
+  ninja -C "$dir" "tests/fuzz/$target" >/dev/null || exit 1
+  bin=$dir/tests/fuzz/$target
 fi
-work=${FUZZ_WORK:-$(dirname "$bin")/fuzz-work}
+seeds=$here/corpus
+[ "$target" = fuzz-vow ] || seeds=$here/corpus-${target#fuzz-}
+work=${FUZZ_WORK:-$(dirname "$bin")/$target-work}
 mkdir -p "$work/corpus"
 log=$work/fuzz.log
 
@@ -35,23 +39,24 @@ mv "$work"/crash-* "$work"/timeout-* "$work"/leak-* "$old"/ 2>/dev/null
 t0=$SECONDS
 "$bin" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -max_total_time="$seconds" \
   -timeout=10 -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$work/" \
-  "$work/corpus" "$here/corpus" >"$log" 2>&1
+  "$work/corpus" "$seeds" >"$log" 2>&1
 rc=$?
 elapsed=$((SECONDS - t0))
 runs=$(grep -oE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
 found=$(ls "$work" | grep -cE '^(crash|timeout|leak)-')
-echo "fuzz-vow: ${runs:-0} executions in ${elapsed}s ($(( ${runs:-0} / (elapsed > 0 ? elapsed : 1) )) exec/s)," \
+echo "$target: ${runs:-0} executions in ${elapsed}s ($(( ${runs:-0} / (elapsed > 0 ? elapsed : 1) )) exec/s)," \
   "corpus $(ls "$work/corpus" | wc -l) inputs, $found failing inputs"
 if [ "$found" -gt 0 ] || [ $rc -ne 0 ]; then
   shown=0
   for f in "$work"/crash-* "$work"/timeout-* "$work"/leak-*; do
     [ -f "$f" ] && [ $shown -lt 5 ] || continue
     shown=$((shown + 1))
-    echo "fuzz-vow: failing input $f:" >&2
-    FUZZ_VOW_TRACE=1 timeout 20 "$bin" "$f" 2>&1 | grep -E "fuzz-vow:|SUMMARY" | head -n 3 >&2
+    echo "$target: failing input $f:" >&2
+    FUZZ_VOW_TRACE=1 timeout 20 "$bin" "$f" 2>&1 | grep -E "fuzz-(vow|sync):|SUMMARY" | head -n 3 >&2
   done
-  echo "fuzz-vow: FAILED; minimise with: $bin -minimize_crash=1 -runs=100000 <input>," \
-    "then add it to tests/fuzz/regress/ (FUZZ_VOW_TRACE=1 prints its steps)" >&2
+  echo "$target: FAILED; minimise with: $bin -minimize_crash=1 -runs=100000 <input>," \
+    "then add it to tests/fuzz/regress/ (regress-sync/ for fuzz-sync; FUZZ_VOW_TRACE=1" \
+    "prints fuzz-vow's steps)" >&2
   exit 1
 fi
 exit 0
