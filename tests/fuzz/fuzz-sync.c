@@ -57,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in_len = size;
     m_next = from_input;
     m_fail_soon = fail_soon;
+    m_ms = 1;
     tu_fail_nth(0);
     /* About three bytes per step; the input's length sets how many. */
     int r = m_run((int)(size / 3) + 1);
