@@ -18,10 +18,8 @@ static void val_drop(vow_val v)
 
 /* ------------------------------------------------------------------- buffer */
 
-int sync_ring_reserve(vow_chan *c)
+int sync_ring_grow(vow_chan *c)
 {
-    if (c->len < c->ring_size)
-        return 0;
     size_t n = c->ring_size ? c->ring_size * 2 : 8;
     if (n > c->cap || n < c->ring_size)
         n = c->cap;
@@ -41,24 +39,6 @@ int sync_ring_reserve(vow_chan *c)
     c->ring_size = n;
     c->head = 0;
     return 0;
-}
-
-void sync_ring_put(vow_chan *c, vow_val v)
-{
-    size_t i = c->head + c->len;
-    if (i >= c->ring_size)
-        i -= c->ring_size;
-    c->ring[i] = v;
-    c->len++;
-}
-
-vow_val sync_ring_pop(vow_chan *c)
-{
-    vow_val v = c->ring[c->head];
-    if (++c->head == c->ring_size)
-        c->head = 0;
-    c->len--;
-    return v;
 }
 
 /* ------------------------------------------------------------------ waiters */

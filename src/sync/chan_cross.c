@@ -51,6 +51,7 @@ static bool wants_wake(struct sync_end *o)
 }
 
 static void serve(vow_io *io, int fd, unsigned events);
+static void idle_stop(vow_immediate *im);
 
 /* Starts watching e's eventfd (e's thread). The watch holds a channel reference. */
 static int end_watch(struct sync_end *e)
@@ -60,9 +61,12 @@ static int end_watch(struct sync_end *e)
     int r;
     if (!e->io_init) {
         r = vow_io_init(e->loop, &e->io, e->efd, serve);
+        if (r == 0)
+            r = vow_immediate_init(e->loop, &e->idle, idle_stop);
         if (r < 0)
             return r;
         e->io.data = e;
+        e->idle.data = e;
         e->io_init = true;
     }
     r = vow_io_start(&e->io, VOW_READABLE);
@@ -73,6 +77,34 @@ static int end_watch(struct sync_end *e)
     return 0;
 }
 
+static void unwatch(struct sync_end *e)
+{
+    if (e->idle_armed) {
+        vow_immediate_stop(&e->idle);
+        e->idle_armed = false;
+    }
+    if (e->watching) {
+        vow_io_stop(&e->io);
+        e->watching = false;
+        sync_chan_release(e->chan);
+    }
+}
+
+/* A turn went by since the queue emptied: stop watching unless it has waiters again. */
+static void idle_stop(vow_immediate *im)
+{
+    struct sync_end *e = im->data;
+    e->idle_armed = false;
+    if (e->q.n == 0)
+        unwatch(e);
+}
+
+/*
+ * The queue emptied. The watch stays for one more loop turn: a side that waits again
+ * at once (a consumer that drained what it was given and asks for more) keeps its
+ * registration, so a wait costs no epoll_ctl. If the turn cannot be armed, the watch
+ * stops now.
+ */
 void sync_cross_idle(struct sync_end *e)
 {
     if (e->q.n)
@@ -81,11 +113,12 @@ void sync_cross_idle(struct sync_end *e)
     pthread_mutex_lock(&c->mu);
     e->waiting = false;
     pthread_mutex_unlock(&c->mu);
-    if (e->watching) {
-        vow_io_stop(&e->io);
-        e->watching = false;
-        sync_chan_release(c);
-    }
+    if (!e->watching || e->idle_armed)
+        return;
+    if (VOW_ALWAYS(vow_immediate_start(&e->idle) == 0))
+        e->idle_armed = true;
+    else
+        unwatch(e);
 }
 
 /* Queues w on its side (e's thread). Under mu the caller has set e->waiting. On

@@ -94,7 +94,8 @@ enum { SYNC_SEND_END = 0, SYNC_RECV_END = 1 };
  * One side of a channel: the loop its waits settle on and its queue of waiters. A
  * channel between two loops also gives each side an eventfd that the other side
  * writes when it made progress this side waits for, watched while the queue is not
- * empty (the watch holds a channel reference and keeps the loop alive).
+ * empty and for one loop turn more (the watch holds a channel reference and keeps
+ * the loop alive).
  */
 struct sync_end {
     vow_chan *chan;        /* the channel this side belongs to */
@@ -102,8 +103,10 @@ struct sync_end {
     struct sync_queue q;   /* waiting senders (send side) or receivers (recv side) */
     int efd;               /* between loops: the wake-up eventfd, else -1 */
     vow_io io;             /* between loops: watches efd while q is not empty */
-    bool io_init;          /* io was initialised (lazily, on this side's thread) */
+    vow_immediate idle;    /* between loops: stops io a turn after q emptied */
+    bool io_init;          /* io and idle were initialised (lazily, on this side's thread) */
     bool watching;         /* io is started */
+    bool idle_armed;       /* idle is started */
     /* Between loops, under the channel mutex: */
     bool waiting;          /* this side has waiters: the other side must wake it */
     bool woken;            /* efd was written and this side has not looked yet */
@@ -128,9 +131,34 @@ struct vow_chan {
     struct sync_end end[2];   /* SYNC_SEND_END, SYNC_RECV_END */
 };
 
-/* chan.c: the buffer, shared by both kinds of channel. put needs room (reserve). */
-void sync_ring_put(vow_chan *c, vow_val v);
-vow_val sync_ring_pop(vow_chan *c); /* len > 0 required */
+/* chan.c: grows the full ring towards the capacity: 0 or VOW_ENOMEM. */
+int sync_ring_grow(vow_chan *c);
+
+/* Makes room for one more item (len < cap required): 0 or VOW_ENOMEM. */
+static inline int sync_ring_reserve(vow_chan *c)
+{
+    return c->len < c->ring_size ? 0 : sync_ring_grow(c);
+}
+
+/* Appends v (room reserved). */
+static inline void sync_ring_put(vow_chan *c, vow_val v)
+{
+    size_t i = c->head + c->len;
+    if (i >= c->ring_size)
+        i -= c->ring_size;
+    c->ring[i] = v;
+    c->len++;
+}
+
+/* Takes the oldest item (len > 0 required). */
+static inline vow_val sync_ring_pop(vow_chan *c)
+{
+    vow_val v = c->ring[c->head];
+    if (++c->head == c->ring_size)
+        c->head = 0;
+    c->len--;
+    return v;
+}
 
 /*
  * Settling a waiter that is off its queue (chan.c). Each may run user code (a drop,
@@ -150,8 +178,6 @@ struct sync_waiter *sync_waiter_new(vow_chan *c, int kind, vow_val v, vow *p);
 
 /* chan.c: a channel with both sides' loops set, not yet shared; NULL on out-of-memory. */
 vow_chan *sync_chan_alloc(vow_loop *send_loop, vow_loop *recv_loop, size_t cap);
-/* chan.c: makes room for one more item (len < cap required): 0 or VOW_ENOMEM. */
-int sync_ring_reserve(vow_chan *c);
 
 /* chan_cross.c: the two-loop channel's operations (chan.c dispatches to them). */
 vow *sync_cross_send(vow_chan *c, vow_val v);

@@ -15,7 +15,7 @@
  * try_recv) and awaits only when it would wait. Every workload runs once cold (the
  * first run in a fresh process: stacks, slabs and pages are new) and then WARM more
  * times; the line for phase=warm is the median of those. Each checks its result.
- *   usage: bench-sync <pingpong|prodcons|cross> [N] [WARM]
+ *   usage: bench-sync <pingpong|prodcons|cross> [N] [WARM] [IMPL]
  */
 #include "benchutil.h"
 
@@ -48,10 +48,15 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Only this impl, if set (argv[4]: for profiling one of them). */
+static const char *only;
+
 /* Runs fn cold once, then warm times; reports both (warm: the median). */
 static void measure(const char *workload, const char *impl, long n, int warm,
                     double (*fn)(long n, int try_first), int try_first)
 {
+    if (only && strcmp(only, impl) != 0)
+        return;
     report(workload, impl, "cold", n, fn(n, try_first));
     double t[64];
     if (warm > 64)
@@ -386,6 +391,7 @@ int main(int argc, char **argv)
     const char *w = argc > 1 ? argv[1] : "pingpong";
     long n = argc > 2 && atol(argv[2]) > 0 ? atol(argv[2]) : 0;
     int warm = argc > 3 ? atoi(argv[3]) : 5;
+    only = argc > 4 ? argv[4] : NULL;
     if (strcmp(w, "pingpong") == 0) {
         n = n ? n : 1000000;
         measure("pingpong", "floor_2switch", n, warm, run_floor, 0);
@@ -401,7 +407,7 @@ int main(int argc, char **argv)
         measure("cross", "libvow", n, warm, run_cross, 0);
         measure("cross", "libvow_try", n, warm, run_cross, 1);
     } else {
-        fprintf(stderr, "usage: bench-sync <pingpong|prodcons|cross> [N] [WARM]\n");
+        fprintf(stderr, "usage: bench-sync <pingpong|prodcons|cross> [N] [WARM] [IMPL]\n");
         return 2;
     }
     return 0;
