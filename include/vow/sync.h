@@ -164,16 +164,18 @@ VOW_API int vow_chan_close(vow_chan *c);
  *   VOW_ECLOSED   the channel is closed (now or while waiting)
  *   VOW_ECANCELED the send was cancelled or dropped while waiting (v never delivered)
  *   VOW_ETIMEDOUT under vow_timeout (the same: never delivered)
- *   VOW_ENOMEM    the buffer could not grow (between two loops, while waiting)
- * NULL on out-of-memory or NULL c (v is dropped then too).
+ *   -errno        between two loops: the sending side could not watch its eventfd
+ * NULL on out-of-memory (the buffer could not grow, or the wait could not be set
+ * up) or NULL c; v is dropped then too.
  */
 VOW_API vow *vow_chan_send(vow_chan *c, vow_val v);
 
 /*
  * Receives the next item: fulfils with it (the vow owns it; see vow_chan_take),
  * waiting while the channel is empty. Rejects with VOW_EOF once the channel is
- * closed and drained, or VOW_ECANCELED / VOW_ETIMEDOUT when withdrawn (no item
- * taken: it stays for the next receiver). NULL on out-of-memory or NULL c.
+ * closed and drained, VOW_ECANCELED / VOW_ETIMEDOUT when withdrawn (no item taken:
+ * it stays for the next receiver), or (between two loops) -errno if the receiving
+ * side could not watch its eventfd. NULL on out-of-memory or NULL c.
  */
 VOW_API vow *vow_chan_recv(vow_chan *c);
 
