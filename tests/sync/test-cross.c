@@ -459,6 +459,7 @@ static void two_loops_close_and_select(void **state)
     x[2].drops++;
     vow_unref(sel);
     /* A select RECV case takes the buffered item at once. */
+    k.chan = c;
     sel = vow_select(b, &k, 1);
     assert_ptr_equal(st_take(sel), &x[0]);
     vow_unref(sel);
