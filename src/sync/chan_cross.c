@@ -102,8 +102,7 @@ static void idle_stop(vow_immediate *im)
 /*
  * The queue emptied. The watch stays for one more loop turn: a side that waits again
  * at once (a consumer that drained what it was given and asks for more) keeps its
- * registration, so a wait costs no epoll_ctl. If the turn cannot be armed, the watch
- * stops now.
+ * registration, so a wait costs no epoll_ctl.
  */
 void sync_cross_idle(struct sync_end *e)
 {
@@ -115,10 +114,9 @@ void sync_cross_idle(struct sync_end *e)
     pthread_mutex_unlock(&c->mu);
     if (!e->watching || e->idle_armed)
         return;
-    if (VOW_ALWAYS(vow_immediate_start(&e->idle) == 0))
-        e->idle_armed = true;
-    else
-        unwatch(e);
+    /* Starting an initialised immediate cannot fail. */
+    vow_immediate_start(&e->idle);
+    e->idle_armed = true;
 }
 
 /* Queues w on its side (e's thread). Under mu the caller has set e->waiting. On
@@ -177,7 +175,7 @@ static void serve_senders(vow_chan *c)
         }
         /* Senders only ever wait behind a ring that reached the capacity (and rings
          * never shrink), so there is room without growing. */
-        if (VOW_NEVER(sync_ring_reserve(c) < 0)) {
+        if (sync_ring_reserve(c) < 0) {
             pthread_mutex_unlock(&c->mu);
             sync_fail_send(w, VOW_ENOMEM);
             continue;
