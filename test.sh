@@ -154,8 +154,8 @@ stage_valgrind() {
 # The programs that use threads: remote settling, cross-thread post, signals (which
 # other threads may receive), the quality sweep that posts from threads, and
 # coroutines on several threads (one loop each).
-tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread co-threads-asm sync-cross
-            co-threads-ucontext)
+tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread co-threads-asm sync-cross-epoll
+            co-threads-ucontext sync-cross-poll)
 stage_tsan() {
   local dir=$prefix-tsan
   if CC=clang setup_build "$dir" -Db_sanitize=thread -Db_lundef=false -Djemalloc=disabled \

@@ -120,7 +120,8 @@ VOW_API vow_chan *vow_chan_new(vow_loop *l, size_t capacity);
  * thread, receives on recv_loop's, and each side's waits settle on its own loop, so
  * producer threads can feed a loop with backpressure. Each side keeps an eventfd
  * (the other side writes it to wake the waiters) and a watcher on it while it has
- * waiters (which keeps that loop alive meanwhile). capacity must be at least 1: a
+ * waiters and for one loop turn more (which keeps that loop alive meanwhile).
+ * capacity must be at least 1: a
  * rendezvous between two threads cannot withdraw a cancelled send or receive
  * atomically with the other thread's completion of it. If send_loop == recv_loop
  * this makes an ordinary channel (vow_chan_new). Any thread.
