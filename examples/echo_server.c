@@ -67,7 +67,7 @@ static vow_ret co_echo(void *arg)
         if (rc != 0)
             break;
     }
-    vow_stream_free(st);
+    vow_stream_close(st);
     vow_fd_close(c.fd);
     c.s->live--;
     return vow_ok(vow_val_none());
@@ -135,7 +135,7 @@ static void conn_step(struct conn *c, vow *op, vow_ok_fn next)
 
 static void conn_end(struct conn *c)
 {
-    vow_stream_free(c->st);
+    vow_stream_close(c->st);
     vow_fd_close(c->fd);
     if (c->prev)
         c->prev->next = c->next;

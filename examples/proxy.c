@@ -66,8 +66,8 @@ static void pump_done(struct pump *p, int result)
     if (result != 0 && p->other->op)
         vow_cancel(p->other->op); /* a reset ends the whole session */
     if (--px->pumps_left == 0) {
-        vow_stream_free(px->cs);
-        vow_stream_free(px->ss);
+        vow_stream_close(px->cs);
+        vow_stream_close(px->ss);
         px->cs = px->ss = NULL;
         vow_fd_close(px->client);
         vow_fd_close(px->server);
@@ -175,8 +175,8 @@ int main(int argc, char **argv)
         status = px.up.result || px.down.result;
     }
     vow_unref(session);
-    vow_stream_free(px.cs);
-    vow_stream_free(px.ss);
+    vow_stream_close(px.cs);
+    vow_stream_close(px.ss);
     if (px.server >= 0)
         vow_fd_close(px.server);
     /* What a failed connect left open. */

@@ -288,11 +288,11 @@ static int run_chains(struct app *a)
         r = vow_code(stopped);
     vow_unref(stopped);
     vow_unref(s.clock);
-    vow_ticker_free(s.ticker);
+    vow_ticker_close(s.ticker);
     for (int i = 0; i < 2; i++) {
         vow_unref(readers[i]);
         vow_unref(s.kids[i].proc.exited);
-        vow_lines_free(s.kids[i].lines);
+        vow_lines_close(s.kids[i].lines);
         close(s.kids[i].proc.stdout_fd);
     }
     return r;
@@ -324,7 +324,7 @@ static vow_ret co_reader(void *arg)
         if (!line)
             break; /* EOF, or cancelled */
     }
-    vow_lines_free(lines);
+    vow_lines_close(lines);
     return vow_ok(vow_val_none());
 }
 
@@ -340,7 +340,7 @@ static vow_ret co_clock(void *arg)
             break; /* cancelled: the program is stopping */
         render(a);
     }
-    vow_ticker_free(t);
+    vow_ticker_close(t);
     return vow_ok(vow_val_none());
 }
 

@@ -86,7 +86,7 @@ static vow_ret reader(void *arg)
         rc = vow_await(s);
         vow_unref(s);
     }
-    vow_lines_free(lr);
+    vow_lines_close(lr);
     vow_fd_close(proc.stdout_fd);
     vow *ex = proc.exited;
     vow_await(ex);

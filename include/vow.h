@@ -99,6 +99,7 @@ VOW_API vow_loop *vow_loop_new(void);
  *   VOW_EINVAL  l is NULL or mode is unknown
  *   VOW_EBUSY   called from inside a callback or handler of this loop (nothing done)
  *   VOW_ETHREAD called from a thread that does not own the loop (debug builds)
+ *   -errno      the backend's wait failed
  */
 VOW_API int vow_loop_run(vow_loop *l, int mode);
 
@@ -127,7 +128,11 @@ VOW_API const char *vow_loop_backend_name(const vow_loop *l);
 /*
  * Embedding: a host loop watches vow_loop_backend_fd() for readability and sleeps at
  * most vow_loop_backend_timeout() ms (-1: no deadline, 0: work is ready now), then
- * calls vow_loop_run(l, VOW_RUN_NOWAIT). The fd is an epoll fd on the epoll
+ * calls vow_loop_run(l, VOW_RUN_NOWAIT). The timeout is measured from the clock at
+ * the call (not from the loop's cached time, which only a libvow turn moves), so a
+ * host that asks again before each of its sleeps, however busy it is with work of
+ * its own, wakes libvow's timers within its own latency of their deadline; nothing
+ * else is asked of it. The fd is an epoll fd on the epoll
  * backend; on the poll backend it is an eventfd the loop keeps readable while it
  * has work (so the host wakes it). poll(2) has no fd that reports the readiness of
  * the fds it watches, so on that backend vow_loop_backend_timeout() itself checks
@@ -258,6 +263,10 @@ VOW_API int vow_child_stop(vow_child *c);
 
 /* --------------------------------------------------------------------- vows */
 
+/* libvow's own base and reactor tiers are built with VOW__LOOP_ONLY defined: the
+ * reactor knows nothing of vows, so a call into the promise API breaks its build. */
+#ifndef VOW__LOOP_ONLY
+
 typedef struct vow vow; /* a promise, reference-counted, owned by one loop */
 
 /* What a vow carries. drop, if set, runs once on ptr when the owner lets go. */
@@ -375,8 +384,9 @@ VOW_API vow_loop *vow_loop_of(const vow *p);
  * a new vow, or NULL on out-of-memory. all/all_settled fulfil with a vow_list in
  * input order (empty input: at once, empty list); race of none stays pending; any of
  * none rejects with VOW_EAGGREGATE whose detail is a vow_list of the rejections.
- * race/any cancel the losers they alone hold. A NULL ps[i] rejects the result with
- * VOW_EINVAL.
+ * race/any cancel the losers no other consumer wants once decided, all the inputs
+ * left once it rejected. The result is held weakly: dropping it withdraws the
+ * combinator (see vow_cancel). A NULL ps[i] rejects the result with VOW_EINVAL.
  */
 VOW_API vow *vow_all(vow_loop *l, vow **ps, size_t n);
 VOW_API vow *vow_all_settled(vow_loop *l, vow **ps, size_t n);
@@ -394,12 +404,17 @@ VOW_API const vow_list *vow_list_get(const vow_val *v);
 
 /* Fulfils with v after ms on the loop clock (keeps the loop alive meanwhile). */
 VOW_API vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v);
-/* Settles like p, or rejects with VOW_ETIMEDOUT after ms and cancels p. Consumes p. */
+/* Settles like p, or rejects with VOW_ETIMEDOUT after ms and cancels p if no other
+ * consumer wants it. Consumes p. Dropping the result stops the timer and leaves p. */
 VOW_API vow *vow_timeout(vow *p, uint64_t ms);
 
 /*
- * Rejects a pending p (borrowed) with VOW_ECANCELED and runs its abort hooks;
- * travels upstream to sources no other consumer wants. Returns 0, or
+ * Rejects a pending p (borrowed) with VOW_ECANCELED and withdraws its producers;
+ * travels upstream to every source left with no consumer (references do not count:
+ * consumers are reactions, adoptions, combinators, timeouts, awaits). Dropping the
+ * last reference to a pending vow withdraws it the same way, except that handlers
+ * and coroutine bodies are rooted: they run whether or not their vow is held.
+ * docs/reference/vow.md, Cancellation, states the whole rule. Returns 0, or
  *   VOW_ESETTLED p is already settled (nothing changes)
  *   VOW_EINVAL   p is NULL
  */
@@ -407,7 +422,8 @@ VOW_API int vow_cancel(vow *p);
 
 /*
  * Producers: fn(ctx, p) runs if p is cancelled while pending (before its
- * handlers run); never after p settled otherwise. Hooks run newest first.
+ * handlers run), or when its last reference is dropped while it is pending; never
+ * after p settled otherwise. Hooks run newest first.
  *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
  */
 typedef void (*vow_cancel_fn)(void *ctx, vow *p);
@@ -460,6 +476,7 @@ VOW_API void vow_debug_site(const char *file, int line);
 #define vow_delay(l, ms, v) VOW__SITE(vow_delay(l, ms, v))
 #define vow_timeout(p, ms) VOW__SITE(vow_timeout(p, ms))
 #endif
+#endif /* VOW__LOOP_ONLY */
 
 #ifdef __cplusplus
 }

@@ -24,8 +24,8 @@ static int deadline(const struct vsource *s)
 }
 
 /*
- * The deadline is also kept in GLib's clock: libvow's own answer is relative to its
- * cached time, which does not move until it runs, so check could never see it pass.
+ * The deadline is also kept in GLib's clock, so check (which GLib calls after its
+ * poll, with no new prepare in between) sees it pass.
  */
 static gboolean src_prepare(GSource *g, gint *timeout)
 {

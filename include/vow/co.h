@@ -56,8 +56,13 @@ typedef struct vow_co_opts {
  * VOW_ECANCELED), so fn can release what arg owns.
  * The stack comes from a per-loop pool of mmap'd stacks, each with guard pages below
  * it: overflowing it is a SIGSEGV, never silent corruption.
- * Cancelling the returned vow (vow_cancel) makes the coroutine's current or next
- * vow_await return VOW_ECANCELED, and every later one too, so it runs to its end.
+ * Cancellation that reaches the returned vow (vow_cancel on it, a vow_timeout over
+ * it firing, a lost race, a consumer of it cancelled with no other consumer left)
+ * makes the coroutine's current or next vow_await return VOW_ECANCELED, and every
+ * later one too, so it runs to its end. The coroutine body is user code: it runs
+ * whether or not anybody holds the returned vow (dropping it cancels nothing).
+ * Returning vow_follow(q) adopts q like vow_resolve_with: q is then withdrawn if
+ * nobody holds or consumes the coroutine's vow.
  * Returns NULL if l is NULL or on out-of-memory (no stack or no vow could be made;
  * fn will not run). Invalid fn or opts (unknown flags, a stack size out of range)
  * give a vow rejected with VOW_EINVAL.
@@ -67,13 +72,14 @@ VOW_API vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opt
 /*
  * Suspends the calling coroutine until p settles, letting the loop run meanwhile, and
  * returns 0 if p fulfilled or its rejection code; read the value or detail with
- * vow_value(p). Borrows p: the caller keeps its reference (during the suspension the
- * coroutine's wait holds it, so cancelling the coroutine also cancels p when nothing
- * else wants p). Always suspends at least once through the microtask queue, even when
- * p is already settled, so other microtasks run in between.
+ * vow_value(p). Borrows p: the caller keeps its reference. During the suspension the
+ * wait is one of p's consumers, so cancelling the coroutine also cancels p when no
+ * other consumer wants p (the caller's reference does not count). Always suspends at
+ * least once through the microtask queue, even when p is already settled, so other
+ * microtasks run in between.
  *   VOW_ECANCELED the coroutine's own vow was cancelled (now or earlier: once
- *                 cancelled, vow_await returns this at once without suspending); p is
- *                 then left as it is, and may still be pending
+ *                 cancelled, vow_await returns this at once without suspending); p has
+ *                 then lost this consumer (cancelled if it had no other)
  *   VOW_ENOTCORO  not called from inside a coroutine (nothing happens)
  *   VOW_EINVAL    p is NULL or belongs to another loop
  *   VOW_ECYCLE    p is the calling coroutine's own vow (it would wait for itself)

@@ -24,8 +24,10 @@ extern "C" {
  * - Cancelling the vow (vow_cancel, vow_timeout, a race lost) withdraws the
  *   operation: its watcher stops, fds it created are closed, and once vow_cancel
  *   returns the library never touches the caller's buffer again. Dropping your last
- *   reference to the vow while it is pending does the same, so keep the vow (or a
- *   chain on it) alive for as long as you want the work done.
+ *   reference to the vow while it is pending does the same, also through wrappers
+ *   (vow_timeout, race, all, ...): keep the vow, or a handler on it, for as long as
+ *   you want the work done. A reference alone does not keep it from being
+ *   cancelled when its last consumer is (docs/reference/vow.md, Cancellation).
  * - Buffers are the caller's and must stay valid until the vow settles or is
  *   cancelled. Bytes already transferred when an operation is withdrawn are lost to
  *   the caller (except for vow_lines, which never loses data).
@@ -72,7 +74,7 @@ VOW_API vow *vow_write_all(vow_loop *l, int fd, const void *buf, size_t len);
  */
 typedef struct vow_lines vow_lines;
 
-/* A reader on fd (borrowed: you still close it, after vow_lines_free). max_line caps
+/* A reader on fd (borrowed: you still close it, after vow_lines_close). max_line caps
  * the buffered length of one line (0: 64 KiB). NULL on out-of-memory or bad args. */
 VOW_API vow_lines *vow_lines_new(vow_loop *l, int fd, size_t max_line);
 
@@ -91,14 +93,14 @@ VOW_API vow *vow_lines_next(vow_lines *r);
 VOW_API size_t vow_lines_buffered(const vow_lines *r);
 
 /* Frees the reader, cancelling a pending vow_lines_next. NULL is a no-op. */
-VOW_API void vow_lines_free(vow_lines *r);
+VOW_API void vow_lines_close(vow_lines *r);
 
 /*
  * A stream on a connected fd for read/write loops: its watcher stays registered from
  * one read to the next, so a loop that reads again from the previous read's handler
  * or coroutine costs the reactor no syscall (vow_read pays two epoll_ctl per wait).
  * One read and one write may be pending at the same time (full duplex). The fd is
- * borrowed: close it after vow_stream_free. Buffers follow the rules above.
+ * borrowed: close it after vow_stream_close. Buffers follow the rules above.
  */
 typedef struct vow_stream vow_stream;
 
@@ -114,7 +116,7 @@ VOW_API vow *vow_stream_read(vow_stream *s, void *buf, size_t len);
 VOW_API vow *vow_stream_write(vow_stream *s, const void *buf, size_t len);
 
 /* Cancels pending operations and frees the stream. NULL is a no-op. */
-VOW_API void vow_stream_free(vow_stream *s);
+VOW_API void vow_stream_close(vow_stream *s);
 
 /* --------------------------------------------------------------- sockets */
 
@@ -219,7 +221,7 @@ typedef struct vow_ticker vow_ticker;
 VOW_API vow_ticker *vow_ticker_new(vow_loop *l, uint64_t period_ms);
 VOW_API vow *vow_ticker_next(vow_ticker *t);
 /* Frees the ticker, cancelling a pending vow_ticker_next. NULL is a no-op. */
-VOW_API void vow_ticker_free(vow_ticker *t);
+VOW_API void vow_ticker_close(vow_ticker *t);
 
 #ifdef __cplusplus
 }

@@ -28,11 +28,13 @@ extern "C" {
  *   handlers, and a coroutine's vow_await, still resume from the microtask queue,
  *   never inside the call.
  * - Cancelling a pending wait (vow_cancel, vow_timeout, a lost vow_race, cancelling
- *   the coroutine or chain that waits on it) withdraws it at once: a withdrawn
- *   receive never takes an item, a withdrawn send never delivers its value, a
- *   withdrawn acquire never takes a unit. Dropping the last reference to a pending
- *   wait withdraws it too ("dropping is withdrawing"), so keep the vow, or a chain
- *   on it, for as long as you want to wait.
+ *   the coroutine or chain that was its last consumer) withdraws it at once: a
+ *   withdrawn receive never takes an item, a withdrawn send never delivers its
+ *   value, a withdrawn acquire never takes a unit. Dropping the last reference to a
+ *   pending wait withdraws it too, also through wrappers (vow_timeout, race, ...):
+ *   keep the vow, or a handler on it, for as long as you want to wait. A reference
+ *   alone does not keep it from being cancelled once its last consumer is
+ *   (docs/reference/vow.md, Cancellation).
  * - A wait that fulfilled has done its work: a fulfilled receive holds its item and
  *   a fulfilled acquire holds its unit even if you then drop the vow unread. So
  *   vow_race or vow_any over several receives (or acquires) can settle more than one

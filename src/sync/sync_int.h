@@ -9,7 +9,7 @@
 #ifndef VOW_SYNC_INT_H
 #define VOW_SYNC_INT_H
 
-#include "internal.h"
+#include "base.h"
 #include "vow/sync.h"
 
 #include <pthread.h>

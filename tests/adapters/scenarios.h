@@ -37,6 +37,9 @@ struct host_ops {
     /* A one-shot host timer and a one-shot host readable watcher; both free themselves. */
     void (*timer)(struct host *h, uint64_t ms, void (*cb)(void *arg), void *arg);
     void (*readable)(struct host *h, int fd, void (*cb)(void *arg), void *arg);
+    /* A one-shot host idle callback: runs at the host's next iteration, without the
+     * host sleeping first (uv_idle, ev_idle, a zero libevent timeout, g_idle). */
+    void (*idle)(struct host *h, void (*cb)(void *arg), void *arg);
 };
 
 /* One scenario's shared state. */
@@ -297,6 +300,191 @@ static void test_detach_reattach(void **state)
     sc_end(&s);
 }
 
+/* ------------------------------------------ libvow timers under a busy host loop */
+
+/*
+ * A host that is busy with its own work must not starve libvow timers: the host
+ * re-arms a 20 ms timer of its own (which also writes to a pipe), optionally watches
+ * that pipe (fd traffic) and keeps an idle callback going (so it never sleeps). The
+ * libvow timers (a delay, a timeout, a coroutine's sleep) of 50 ms must each fire
+ * within one host period of their deadline: counted in host timer ticks (each at
+ * least 20 ms after the previous one), not on a wall clock. A starved libvow timer
+ * would see the host tick on until BUSY_TICKS_MAX, where the host stops.
+ */
+#define BUSY_PERIOD_MS 20
+#define BUSY_DEADLINE_MS 50
+#define BUSY_TICKS_MAX 25
+enum { BUSY_TIMER = 1, BUSY_FD = 2, BUSY_IDLE = 4 };
+
+struct busy {
+    struct sc *s;        /* the scenario */
+    int mode;            /* BUSY_* */
+    int ticks;           /* host timer ticks so far */
+    int reads;           /* bytes the host read from the pipe */
+    int idles;           /* host idle callbacks run */
+    int stop;            /* the host stops re-arming its work */
+    int armed;           /* host callbacks armed and not run yet */
+    int pending;         /* libvow timers not fired yet */
+    int fired_tick[3];   /* ticks seen when each libvow timer fired, -1 before */
+    uint64_t start;      /* loop clock when the libvow timers started */
+};
+
+/* Stops the host's work once every libvow timer fired (or it starved too long); the
+ * scenario is done when no host callback is left armed either. */
+static void busy_check_done(struct busy *b)
+{
+    if (!b->stop && (b->pending == 0 || b->ticks >= BUSY_TICKS_MAX)) {
+        b->stop = 1;
+        /* One more byte, so the pipe watcher fires once more and does not re-arm. */
+        if (b->mode & BUSY_FD)
+            assert_int_equal(write(b->s->fds[1], "s", 1), 1);
+    }
+    if (b->stop && b->armed == 0)
+        b->s->done = 1;
+}
+
+static void busy_tick(void *arg)
+{
+    struct busy *b = arg;
+    b->armed--;
+    b->ticks++;
+    if (b->mode & BUSY_FD && !b->stop)
+        assert_int_equal(write(b->s->fds[1], "t", 1), 1);
+    if (!b->stop && b->ticks < BUSY_TICKS_MAX) {
+        b->armed++;
+        b->s->ops->timer(b->s->h, BUSY_PERIOD_MS, busy_tick, b);
+    }
+    busy_check_done(b);
+}
+
+static void busy_read(void *arg)
+{
+    struct busy *b = arg;
+    char c;
+    b->armed--;
+    assert_int_equal(read(b->s->fds[0], &c, 1), 1);
+    b->reads++;
+    if (!b->stop) {
+        b->armed++;
+        b->s->ops->readable(b->s->h, b->s->fds[0], busy_read, b);
+    }
+    busy_check_done(b);
+}
+
+static void busy_idle(void *arg)
+{
+    struct busy *b = arg;
+    b->armed--;
+    b->idles++;
+    if (!b->stop) {
+        b->armed++;
+        b->s->ops->idle(b->s->h, busy_idle, b);
+    }
+    busy_check_done(b);
+}
+
+static void busy_fired(struct busy *b, int i)
+{
+    assert_int_equal(b->fired_tick[i], -1);
+    /* Never early, on the loop clock. */
+    assert_true(vow_loop_now(b->s->l) >= b->start + BUSY_DEADLINE_MS);
+    b->fired_tick[i] = b->ticks;
+    b->pending--;
+    busy_check_done(b);
+}
+
+static vow_ret busy_delay_done(void *ctx, const vow_val *v)
+{
+    (void)v;
+    busy_fired(ctx, 0);
+    return vow_ok(vow_val_none());
+}
+
+static vow_ret busy_timeout_done(void *ctx, int code, const vow_val *d)
+{
+    (void)d;
+    assert_int_equal(code, VOW_ETIMEDOUT);
+    busy_fired(ctx, 1);
+    return vow_ok(vow_val_none());
+}
+
+#ifdef HAVE_CO
+static vow_ret busy_co(void *arg)
+{
+    assert_int_equal(vow_co_sleep(BUSY_DEADLINE_MS), 0);
+    busy_fired(arg, 2);
+    return vow_ok(vow_val_none());
+}
+#endif
+
+static void busy_case(void **state, int mode)
+{
+    struct sc s;
+    struct busy b = { .s = &s, .mode = mode, .fired_tick = { -1, -1, -1 } };
+    sc_begin(&s, state);
+    assert_int_equal(pipe(s.fds), 0);
+    assert_int_equal(s.ops->attach(s.l, s.h), 0);
+    b.start = vow_loop_now(s.l);
+    vow *d = vow_then(vow_delay(s.l, BUSY_DEADLINE_MS, vow_val_none()), busy_delay_done, NULL,
+                      &b);
+    vow *never = vow_pending(s.l);
+    vow *t = vow_catch(vow_timeout(vow_ref(never), BUSY_DEADLINE_MS), busy_timeout_done, &b);
+    assert_true(d && never && t);
+    b.pending = 2;
+#ifdef HAVE_CO
+    vow *co = vow_co_spawn(s.l, busy_co, &b, NULL);
+    assert_non_null(co);
+    b.pending++;
+#endif
+    b.armed = 1;
+    s.ops->timer(s.h, BUSY_PERIOD_MS, busy_tick, &b);
+    if (mode & BUSY_FD) {
+        b.armed++;
+        s.ops->readable(s.h, s.fds[0], busy_read, &b);
+    }
+    if (mode & BUSY_IDLE) {
+        b.armed++;
+        s.ops->idle(s.h, busy_idle, &b);
+    }
+    s.ops->run(s.h, &s.done);
+    assert_int_equal(b.pending, 0);
+    assert_int_equal(b.armed, 0);
+    for (int i = 0; i < 3; i++) {
+        if (b.fired_tick[i] < 0)
+            continue;
+        /* Ticks 1 and 2 come before the deadline, tick 3 within one period after. */
+        assert_in_range(b.fired_tick[i], 0, BUSY_DEADLINE_MS / BUSY_PERIOD_MS + 1);
+    }
+    if (mode & BUSY_IDLE)
+        assert_true(b.idles > 0);
+    vow_unref(d);
+    vow_unref(t);
+    vow_unref(never);
+#ifdef HAVE_CO
+    assert_int_equal(vow_state(co), VOW_FULFILLED);
+    vow_unref(co);
+#endif
+    assert_int_equal(s.ops->detach(s.l), 0);
+    s.done = 1;
+    s.ops->run(s.h, &s.done); /* lets asynchronous closes (libuv) finish */
+    sc_end(&s);
+}
+
+static void test_busy_host_timer(void **state)
+{
+    busy_case(state, BUSY_TIMER);
+}
+
+static void test_busy_host_fd(void **state)
+{
+    busy_case(state, BUSY_TIMER | BUSY_FD);
+}
+
+static void test_busy_host_idle(void **state)
+{
+    busy_case(state, BUSY_TIMER | BUSY_FD | BUSY_IDLE);
+}
+
 /* ----------------------------------------------------------------------- idle CPU use */
 
 static double cpu_seconds(void)
@@ -379,6 +567,9 @@ static int run_scenarios(const struct host_ops *ops)
         cmocka_unit_test_prestate(test_attach_twice, st),
         cmocka_unit_test_prestate(test_attach_claimed, st),
         cmocka_unit_test_prestate(test_detach_reattach, st),
+        cmocka_unit_test_prestate(test_busy_host_timer, st),
+        cmocka_unit_test_prestate(test_busy_host_fd, st),
+        cmocka_unit_test_prestate(test_busy_host_idle, st),
         cmocka_unit_test_prestate(test_idle_no_spin, st),
         cmocka_unit_test_prestate(test_waiting_no_spin, st),
     };

@@ -169,7 +169,8 @@ static vow *op_async(vow_loop *l, uint64_t ms)
     w->p = vow_ref(p);
     int r = fake_op(l, ms, wrap_done, w, &w->req);
     if (r < 0) {
-        /* The callback will never run (E4): the wrapper settles and cleans up here. */
+        /* The call failed, so its callback will never run: the wrapper settles and
+         * cleans up here. */
         vow_unref(w->p);
         vow_free(w);
         vow_reject(p, r, vow_val_none());

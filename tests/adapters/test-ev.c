@@ -15,6 +15,7 @@ struct host {
 struct once {
     ev_timer timer;        /* used by timer() */
     ev_io io;              /* used by readable() */
+    ev_idle idle;          /* used by idle() */
     void (*cb)(void *arg); /* the scenario's callback */
     void *arg;             /* its argument */
 };
@@ -71,13 +72,22 @@ static void once_io(struct ev_loop *loop, ev_io *w, int revents)
     vow_free(o);
 }
 
+static void once_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    struct once *o = w->data;
+    assert_true(revents & EV_IDLE);
+    ev_idle_stop(loop, w);
+    o->cb(o->arg);
+    vow_free(o);
+}
+
 static struct once *once_new(void (*cb)(void *), void *arg)
 {
     struct once *o = vow_malloc(sizeof(*o));
     assert_non_null(o);
     o->cb = cb;
     o->arg = arg;
-    o->timer.data = o->io.data = o;
+    o->timer.data = o->io.data = o->idle.data = o;
     return o;
 }
 
@@ -97,6 +107,14 @@ static void ev_host_readable(struct host *h, int fd, void (*cb)(void *), void *a
     ev_io_start(h->loop, &o->io);
 }
 
+static void ev_host_idle(struct host *h, void (*cb)(void *), void *arg)
+{
+    struct once *o = once_new(cb, arg);
+    ev_idle_init(&o->idle, once_idle);
+    o->idle.data = o;
+    ev_idle_start(h->loop, &o->idle);
+}
+
 static const struct host_ops ev_ops = {
     .name = "adapters-ev",
     .create = ev_create,
@@ -106,6 +124,7 @@ static const struct host_ops ev_ops = {
     .run = ev_run_host,
     .timer = ev_host_timer,
     .readable = ev_host_readable,
+    .idle = ev_host_idle,
 };
 
 int main(void)

@@ -96,6 +96,13 @@ static void event_host_readable(struct host *h, int fd, void (*cb)(void *), void
     once_start(h, fd, EV_READ, NULL, cb, arg);
 }
 
+/* libevent has no idle watcher: a zero timeout runs at the next iteration. */
+static void event_host_idle(struct host *h, void (*cb)(void *), void *arg)
+{
+    struct timeval tv = { 0, 0 };
+    once_start(h, -1, 0, &tv, cb, arg);
+}
+
 static const struct host_ops event_ops = {
     .name = "adapters-event",
     .create = event_create,
@@ -105,6 +112,7 @@ static const struct host_ops event_ops = {
     .run = event_run_host,
     .timer = event_host_timer,
     .readable = event_host_readable,
+    .idle = event_host_idle,
 };
 
 int main(void)

@@ -86,6 +86,14 @@ static void glib_host_readable(struct host *h, int fd, void (*cb)(void *), void 
     g_source_unref(src);
 }
 
+static void glib_host_idle(struct host *h, void (*cb)(void *), void *arg)
+{
+    GSource *src = g_idle_source_new();
+    g_source_set_callback(src, once_timer, once_new(cb, arg), NULL);
+    g_source_attach(src, h->ctx);
+    g_source_unref(src);
+}
+
 static const struct host_ops glib_ops = {
     .name = "adapters-glib",
     .create = glib_create,
@@ -95,6 +103,7 @@ static const struct host_ops glib_ops = {
     .run = glib_run,
     .timer = glib_host_timer,
     .readable = glib_host_readable,
+    .idle = glib_host_idle,
 };
 
 int main(void)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Shared test helpers: a counting allocator with failure injection (installed through
- * vow_replace_allocator), so every test can end with "0 live allocations", and the
- * cmocka includes in the order cmocka needs.
+ * vow_replace_allocator), so every test can end with "0 live allocations", waiting
+ * for a vow, allocation-failure sweeps, and the cmocka includes in the order cmocka
+ * needs.
  */
 #ifndef VOW_TESTUTIL_H
 #define VOW_TESTUTIL_H
@@ -95,6 +96,28 @@ static inline long tu_alloc_count(void)
     return atomic_load(&tu_count);
 }
 
+/* -------------------------------------------------------------- waiting */
+
+/* A silent unhandled-rejection hook, for tests that read rejections by polling
+ * vow_state rather than through handlers. */
+static inline void tu_quiet(void *ctx, vow *p, int event)
+{
+    (void)ctx;
+    (void)p;
+    (void)event;
+}
+
+/* Runs l until p is no longer pending; fails the test if the loop runs dry first. */
+static inline void tu_wait(vow_loop *l, vow *p)
+{
+    while (vow_state(p) == VOW_PENDING) {
+        int r = vow_loop_run(l, VOW_RUN_ONCE);
+        assert_true(r >= 0);
+        if (r == 0 && vow_state(p) == VOW_PENDING)
+            fail_msg("loop ran dry with the vow still pending");
+    }
+}
+
 /* ------------------------------------------------------------------ sweeps */
 
 #include <dirent.h>
@@ -123,7 +146,7 @@ static inline long tu_open_fds(void)
 typedef int (*tu_program_fn)(void *arg);
 
 /*
- * Allocation-failure sweep (STYLE T5): runs program once without failures (it must
+ * Allocation-failure sweep: runs program once without failures (it must
  * complete), then again failing the 1st, 2nd, 3rd ... allocation, until a run
  * completes without reaching the failing one. After every run: no live allocation and
  * as many open fds as after the first run (lazily opened process-wide fds are made

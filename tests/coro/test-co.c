@@ -370,9 +370,41 @@ static void cancel_coroutine_while_awaiting(void **state)
     assert_int_equal(w.second, VOW_ECANCELED);
     assert_int_equal(w.resumed, 2);
     assert_int_equal(vow_code(c), VOW_ECANCELED);
-    /* The awaited vow had another holder (us): it is left alone. */
+    /* The await was the awaited vow's only consumer: it is cancelled with the
+     * coroutine. Our reference keeps its memory, not its operation. */
+    assert_int_equal(vow_state(w.p), VOW_REJECTED);
+    assert_int_equal(vow_code(w.p), VOW_ECANCELED);
+    assert_int_equal(vow_resolve(w.p, vow_val_num(5)), VOW_ESETTLED);
+    vow_unref(w.p);
+    vow_unref(c);
+    assert_int_equal(unhandled_seen, 0);
+    finish(L);
+}
+
+static vow_ret count_value(void *ctx, const vow_val *v)
+{
+    *(int64_t *)ctx = v->num;
+    return vow_pass();
+}
+
+/* Another consumer still wants the awaited vow: cancelling the coroutine leaves it. */
+static void cancel_coroutine_keeps_shared_await(void **state)
+{
+    (void)state;
+    L = new_loop();
+    struct waiter w = { .p = vow_pending(L), .first = 1, .second = 1 };
+    int64_t seen = 0;
+    vow *other = vow_then(vow_ref(w.p), count_value, NULL, &seen);
+    vow *c = vow_co_spawn(L, co_waiter, &w, OPTS);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(vow_cancel(c), 0);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(w.first, VOW_ECANCELED);
     assert_int_equal(vow_state(w.p), VOW_PENDING);
     assert_int_equal(vow_resolve(w.p, vow_val_num(5)), 0);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(seen, 5);
+    vow_unref(other);
     vow_unref(w.p);
     vow_unref(c);
     assert_int_equal(unhandled_seen, 0);
@@ -796,6 +828,7 @@ int main(void)
         cmocka_unit_test(nested_spawns),
         cmocka_unit_test(errors_propagate),
         cmocka_unit_test(cancel_coroutine_while_awaiting),
+        cmocka_unit_test(cancel_coroutine_keeps_shared_await),
         cmocka_unit_test(cancel_before_start),
         cmocka_unit_test(cancel_awaited_from_outside),
         cmocka_unit_test(cancel_self),

@@ -215,13 +215,6 @@ static void rx_drop(void *ctx)
     CHECK(r->dropped == 1);
 }
 
-static void quiet(void *ctx, vow *p, int event)
-{
-    (void)ctx;
-    CHECK(p != NULL);
-    CHECK(event == VOW_UNHANDLED || event == VOW_HANDLED_LATE);
-}
-
 /* A reaction record for slot s's vow, or NULL when the table is full. */
 static struct rx *new_rx(unsigned s)
 {
@@ -584,7 +577,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tu_fail_nth(0);
     F.l = vow_loop_new();
     CHECK(F.l != NULL);
-    CHECK(vow_loop_set_unhandled(F.l, quiet, NULL) == 0);
+    CHECK(vow_loop_set_unhandled(F.l, tu_quiet, NULL) == 0);
     for (int steps = 0; steps < 4096 && step(); steps++)
         ;
     /* Cleanup: nothing may fail now; cancel what we hold, let go of it, run dry. */

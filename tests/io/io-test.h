@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers shared by the I/O tests: run the loop until a vow settles, count open fds
- * (leak checks), and make non-blocking pipes and socketpairs.
+ * Helpers shared by the I/O tests: a quiet loop, a vow's number or code once it
+ * settles, non-blocking pipes and socketpairs.
  */
 #ifndef VOW_IO_TEST_H
 #define VOW_IO_TEST_H
@@ -10,17 +10,9 @@
 
 #include "vow/io.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static void io_quiet(void *ctx, vow *p, int event)
-{
-    (void)ctx;
-    (void)p;
-    (void)event;
-}
 
 /* A loop whose unhandled-rejection hook stays quiet: the tests read rejections by
  * polling vow_state, not through handlers. */
@@ -28,26 +20,15 @@ static inline vow_loop *io_loop_new(void)
 {
     vow_loop *l = vow_loop_new();
     assert_non_null(l);
-    assert_int_equal(vow_loop_set_unhandled(l, io_quiet, NULL), 0);
+    assert_int_equal(vow_loop_set_unhandled(l, tu_quiet, NULL), 0);
     return l;
-}
-
-/* Runs l until p is no longer pending; fails the test if the loop runs dry first. */
-static inline void io_wait(vow_loop *l, vow *p)
-{
-    while (vow_state(p) == VOW_PENDING) {
-        int r = vow_loop_run(l, VOW_RUN_ONCE);
-        assert_true(r >= 0);
-        if (r == 0 && vow_state(p) == VOW_PENDING)
-            fail_msg("loop ran dry with the vow still pending");
-    }
 }
 
 /* Waits for p, checks it fulfilled, returns its number and drops p. */
 static inline int64_t io_num(vow_loop *l, vow *p)
 {
     assert_non_null(p);
-    io_wait(l, p);
+    tu_wait(l, p);
     if (vow_state(p) != VOW_FULFILLED)
         fail_msg("rejected: %s", vow_err_name(vow_code(p)));
     int64_t n = vow_value(p)->num;
@@ -59,23 +40,10 @@ static inline int64_t io_num(vow_loop *l, vow *p)
 static inline int io_code(vow_loop *l, vow *p)
 {
     assert_non_null(p);
-    io_wait(l, p);
+    tu_wait(l, p);
     int c = vow_code(p);
     vow_unref(p);
     return c;
-}
-
-/* Open fds of this process. */
-static inline int io_fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 static inline void io_pipe(int fds[2])

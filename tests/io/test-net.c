@@ -47,11 +47,11 @@ static void round_trip(vow_loop *l, const char *host)
 static void test_tcp4(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     round_trip(l, "127.0.0.1");
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_tcp6(void **state)
@@ -61,17 +61,17 @@ static void test_tcp6(void **state)
     if (probe < 0)
         skip();
     vow_fd_close(probe);
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     round_trip(l, "::1");
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_unix(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     char path[64];
     snprintf(path, sizeof(path), "/tmp/vow-io-test-%d.sock", (int)getpid());
@@ -94,13 +94,13 @@ static void test_unix(void **state)
     unlink(path);
     assert_int_equal(io_code(l, vow_unix_connect(l, path)), -ENOENT);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_refused(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     /* A port that was just free: bind, read the port, close. */
     int lfd = vow_tcp_listen("127.0.0.1", 0, 1);
@@ -113,7 +113,7 @@ static void test_refused(void **state)
     assert_int_equal(vow_tcp_listen(NULL, 0, 1), VOW_EINVAL);
     assert_int_equal(vow_sock_port(-1), VOW_EINVAL);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 /* Makes the next close of fd send a reset instead of a FIN. */
@@ -126,7 +126,7 @@ static void set_linger0(int fd)
 static void test_reset(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     int lfd = vow_tcp_listen("127.0.0.1", 0, 4);
     int port = vow_sock_port(lfd);
@@ -158,7 +158,7 @@ static void test_reset(void **state)
     assert_int_equal(vow_state(r), VOW_PENDING);
     set_linger0(s);
     vow_fd_close(s);
-    io_wait(l, r);
+    tu_wait(l, r);
     assert_int_equal(vow_code(r), -ECONNRESET);
     assert_int_equal(vow_value(r)->num, 7);
     vow_unref(r);
@@ -171,7 +171,7 @@ static void test_reset(void **state)
     r = vow_read_exact(l, c, buf, sizeof(buf));
     assert_int_equal(io_num(l, vow_write_all(l, s, "abc", 3)), 3);
     vow_fd_close(s);
-    io_wait(l, r);
+    tu_wait(l, r);
     assert_int_equal(vow_code(r), VOW_EOF);
     assert_int_equal(vow_value(r)->num, 3);
     vow_unref(r);
@@ -179,13 +179,13 @@ static void test_reset(void **state)
 
     vow_fd_close(lfd);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_cancel(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     int lfd = vow_tcp_listen("127.0.0.1", 0, 4);
     int port = vow_sock_port(lfd);
@@ -220,13 +220,13 @@ static void test_cancel(void **state)
     assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
     vow_fd_close(lfd);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_many_clients(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     int lfd = vow_tcp_listen("127.0.0.1", 0, 64);
     int port = vow_sock_port(lfd);
@@ -238,7 +238,7 @@ static void test_many_clients(void **state)
     for (int i = 0; i < N; i++)
         srv[i] = (int)io_num(l, vow_accept(l, lfd));
     vow *all = vow_all(l, cons, N);
-    io_wait(l, all);
+    tu_wait(l, all);
     assert_int_equal(vow_state(all), VOW_FULFILLED);
     const vow_list *lst = vow_list_get(vow_value(all));
     assert_int_equal(lst->n, N);
@@ -258,7 +258,7 @@ static void test_many_clients(void **state)
     }
     vow_fd_close(lfd);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 int main(void)

@@ -14,7 +14,7 @@
 static void test_exit_code(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     const char *argv[] = { "/bin/sh", "-c", "exit 7", NULL };
     vow_process pr;
@@ -29,7 +29,7 @@ static void test_exit_code(void **state)
     /* Reaped by the loop: the pid is gone. */
     assert_int_equal(waitpid(pr.pid, NULL, WNOHANG), -1);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_signal_exit(void **state)
@@ -48,7 +48,7 @@ static void test_signal_exit(void **state)
 static void test_pipes(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     const char *argv[] = { "/bin/sh", "-c", "read x; echo \"got $x\"; echo oops >&2", NULL };
     vow_process pr;
@@ -64,30 +64,30 @@ static void test_pipes(void **state)
     vow_lines *out = vow_lines_new(l, pr.stdout_fd, 0);
     vow_lines *err = vow_lines_new(l, pr.stderr_fd, 0);
     vow *p = vow_lines_next(out);
-    io_wait(l, p);
+    tu_wait(l, p);
     assert_string_equal(vow_value(p)->ptr, "got ping");
     vow_unref(p);
     p = vow_lines_next(err);
-    io_wait(l, p);
+    tu_wait(l, p);
     assert_string_equal(vow_value(p)->ptr, "oops");
     vow_unref(p);
     p = vow_lines_next(out);
-    io_wait(l, p);
+    tu_wait(l, p);
     assert_null(vow_value(p)->ptr);
     vow_unref(p);
     assert_int_equal(io_num(l, pr.exited), 0);
-    vow_lines_free(out);
-    vow_lines_free(err);
+    vow_lines_close(out);
+    vow_lines_close(err);
     vow_fd_close(pr.stdout_fd);
     vow_fd_close(pr.stderr_fd);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_spawn_errors(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     vow_process pr = { .pid = -42 };
     const char *missing[] = { "/nonexistent/program", NULL };
@@ -102,7 +102,7 @@ static void test_spawn_errors(void **state)
     assert_int_equal(vow_spawn(l, ok, VOW_SPAWN_NULL_STDIO, &pr), 0);
     assert_int_equal(io_num(l, pr.exited), 0);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_kill_on_cancel(void **state)

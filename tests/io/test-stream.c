@@ -12,7 +12,7 @@
 static void test_read_some(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     int fds[2];
     io_pipe(fds);
@@ -34,7 +34,7 @@ static void test_read_some(void **state)
     assert_int_equal(io_num(l, vow_read(l, fds[0], buf, sizeof(buf))), 0);
     close(fds[0]);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_read_exact(void **state)
@@ -56,7 +56,7 @@ static void test_read_exact(void **state)
     /* "g" is left; EOF after it rejects with the count read so far. */
     close(fds[1]);
     p = vow_read_exact(l, fds[0], buf, 10);
-    io_wait(l, p);
+    tu_wait(l, p);
     assert_int_equal(vow_code(p), VOW_EOF);
     assert_int_equal(vow_value(p)->num, 1);
     assert_int_equal(buf[0], 'g');
@@ -92,7 +92,7 @@ static vow_ret sink_got(void *ctx, const vow_val *v)
 static void test_write_all_large(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     int fds[2];
     io_socketpair(fds);
@@ -119,7 +119,7 @@ static void test_write_all_large(void **state)
     close(fds[0]);
     close(fds[1]);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_readiness(void **state)
@@ -160,7 +160,7 @@ static void own_cb(vow_io *w, int fd, unsigned events)
 static void test_shared_fd(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     int fds[2];
     io_socketpair(fds);
@@ -184,13 +184,13 @@ static void test_shared_fd(void **state)
     io_finish(l);
     close(fds[0]);
     close(fds[1]);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_cancel(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     int fds[2];
     io_socketpair(fds);
@@ -230,7 +230,7 @@ static void test_cancel(void **state)
     close(fds[0]);
     close(fds[1]);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_bad_args(void **state)
@@ -259,7 +259,7 @@ static char *next_line(vow_loop *l, vow_lines *r)
 {
     vow *p = vow_lines_next(r);
     assert_non_null(p);
-    io_wait(l, p);
+    tu_wait(l, p);
     if (vow_state(p) != VOW_FULFILLED)
         fail_msg("line rejected: %s", vow_err_name(vow_code(p)));
     const char *s = vow_value(p)->ptr;
@@ -283,7 +283,7 @@ static void expect_line(vow_loop *l, vow_lines *r, const char *want)
 static void test_lines(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     int fds[2];
     io_pipe(fds);
@@ -312,7 +312,7 @@ static void test_lines(void **state)
     expect_line(l, r, "e");
     expect_line(l, r, NULL);
     expect_line(l, r, NULL);
-    vow_lines_free(r);
+    vow_lines_close(r);
     close(fds[0]);
 
     /* An overlong line rejects with VOW_ENOSPC, and stays so. */
@@ -321,7 +321,7 @@ static void test_lines(void **state)
     assert_int_equal(write(fds[1], "0123456789\n", 11), 11);
     assert_int_equal(io_code(l, vow_lines_next(r)), VOW_ENOSPC);
     assert_int_equal(io_code(l, vow_lines_next(r)), VOW_ENOSPC);
-    vow_lines_free(r);
+    vow_lines_close(r);
 
     close(fds[0]);
     close(fds[1]);
@@ -330,12 +330,12 @@ static void test_lines(void **state)
     io_pipe(fds);
     r = vow_lines_new(l, fds[0], 0);
     p = vow_lines_next(r);
-    vow_lines_free(r);
+    vow_lines_close(r);
     assert_int_equal(io_code(l, p), VOW_ECANCELED);
     close(fds[0]);
     close(fds[1]);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 static void test_lines_many(void **state)
@@ -367,7 +367,7 @@ static void test_lines_many(void **state)
     }
     close(fds[1]);
     expect_line(l, r, NULL);
-    vow_lines_free(r);
+    vow_lines_close(r);
     close(fds[0]);
     io_finish(l);
 }
@@ -393,7 +393,7 @@ static void test_ticker(void **state)
     /* Idle ticker: nothing keeps the loop alive. */
     assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
     vow *p = vow_ticker_next(t);
-    vow_ticker_free(t);
+    vow_ticker_close(t);
     assert_int_equal(io_code(l, p), VOW_ECANCELED);
     io_finish(l);
 }
@@ -432,7 +432,7 @@ static vow_ret pp_b_got(void *ctx, const vow_val *v)
 static void test_vow_stream(void **state)
 {
     (void)state;
-    int before = io_fd_count();
+    long before = tu_open_fds();
     vow_loop *l = io_loop_new();
     int fds[2];
     io_socketpair(fds);
@@ -480,16 +480,16 @@ static void test_vow_stream(void **state)
 
     /* EOF, and freeing a stream cancels what is pending. */
     r = vow_stream_read(x.a, buf, sizeof(buf));
-    vow_stream_free(x.a);
+    vow_stream_close(x.a);
     assert_int_equal(io_code(l, r), VOW_ECANCELED);
     assert_int_equal(vow_shutdown_write(fds[0]), 0);
     assert_int_equal(io_num(l, vow_stream_read(x.b, buf, sizeof(buf))), 0);
-    vow_stream_free(x.b);
-    vow_stream_free(NULL);
+    vow_stream_close(x.b);
+    vow_stream_close(NULL);
     close(fds[0]);
     close(fds[1]);
     io_finish(l);
-    assert_int_equal(io_fd_count(), before);
+    assert_int_equal(tu_open_fds(), before);
 }
 
 int main(void)

@@ -1,20 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers shared by the allocation-failure sweeps: a quiet loop, running until a vow
- * settles, and the one rule every result is held to: the expected outcome, or a
+ * Helpers shared by the allocation-failure sweeps: a quiet loop, running it dry, and
+ * the one rule every result is held to: the expected outcome, or a
  * failure that says "out of memory" (NULL or VOW_ENOMEM).
  */
 #ifndef VOW_SWEEP_H
 #define VOW_SWEEP_H
 
 #include "testutil.h"
-
-static void sweep_quiet(void *ctx, vow *p, int event)
-{
-    (void)ctx;
-    (void)p;
-    (void)event;
-}
 
 /* A loop with a silent unhandled-rejection hook, or NULL if either allocation failed
  * (nothing is left behind then). */
@@ -23,7 +16,7 @@ static inline vow_loop *sweep_loop_new(void)
     vow_loop *l = vow_loop_new();
     if (!l)
         return NULL;
-    int r = vow_loop_set_unhandled(l, sweep_quiet, NULL);
+    int r = vow_loop_set_unhandled(l, tu_quiet, NULL);
     if (r != 0) {
         assert_int_equal(r, VOW_ENOMEM);
         assert_int_equal(vow_loop_close(l), 0);
@@ -37,17 +30,6 @@ static inline void sweep_run(vow_loop *l)
 {
     int r = vow_loop_run(l, VOW_RUN_DEFAULT);
     assert_true(r >= 0);
-}
-
-/* Runs l until p (not NULL) has settled, or fails if the loop runs dry first. */
-static inline void sweep_wait(vow_loop *l, vow *p)
-{
-    while (vow_state(p) == VOW_PENDING) {
-        int r = vow_loop_run(l, VOW_RUN_ONCE);
-        assert_true(r >= 0);
-        if (r == 0 && vow_state(p) == VOW_PENDING)
-            fail_msg("loop ran dry with the vow still pending");
-    }
 }
 
 /*

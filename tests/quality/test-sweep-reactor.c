@@ -3,7 +3,8 @@
  * Allocation-failure sweeps over the reactor: every handle's init and start (fd
  * watcher, timer, immediate, signal, child), vow_loop_post and
  * vow_loop_queue_microtask. A start or post that fails must return VOW_ENOMEM and its
- * callback must never run (STYLE E4); nothing may leak, fds included.
+ * callback must never run (a call that fails never runs its callback); nothing may
+ * leak, fds included.
  */
 #include "sweep.h"
 

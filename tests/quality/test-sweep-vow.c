@@ -2,7 +2,8 @@
 /*
  * Allocation-failure sweeps over the vow layer's public constructors: the loop,
  * pending/resolved/rejected, then/then_full/catch/finally, resolve_with, the four
- * combinators, delay/timeout and cancel hooks. Each scenario is run failing its 1st,
+ * combinators, delay/timeout, cancel hooks, remote settling, and all of them together
+ * in one program. Each scenario is run failing its 1st,
  * 2nd, ... allocation (tu_sweep); every failure must be NULL, VOW_ENOMEM or a
  * rejection, every value's drop must run exactly once, and nothing may leak.
  */
@@ -59,7 +60,7 @@ static int prog_loop(void *arg)
     vow_loop *l = vow_loop_new();
     if (!l)
         return 0;
-    int complete = sweep_rc(vow_loop_set_unhandled(l, sweep_quiet, NULL), 0);
+    int complete = sweep_rc(vow_loop_set_unhandled(l, tu_quiet, NULL), 0);
     assert_int_equal(vow_loop_close(l), 0);
     return complete;
 }
@@ -308,6 +309,72 @@ static int prog_many(void *arg)
     return complete;
 }
 
+static vow_ret follow_delay(void *ctx, const vow_val *v)
+{
+    vow_loop *l = ctx;
+    return vow_follow(vow_delay(l, 0, vow_val_num(v->num * 2)));
+}
+
+/*
+ * Everything together: a chain that follows a pending delay and a finally, all of it
+ * with an owned value, a timeout that is met and a recovered rejection, a race with
+ * a loser to cancel, and a remote settled on the loop's own thread.
+ */
+static int prog_mixed(void *arg)
+{
+    (void)arg;
+    drops = 0;
+    vow_loop *l = sweep_loop_new();
+    if (!l)
+        return 0;
+    vow *root = vow_pending(l);
+    vow *p = vow_then(root ? vow_ref(root) : NULL, add1, NULL, NULL);
+    p = vow_then(p, follow_delay, NULL, l);
+    p = vow_finally(p, fin, NULL);
+    vow *in[4] = {
+        p,
+        vow_resolved(l, vow_val_ptr(&drops, drop_counted)),
+        vow_timeout(vow_delay(l, 1, vow_val_num(3)), 60000),
+        vow_catch(vow_rejected(l, -EIO, vow_val_none()), code_as_value, NULL),
+    };
+    vow *all = vow_all(l, in, 4);
+    vow *race_in[2] = { vow_delay(l, 0, vow_val_num(9)), vow_delay(l, 100000, vow_val_num(0)) };
+    int race_made = race_in[0] && race_in[1];
+    vow *race = vow_race(l, race_in, 2);
+    vow *c = vow_pending(l);
+    vow_remote *r = c ? vow_remote_new(c) : NULL;
+    /* A failed post leaves the remote ours: the retry meets no second failure. */
+    if (r && vow_remote_resolve(r, vow_val_num(1)) < 0)
+        assert_int_equal(vow_remote_resolve(r, vow_val_num(1)), 0);
+    int complete = root ? sweep_rc(vow_resolve(root, vow_val_num(1)), 0) : 0;
+    vow_unref(root);
+    sweep_run(l);
+    if (all && vow_state(all) == VOW_FULFILLED) {
+        const vow_list *list = vow_list_get(vow_value(all));
+        assert_non_null(list);
+        assert_int_equal(list->n, 4);
+        assert_int_equal(vow_value(list->items[0])->num, 4);
+        assert_int_equal(vow_value(list->items[2])->num, 3);
+        assert_int_equal(vow_value(list->items[3])->num, -EIO);
+    } else {
+        complete = 0;
+    }
+    /* A NULL input (its constructor failed) rejects the race with VOW_EINVAL. */
+    complete &= race_made ? sweep_expect(race, 0, 9) : !race || sweep_expect(race, VOW_EINVAL, 0);
+    complete &= race_made;
+    complete &= c && r && sweep_expect(c, 0, 1);
+    /* Whatever failed, nothing is left pending but what a failed remote left. */
+    if (c && vow_state(c) == VOW_PENDING)
+        vow_cancel(c);
+    vow_unref(all);
+    vow_unref(race);
+    vow_unref(c);
+    sweep_run(l);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(drops, 1); /* exactly once, whatever failed */
+    return complete;
+}
+
 static void sweep_loop(void **state)
 {
     (void)state;
@@ -350,6 +417,12 @@ static void sweep_many(void **state)
     SWEEP(prog_many, NULL);
 }
 
+static void sweep_mixed(void **state)
+{
+    (void)state;
+    SWEEP(prog_mixed, NULL);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -357,7 +430,7 @@ int main(void)
         cmocka_unit_test(sweep_loop),    cmocka_unit_test(sweep_create),
         cmocka_unit_test(sweep_chain),   cmocka_unit_test(sweep_adopt),
         cmocka_unit_test(sweep_combine), cmocka_unit_test(sweep_timers),
-        cmocka_unit_test(sweep_many),
+        cmocka_unit_test(sweep_many),    cmocka_unit_test(sweep_mixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

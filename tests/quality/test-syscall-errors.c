@@ -9,7 +9,7 @@
 
 #include "vow/io.h"
 
-#include "loop.h"
+#include "reactor.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -42,19 +42,19 @@ static int fd_program(void)
     vow_loop *l = vow_loop_new();
     if (!l)
         return 0;
-    assert_int_equal(vow_loop_set_unhandled(l, sweep_quiet, NULL), 0);
+    assert_int_equal(vow_loop_set_unhandled(l, tu_quiet, NULL), 0);
     int complete = 0;
     int lfd = vow_tcp_listen("127.0.0.1", 0, 4);
     if (fd_rc(lfd)) {
         vow *con = vow_tcp_connect(l, "127.0.0.1", vow_sock_port(lfd));
         assert_non_null(con);
-        sweep_wait(l, con);
+        tu_wait(l, con);
         if (vow_state(con) == VOW_REJECTED) {
             fd_rc(vow_code(con));
         } else {
             vow *acc = vow_accept(l, lfd);
             assert_non_null(acc);
-            sweep_wait(l, acc);
+            tu_wait(l, acc);
             if (fd_rc(vow_code(acc))) {
                 assert_int_equal(vow_fd_close((int)vow_value(acc)->num), 0);
                 complete = 1;
@@ -72,7 +72,7 @@ static int fd_program(void)
         complete = fd_rc(r);
         if (r == 0) {
             assert_int_equal(vow_fd_close(proc.stdout_fd), 0);
-            sweep_wait(l, proc.exited);
+            tu_wait(l, proc.exited);
             if (vow_state(proc.exited) == VOW_FULFILLED)
                 assert_int_equal(vow_value(proc.exited)->num, 0);
             else if (!fd_rc(vow_code(proc.exited)))

@@ -8,7 +8,7 @@
 
 #include "testutil.h"
 
-#include "internal.h"
+#include "reactor.h"
 
 #include <stdio.h>
 #include <string.h>

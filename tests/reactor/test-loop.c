@@ -6,7 +6,7 @@
  */
 #include "rt.h"
 
-#include "loop.h"
+#include "reactor.h"
 
 #include <poll.h>
 #include <sys/wait.h>
@@ -307,7 +307,7 @@ static void test_microtask_drain(void **state)
     rt_end(l);
 }
 
-/* A fake upper layer on the ext seam: hooks are called as internal.h promises. */
+/* A fake upper layer on the ext seam: hooks are called as microtask.h promises. */
 struct fake_ext {
     int checkpoints; /* checkpoint calls */
     int busy;        /* what busy() answers */

@@ -141,7 +141,7 @@ static void cancel_stops_at_shared_source(void **state)
     finish(l);
 }
 
-static void cancel_stops_at_held_source(void **state)
+static void cancel_reaches_source_held_by_reference(void **state)
 {
     (void)state;
     vow_loop *l = new_loop();
@@ -149,9 +149,11 @@ static void cancel_stops_at_held_source(void **state)
     vow *src = vow_pending(l);
     vow *a = vow_then(vow_ref(src), on_ok, on_err, &c);
     assert_int_equal(vow_cancel(a), 0);
-    /* We still hold src, so it is still pending and still ours to settle. */
-    assert_int_equal(vow_state(src), VOW_PENDING);
-    assert_int_equal(vow_resolve(src, vow_val_num(1)), 0);
+    /* Consumers decide, not references: a was src's only consumer, so src is
+     * cancelled although we still hold it (our reference keeps its memory). */
+    assert_int_equal(vow_state(src), VOW_REJECTED);
+    assert_int_equal(vow_code(src), VOW_ECANCELED);
+    assert_int_equal(vow_resolve(src, vow_val_num(1)), VOW_ESETTLED);
     vow_loop_run(l, VOW_RUN_DEFAULT);
     assert_int_equal(c.ok + c.err, 0);
     vow_unref(src);
@@ -200,22 +202,33 @@ static void race_cancels_only_its_own_losers(void **state)
 {
     (void)state;
     vow_loop *l = new_loop();
-    struct counts ca = { 0 }, cb = { 0 };
+    struct counts ca = { 0 }, cb = { 0 }, cc = { 0 }, seen = { 0 };
     vow *fast = vow_delay(l, 1, vow_val_num(1));
     vow *slow_alone = vow_delay(l, 60000, vow_val_num(2));
-    vow *slow_kept = vow_pending(l);
+    vow *slow_held = vow_pending(l);
+    vow *slow_shared = vow_pending(l);
     assert_int_equal(vow_on_cancel(slow_alone, hook, &ca), 0);
-    assert_int_equal(vow_on_cancel(slow_kept, hook, &cb), 0);
-    vow *in[3] = { fast, slow_alone, vow_ref(slow_kept) };
-    vow *r = vow_race(l, in, 3);
+    assert_int_equal(vow_on_cancel(slow_held, hook, &cb), 0);
+    assert_int_equal(vow_on_cancel(slow_shared, hook, &cc), 0);
+    /* Another consumer wants slow_shared; slow_held is only referenced by us. */
+    vow *other = vow_then(vow_ref(slow_shared), on_ok, on_err, &seen);
+    vow *in[4] = { fast, slow_alone, vow_ref(slow_held), vow_ref(slow_shared) };
+    vow *r = vow_race(l, in, 4);
     vow_loop_run(l, VOW_RUN_DEFAULT);
     assert_int_equal(vow_state(r), VOW_FULFILLED);
     assert_int_equal(vow_value(r)->num, 1);
     assert_int_equal(ca.hooks, 1);
-    assert_int_equal(cb.hooks, 0);
-    assert_int_equal(vow_state(slow_kept), VOW_PENDING);
-    vow_cancel(slow_kept);
-    vow_unref(slow_kept);
+    /* A reference is a handle, not a consumer: the race cancels slow_held too. */
+    assert_int_equal(cb.hooks, 1);
+    assert_int_equal(vow_code(slow_held), VOW_ECANCELED);
+    assert_int_equal(cc.hooks, 0);
+    assert_int_equal(vow_state(slow_shared), VOW_PENDING);
+    assert_int_equal(vow_resolve(slow_shared, vow_val_num(4)), 0);
+    vow_loop_run(l, VOW_RUN_DEFAULT);
+    assert_int_equal(seen.ok, 1);
+    vow_unref(slow_held);
+    vow_unref(slow_shared);
+    vow_unref(other);
     vow_unref(r);
     finish(l);
 }
@@ -296,7 +309,7 @@ int main(void)
         cmocka_unit_test(cancel_settled_changes_nothing),
         cmocka_unit_test(cancel_travels_to_sole_source),
         cmocka_unit_test(cancel_stops_at_shared_source),
-        cmocka_unit_test(cancel_stops_at_held_source),
+        cmocka_unit_test(cancel_reaches_source_held_by_reference),
         cmocka_unit_test(drop_pending_runs_hooks),
         cmocka_unit_test(cancel_adopting_vow),
         cmocka_unit_test(race_cancels_only_its_own_losers),

@@ -253,6 +253,8 @@ static void race_settled_inputs_in_order(void **state)
     vow *in[3] = {vow_pending(a.l), vow_rejected(a.l, VOW_EUSER, aplus_val(&a)),
                   vow_resolved(a.l, aplus_val(&a))};
     vow *first_pending = vow_ref(in[0]);
+    /* Another consumer wants the pending loser (a reference alone would not). */
+    vow *keeper = vow_then(vow_ref(in[0]), NULL, NULL, NULL);
     vow *r = vow_race(a.l, in, 3);
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
@@ -261,11 +263,13 @@ static void race_settled_inputs_in_order(void **state)
     assert_int_equal(pr.err, 1);
     assert_int_equal(vow_code(r), VOW_EUSER);
     assert_ptr_equal(vow_value(r)->ptr, &a.tokens[0]);
-    /* We kept a reference to the pending loser, so the race did not cancel it. */
+    /* Another consumer wants the pending loser, so the race did not cancel it. */
     assert_int_equal(vow_state(first_pending), VOW_PENDING);
     assert_int_equal(vow_resolve(first_pending, vow_val_num(1)), 0);
     aplus_run(&a);
     assert_int_equal(vow_code(r), VOW_EUSER);
+    assert_int_equal(vow_state(keeper), VOW_FULFILLED);
+    vow_unref(keeper);
     vow_unref(first_pending);
     vow_unref(d);
     vow_unref(r);
@@ -287,8 +291,8 @@ static void race_empty_stays_pending(void **state)
 }
 
 /*
- * race and any cancel the losers only they hold; a loser the caller kept a reference
- * to is left alone (and still settles normally, without touching the result).
+ * race and any cancel the losers no other consumer wants; a loser another consumer
+ * waits on is left alone (and still settles normally, without touching the result).
  */
 static void losers_cancelled(void **state, int any)
 {
@@ -299,6 +303,7 @@ static void losers_cancelled(void **state, int any)
     in[0] = watched(&a, &alone);
     in[1] = watched(&a, &kept);
     vow *mine = vow_ref(in[1]);
+    vow *keeper = vow_then(vow_ref(in[1]), NULL, NULL, NULL);
     in[2] = vow_delay(a.l, 60000, aplus_val(&a));
     assert_int_equal(vow_on_cancel(in[2], on_cancel, &timer), 0);
     /* any skips a rejection; race would take it, so it only comes for any. */
@@ -320,6 +325,7 @@ static void losers_cancelled(void **state, int any)
     aplus_run(&a);
     assert_ptr_equal(vow_value(r)->ptr, &a.tokens[1]);
     assert_int_equal(kept.calls, 0);
+    vow_unref(keeper);
     vow_unref(mine);
     vow_unref(r);
     aplus_end(&a);
@@ -555,13 +561,14 @@ static void timeout_expires(void **state)
     aplus_end(&a);
 }
 
-/* An input someone else still holds times out without being cancelled. */
+/* An input another consumer still waits on times out without being cancelled. */
 static void timeout_keeps_shared_input(void **state)
 {
     struct aplus a;
     aplus_begin(&a, state);
     struct hooked h = {0};
     vow *in = watched(&a, &h);
+    vow *keeper = vow_then(vow_ref(in), NULL, NULL, NULL);
     vow *t = vow_timeout(vow_ref(in), 2);
     struct aplus_probe pr;
     aplus_probe_init(&pr, &a, 1);
@@ -575,6 +582,7 @@ static void timeout_keeps_shared_input(void **state)
     aplus_run(&a);
     assert_int_equal(vow_code(t), VOW_ETIMEDOUT);
     assert_int_equal(pr.err, 1);
+    vow_unref(keeper);
     vow_unref(in);
     vow_unref(d);
     vow_unref(t);

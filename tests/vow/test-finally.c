@@ -19,8 +19,9 @@ enum fin_ret {
     FIN_ERR_NOW,   /* vow_follow(an already rejected vow) */
     FIN_OK_LATER,  /* vow_follow(a vow fulfilled from a timer) */
     FIN_ERR_LATER, /* vow_follow(a vow rejected from a timer) */
-    FIN_KEPT,      /* vow_follow(a pending vow the test also holds) */
+    FIN_KEPT,      /* vow_follow(a pending vow the test also holds and consumes) */
     FIN_ALONE,     /* vow_follow(a pending vow only finally holds, with an abort hook) */
+    FIN_GARBAGE,   /* vow_follow(a pending vow nothing can settle: no hook, no holder) */
 };
 
 struct fin {
@@ -29,6 +30,7 @@ struct fin {
     int calls;                    /* callback runs */
     void *ctx_seen;               /* ctx the callback got */
     vow *kept;                    /* FIN_KEPT: the test's reference */
+    vow *keeper;                  /* FIN_KEPT: the test's own consumer of it */
     int hooks;                    /* FIN_ALONE: abort hook runs */
     vow *out;                     /* the finally result, borrowed, for mid_check */
     int mid_state;                /* its state while the returned vow was still pending */
@@ -81,7 +83,10 @@ static vow_ret fin_fn(void *ctx)
     case FIN_KEPT:
         q = vow_pending(a->l);
         f->kept = vow_ref(q);
+        f->keeper = vow_then(vow_ref(q), NULL, NULL, NULL);
         return vow_follow(q);
+    case FIN_GARBAGE:
+        return vow_follow(vow_pending(a->l));
     case FIN_ALONE:
     default:
         q = vow_pending(a->l);
@@ -217,7 +222,7 @@ static void waits_then_rejection_wins_over_rejection(void **state)
 /*
  * Cancelling the result while it waits on the callback's vow: the result is
  * cancelled, the original outcome is released, and the waited-on vow is cancelled
- * only if finally alone held it.
+ * only if no other consumer wants it.
  */
 static void cancel_while_waiting(int alone)
 {
@@ -238,6 +243,7 @@ static void cancel_while_waiting(int alone)
     assert_int_equal(vow_code(out), VOW_ECANCELED);
     assert_int_equal(f.calls, 1);
     assert_int_equal(a.unhandled, 0);
+    vow_unref(f.keeper);
     vow_unref(f.kept);
     vow_unref(out);
     aplus_end(&a);
@@ -253,6 +259,50 @@ static void cancel_while_waiting_alone(void **state)
 {
     (void)state;
     cancel_while_waiting(1);
+}
+
+/*
+ * The callback returns a vow nothing can ever settle: it is collected at once, the
+ * waiting reaction is discarded unrun and lets go of the original outcome (its value
+ * is dropped once), and the result stays pending for its holder.
+ */
+static void returned_vow_is_garbage(void **state)
+{
+    struct aplus a;
+    aplus_begin(&a, NULL);
+    (void)state;
+    struct fin f = {.a = &a, .how = FIN_GARBAGE};
+    vow *out = vow_finally(vow_resolved(a.l, aplus_val(&a)), fin_fn, &f);
+    aplus_run(&a);
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(vow_state(out), VOW_PENDING);
+    assert_int_equal(a.tokens[0].drops, 1);
+    vow_unref(out);
+    aplus_end(&a);
+}
+
+/*
+ * The waited-on vow settles, which queues the waiting reaction, and the result is
+ * cancelled before that reaction runs: it only lets go when it comes up, and the
+ * result stays cancelled.
+ */
+static void cancel_after_wait_settled(void **state)
+{
+    struct aplus a;
+    aplus_begin(&a, NULL);
+    (void)state;
+    struct fin f = {.a = &a, .how = FIN_KEPT};
+    vow *out = vow_finally(vow_resolved(a.l, aplus_val(&a)), fin_fn, &f);
+    run_until_called(&a, &f);
+    assert_int_equal(vow_resolve(f.kept, vow_val_num(1)), 0);
+    assert_int_equal(vow_cancel(out), 0);
+    aplus_run(&a);
+    assert_int_equal(vow_code(out), VOW_ECANCELED);
+    assert_int_equal(a.tokens[0].drops, 1);
+    vow_unref(f.keeper);
+    vow_unref(f.kept);
+    vow_unref(out);
+    aplus_end(&a);
 }
 
 /* Bad input: no vow, no call. */
@@ -287,6 +337,8 @@ int main(void)
         APLUS_TIMED(waits_then_rejection_wins_over_rejection),
         cmocka_unit_test(cancel_while_waiting_kept),
         cmocka_unit_test(cancel_while_waiting_alone),
+        cmocka_unit_test(returned_vow_is_garbage),
+        cmocka_unit_test(cancel_after_wait_settled),
         cmocka_unit_test(null_vow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reactor tier's private header: struct vow_loop and the handles' private
+ * layouts, shared by loop.c, timer.c, immediate.c, post.c, signal.c, child.c and the
+ * backends. One loop belongs to one thread; only the post queue and the signal slot
+ * are shared.
+ */
+#ifndef VOW_REACTOR_H
+#define VOW_REACTOR_H
+
+#include "microtask.h"
+#include "backend.h"
+#include "heap.h"
+#include "queue.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+/* Signals 1..VOW__NSIG-1 can be watched (Linux: 64 including real-time signals). */
+#define VOW__NSIG 65
+
+/*
+ * The part of an fd watcher the loop dispatches to. The public vow_io and the child
+ * watcher's pidfd embed one; the loop's eventfd is one that does not keep it alive.
+ */
+struct vow__io_core;
+typedef void (*vow__io_dispatch_fn)(struct vow__io_core *c, unsigned revents);
+struct vow__io_core {
+    vow_loop *loop;              /* owning loop */
+    vow__io_dispatch_fn dispatch;/* called with the ready bits */
+    int fd;                      /* the watched fd */
+    unsigned events;             /* interest bits; 0 while stopped */
+    uint32_t gen;                /* start stamp: tokens of an older start are ignored */
+    uint32_t internal;           /* non-zero: does not count toward liveness */
+};
+
+/* A posted callback, queued under post_mu. */
+struct vow__post_node {
+    struct vow__post_node *next; /* FIFO link */
+    vow_post_fn fn;              /* what to run */
+    void *arg;                   /* its argument */
+};
+
+struct vow_loop {
+    struct vow__loop_head head;         /* first: the vow tier's view (microtask.h) */
+    const struct vow__backend *backend; /* epoll or poll */
+    void *bdata;                        /* the backend's state */
+    int bfd;                            /* epoll fd, or the eventfd on poll */
+    int stop_flag;                      /* vow_loop_stop() was called */
+    int cb_depth;                       /* callbacks and microtasks running now */
+    int draining;                       /* inside vow__drain */
+    uint64_t now;                       /* cached monotonic ms */
+    unsigned active;                    /* active user handles */
+    int keepalive;                      /* vow_loop_keepalive count */
+    pthread_t owner;                    /* creating thread, checked in debug builds */
+
+    struct vow__io_core **fdtab; /* started watcher per fd, NULL elsewhere */
+    size_t fdtab_len;            /* entries in fdtab */
+    uint32_t io_gen;             /* last start stamp handed out */
+    unsigned n_user_io;          /* active user fd watchers (poll embedding) */
+
+    struct vow__heap timers; /* active timers by (deadline, seq) */
+    uint64_t timer_seq;      /* next start sequence number */
+
+    struct vow__qnode immediates; /* queued immediates in start order */
+
+    int wakefd;                     /* eventfd: posts, signals and child re-checks */
+    struct vow__io_core wake_io;    /* internal watcher of wakefd */
+    pthread_mutex_t post_mu;        /* guards the post fields below */
+    struct vow__post_node *post_head; /* FIFO of posted callbacks */
+    struct vow__post_node **post_tail;/* &last->next, or &post_head */
+    int post_woken;                 /* wakefd was written since the queue was taken */
+    int closing;                    /* close succeeded: posts are refused */
+    atomic_size_t posts_pending;    /* posted but not yet run (liveness) */
+
+    int sig_slot;                   /* index in the global signal table, -1 if none */
+    unsigned sig_count[VOW__NSIG];  /* started signal watchers per signum */
+    struct vow__qnode signals;      /* started signal watchers */
+    uint32_t sig_round[VOW__NSIG];  /* dispatch round per signum: each watcher runs once */
+    uint64_t sig_resume;            /* rounds cut short by vow_loop_stop, to finish */
+
+    struct vow__qnode children;     /* child watchers using the SIGCHLD fallback */
+    int child_recheck;              /* fallback: reap watched children next wake-up */
+    unsigned n_chld;                /* fallback watchers: the SIGCHLD watch is held */
+    unsigned n_child;               /* active child watchers (both kinds) */
+    vow_signal chld_sig;            /* internal SIGCHLD watcher of the fallback */
+};
+
+/* Private layouts of the public handles, checked against VOW__PRIVATE sizes. */
+struct vow__io_impl {
+    struct vow__io_core core; /* what the loop dispatches */
+    vow_io_fn cb;             /* user callback */
+};
+
+struct vow__timer_impl {
+    vow_loop *loop;             /* owning loop */
+    vow_timer_fn cb;            /* user callback */
+    struct vow__heap_node node; /* deadline, start order, heap index */
+    uint64_t repeat;            /* re-arm interval, 0 for one-shot */
+};
+
+struct vow__immediate_impl {
+    vow_loop *loop;          /* owning loop */
+    vow_immediate_fn cb;     /* user callback */
+    struct vow__qnode link;  /* on l->immediates (or the phase list) while queued */
+};
+
+struct vow__signal_impl {
+    vow_loop *loop;          /* owning loop */
+    vow_signal_fn cb;        /* user callback */
+    int signum;              /* watched signal while started, else 0 */
+    int internal;            /* does not count toward liveness */
+    struct vow__qnode link;  /* on l->signals while started */
+    uint32_t stamp;          /* last dispatch round that ran it */
+};
+
+struct vow__child_impl {
+    struct vow__io_core core; /* the pidfd watcher (internal), fd -1 on the fallback */
+    vow_child_fn cb;          /* user callback */
+    int pid;                  /* watched child while started, else 0 */
+    int active;               /* started and not yet reported */
+    struct vow__qnode link;   /* on l->children (fallback only) */
+};
+
+#define VOW__IMPL(type, h) ((struct vow__##type##_impl *)(void *)(h)->private_)
+#define VOW__PUB(type, impl) vow__container_of((void *)(impl), vow_##type, private_)
+
+/* Runs after every callback: the microtask queue, cheap when there is nothing. */
+static inline void vow__loop_after_cb(vow_loop *l)
+{
+    if (l->head.micro.head || l->head.ext_ops)
+        vow__drain(l);
+}
+
+/* loop.c */
+/* True while a callback or microtask of l is running (vow_loop_run must refuse). */
+bool vow__loop_in_callback(const vow_loop *l);
+/* Debug aid: checks heap order, counters and lists; returns 0 or a negative code. */
+int vow__loop_verify(vow_loop *l);
+int vow__io_core_start(struct vow__io_core *c, unsigned events);
+void vow__io_core_stop(struct vow__io_core *c);
+void vow__loop_wake(vow_loop *l);
+/* Call in a forked child before using a loop inherited from the parent. */
+int vow__loop_after_fork(vow_loop *l);
+
+/* timer.c */
+void vow__timers_run(vow_loop *l);
+/* ms until the first timer is due on the loop clock (-1: none, 0: due now). */
+int vow__timers_timeout(const vow_loop *l);
+/* The same measured from now, a time in ms on the monotonic clock. */
+int vow__timers_timeout_at(const vow_loop *l, uint64_t now);
+
+/* immediate.c */
+void vow__immediates_run(vow_loop *l);
+
+/* post.c */
+void vow__posts_run(vow_loop *l);
+int vow__posts_ready(vow_loop *l);
+
+/* signal.c: wake-up processing, the fallback's internal watch and close-time cleanup. */
+void vow__signals_run(vow_loop *l);
+int vow__signal_start_internal(vow_signal *s, int signum);
+
+/* child.c */
+void vow__children_run(vow_loop *l);
+
+#endif /* VOW_REACTOR_H */

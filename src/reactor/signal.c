@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Signal watchers. One process-wide sigaction per signum, refcounted under sig_mu
+ * and restored when the last watcher stops. The handler only marks the signal
+ * pending in each watching loop's slot and writes that loop's eventfd; callbacks run
+ * on the loop thread from the eventfd's wake-up.
+ */
+#include "reactor.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(struct vow__signal_impl) <= sizeof(((vow_signal *)0)->private_),
+               "vow_signal private storage too small");
+
+#define SIG_SLOTS 64
+
+/* A loop's entry in the table the handler reads; everything here is lock-free. */
+struct sig_slot {
+    atomic_int fd_plus1;                /* the loop's eventfd + 1, 0 when free */
+    atomic_uint_least64_t mask;         /* signals the loop watches, bit signum-1 */
+    atomic_uint_least64_t pending;      /* signals delivered since the loop looked */
+};
+
+static struct sig_slot slots[SIG_SLOTS];
+static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER; /* sigaction and slot claims */
+static unsigned sig_refs[VOW__NSIG];           /* watchers per signum, all loops */
+static struct sigaction sig_old[VOW__NSIG];    /* disposition to restore */
+static atomic_int in_handler;                  /* handlers running now, any thread */
+
+static uint64_t sig_bit(int signum)
+{
+    return (uint64_t)1 << (signum - 1);
+}
+
+/* Async-signal-safe: atomics on lock-free 64-bit words and write(2). */
+static void sig_handler(int signum)
+{
+    int saved = errno;
+    atomic_fetch_add(&in_handler, 1);
+    uint64_t bit = sig_bit(signum);
+    for (int i = 0; i < SIG_SLOTS; i++) {
+        int fd1 = atomic_load(&slots[i].fd_plus1);
+        if (fd1 && (atomic_load(&slots[i].mask) & bit)) {
+            atomic_fetch_or(&slots[i].pending, bit);
+            uint64_t one = 1;
+            ssize_t n = write(fd1 - 1, &one, sizeof(one));
+            (void)n;
+        }
+    }
+    atomic_fetch_sub(&in_handler, 1);
+    errno = saved;
+}
+
+/* Under sig_mu. */
+static int slot_claim(vow_loop *l)
+{
+    for (int i = 0; i < SIG_SLOTS; i++) {
+        if (atomic_load(&slots[i].fd_plus1) == 0) {
+            atomic_store(&slots[i].mask, 0);
+            atomic_store(&slots[i].pending, 0);
+            atomic_store(&slots[i].fd_plus1, l->wakefd + 1);
+            l->sig_slot = i;
+            return 0;
+        }
+    }
+    return VOW_ENOSPC;
+}
+
+/*
+ * Under sig_mu. A handler in another thread may have read the slot before it was
+ * cleared; waiting until none runs guarantees nobody writes the eventfd after this
+ * returns (the loop may close it next).
+ */
+static void slot_release(vow_loop *l)
+{
+    struct sig_slot *s = &slots[l->sig_slot];
+    atomic_store(&s->fd_plus1, 0);
+    atomic_store(&s->mask, 0);
+    while (atomic_load(&in_handler) != 0)
+        sched_yield();
+    l->sig_slot = -1;
+    l->sig_resume = 0;
+}
+
+int vow_signal_init(vow_loop *l, vow_signal *s, vow_signal_fn cb)
+{
+    vow__check(l && s && cb, VOW_EINVAL);
+    struct vow__signal_impl *si = VOW__IMPL(signal, s);
+    memset(si, 0, sizeof(*si));
+    si->loop = l;
+    si->cb = cb;
+    return 0;
+}
+
+static int signal_start(vow_signal *s, int signum, int internal)
+{
+    vow__check(s && VOW__IMPL(signal, s)->loop, VOW_EINVAL);
+    vow__check(signum > 0 && signum < VOW__NSIG && signum != SIGKILL && signum != SIGSTOP,
+               VOW_EINVAL);
+    struct vow__signal_impl *si = VOW__IMPL(signal, s);
+    vow_loop *l = si->loop;
+    if (si->signum == signum)
+        return 0;
+    if (si->signum)
+        vow_signal_stop(s);
+    int r = 0;
+    pthread_mutex_lock(&sig_mu);
+    int claimed = 0;
+    if (l->sig_slot < 0) {
+        r = slot_claim(l);
+        if (r < 0)
+            goto out;
+        claimed = 1;
+    }
+    if (sig_refs[signum] == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = sig_handler;
+        sa.sa_flags = SA_RESTART | SA_ONSTACK;
+        sigfillset(&sa.sa_mask);
+        if (sigaction(signum, &sa, &sig_old[signum]) < 0) {
+            r = -errno;
+            if (claimed)
+                slot_release(l);
+            goto out;
+        }
+    }
+    sig_refs[signum]++;
+    if (l->sig_count[signum]++ == 0)
+        atomic_fetch_or(&slots[l->sig_slot].mask, sig_bit(signum));
+out:
+    pthread_mutex_unlock(&sig_mu);
+    if (r < 0)
+        return r;
+    si->signum = signum;
+    si->internal = internal;
+    vow__q_insert_tail(&l->signals, &si->link);
+    if (!internal)
+        l->active++;
+    return 0;
+}
+
+int vow_signal_start(vow_signal *s, int signum)
+{
+    return signal_start(s, signum, 0);
+}
+
+int vow__signal_start_internal(vow_signal *s, int signum)
+{
+    return signal_start(s, signum, 1);
+}
+
+int vow_signal_stop(vow_signal *s)
+{
+    vow__check(s && VOW__IMPL(signal, s)->loop, VOW_EINVAL);
+    struct vow__signal_impl *si = VOW__IMPL(signal, s);
+    vow_loop *l = si->loop;
+    int signum = si->signum;
+    if (!signum)
+        return 0;
+    vow__q_remove(&si->link);
+    if (!si->internal)
+        l->active--;
+    si->signum = 0;
+    pthread_mutex_lock(&sig_mu);
+    if (--l->sig_count[signum] == 0)
+        atomic_fetch_and(&slots[l->sig_slot].mask, ~sig_bit(signum));
+    if (--sig_refs[signum] == 0)
+        sigaction(signum, &sig_old[signum], NULL);
+    if (vow__q_empty(&l->signals))
+        slot_release(l);
+    pthread_mutex_unlock(&sig_mu);
+    return 0;
+}
+
+/*
+ * Runs each watcher of each delivered signal once. The list may change under any
+ * callback, so the scan restarts after each one and a per-signal round stamp marks
+ * who already ran. A vow_loop_stop leaves the rest of the round for the next wake-up
+ * (same stamp, so nobody runs twice for one delivery).
+ */
+void vow__signals_run(vow_loop *l)
+{
+    uint64_t pend = atomic_exchange(&slots[l->sig_slot].pending, 0);
+    uint64_t resume = l->sig_resume;
+    l->sig_resume = 0;
+    pend |= resume;
+    for (int signum = 1; signum < VOW__NSIG && pend; signum++) {
+        uint64_t bit = sig_bit(signum);
+        if (!(pend & bit))
+            continue;
+        pend &= ~bit;
+        if (!(resume & bit))
+            l->sig_round[signum]++;
+        uint32_t stamp = l->sig_round[signum];
+        struct vow__qnode *q = l->signals.next;
+        while (q != &l->signals) {
+            struct vow__signal_impl *si = vow__container_of(q, struct vow__signal_impl, link);
+            if (si->signum != signum || si->stamp == stamp) {
+                q = q->next;
+                continue;
+            }
+            si->stamp = stamp;
+            l->cb_depth++;
+            si->cb(VOW__PUB(signal, si), signum);
+            l->cb_depth--;
+            vow__loop_after_cb(l);
+            if (l->sig_slot < 0)
+                return;
+            if (l->stop_flag) {
+                l->sig_resume = bit;
+                if (pend)
+                    atomic_fetch_or(&slots[l->sig_slot].pending, pend);
+                vow__loop_wake(l);
+                return;
+            }
+            q = l->signals.next;
+        }
+    }
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cancellation: a pending vow is rejected with VOW_ECANCELED, its producers' links
+ * run (timers stop, reactions die, abort hooks fire), and the sources that only the
+ * cancelled vow wanted are cancelled in turn, through a worklist rather than
+ * recursion, so a cancelled chain of any length takes constant C stack.
+ */
+#include "vow_int.h"
+
+/* Takes t off the circular reaction list of the pending vow src. */
+static void list_remove(vow *src, vow__task *t)
+{
+    vow__task *tail = src->rtail, *prev = tail;
+    if (!tail)
+        return;
+    do {
+        if (prev->next == t) {
+            prev->next = t->next;
+            if (tail == t)
+                src->rtail = prev == t ? NULL : prev;
+            src->nreact--;
+            return;
+        }
+        prev = prev->next;
+    } while (prev != tail);
+}
+
+/*
+ * A consumer that no longer wants its pending source leaves it: off the source's
+ * list, and its reference either dropped or, when no consumer is left on the
+ * source, handed to the worklist so the source is cancelled in turn. Consumers, not
+ * references, decide: a reference keeps a vow's memory, not its operation (a handle
+ * kept only to cancel with later must not keep the operation running). A dead
+ * consumer left attached would keep counting as wanting the source.
+ */
+void vow__react_detach(struct vow__react *r, vow **work)
+{
+    vow *src = r->src;
+    r->src = NULL;
+    list_remove(src, &r->task);
+    if (work && src->nreact == 0)
+        vow__cancel_push(src, work);
+    else
+        vow_unref(src);
+}
+
+/*
+ * A vow already on a cancellation worklist stays there once; one being collected
+ * (its worklist link is taken, and nothing can settle it anyway) is left to the
+ * collector.
+ */
+void vow__cancel_push(vow *src, vow **work)
+{
+    if (src->flags & (VF_QUEUED | VF_GARBAGE)) {
+        vow_unref(src);
+        return;
+    }
+    src->flags |= VF_QUEUED;
+    src->work_next = *work;
+    *work = src;
+}
+
+/* Rejects x (pending) as cancelled and runs its producers' links; sources left with
+ * no consumer go to work. x's worklist link is not touched: it may be on one. */
+static void cancel_one(vow *x, vow **work)
+{
+    struct vow__link *k = x->up;
+    x->up = NULL;
+    vow__reject(x, VOW_ECANCELED, vow_val_none());
+    while (k) {
+        struct vow__link *next = k->next;
+        k->ops->cancel(k, x, work);
+        k = next;
+    }
+}
+
+/* Each vow on the worklist comes with one reference, released once it is done. */
+void vow__cancel_run(vow *work)
+{
+    while (work) {
+        vow *x = work;
+        work = x->work_next;
+        x->flags &= (uint8_t)~VF_QUEUED;
+        if (x->state == VOW_PENDING)
+            cancel_one(x, &work);
+        vow_unref(x);
+    }
+}
+
+int vow_cancel(vow *p)
+{
+    vow__check(p, VOW_EINVAL);
+    vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
+    vow *work = NULL;
+    vow_ref(p);
+    cancel_one(p, &work);
+    vow_unref(p);
+    vow__cancel_run(work);
+    return 0;
+}
+
+/* A user abort hook: runs on cancel or when the vow is dropped while pending. */
+struct hook {
+    struct vow__link link; /* on the vow */
+    vow_cancel_fn fn;      /* the producer's abort */
+    void *ctx;             /* for fn */
+};
+
+static void hook_cancel(struct vow__link *k, vow *p, vow **work)
+{
+    struct hook *h = vow__container_of(k, struct hook, link);
+    (void)work;
+    vow_cancel_fn fn = h->fn;
+    void *ctx = h->ctx;
+    vow__free(h);
+    fn(ctx, p);
+}
+
+static void hook_release(struct vow__link *k)
+{
+    vow__free(vow__container_of(k, struct hook, link));
+}
+
+static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL };
+
+int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
+{
+    vow__check(p && fn, VOW_EINVAL);
+    vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
+    struct hook *h = vow__malloc(sizeof(*h));
+    if (!h)
+        return VOW_ENOMEM;
+    h->link.ops = &hook_ops;
+    h->fn = fn;
+    h->ctx = ctx;
+    vow__add_link(p, &h->link);
+    return 0;
+}

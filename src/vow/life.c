@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A vow's life: allocation, settlement, reference counting, the reclamation of vows
+ * nobody can settle any more, and unhandled-rejection tracking. Settling a vow
+ * splices its whole reaction list onto the loop's microtask queue in one step, so
+ * nothing here recurses over a chain or a fan-out. What a reaction does is its
+ * kind's business (chain.c, combine.c, timing.c); this file never needs to know.
+ */
+#include "vow_int.h"
+
+#include <stdio.h>
+
+#ifndef VOW_DEBUG
+_Static_assert(sizeof(struct vow) <= 64, "a vow fits in 64 bytes");
+#endif
+
+/* ------------------------------------------------------------ per-loop state */
+
+static void ext_checkpoint(vow_loop *l);
+
+static int ext_busy(vow_loop *l)
+{
+    struct vow__ext *x = vow__head(l)->ext;
+    if (x->live == 0)
+        return 0;
+#ifdef VOW_DEBUG
+    for (vow *p = x->dbg_all; p; p = p->dbg_next)
+        fprintf(stderr, "libvow: vow %p still alive (%s, refs %u) created at %s:%d\n",
+                (void *)p,
+                p->state == VOW_PENDING ? "pending"
+                : p->state == VOW_FULFILLED ? "fulfilled" : "rejected",
+                p->refs, p->site_file ? p->site_file : "?", p->site_line);
+#endif
+    return 1;
+}
+
+static void ext_fini(vow_loop *l)
+{
+    struct vow__ext *x = vow__head(l)->ext;
+    vow__slab_fini(&x->vows);
+    vow__slab_fini(&x->reacts);
+    vow__free(x);
+    vow__head(l)->ext = NULL;
+    vow__head(l)->ext_ops = NULL;
+}
+
+static const struct vow__ext_ops ext_ops = { ext_checkpoint, ext_busy, ext_fini };
+
+static struct vow__ext *ext_get(vow_loop *l)
+{
+    struct vow__loop_head *h = vow__head(l);
+    if (vow__likely(h->ext != NULL))
+        return h->ext;
+    struct vow__ext *x = vow__calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    x->unhandled_tail = &x->unhandled;
+    x->late_tail = &x->late;
+    vow__slab_init(&x->vows, sizeof(struct vow));
+    vow__slab_init(&x->reacts, vow__react_size);
+    h->ext = x;
+    h->ext_ops = &ext_ops;
+    return x;
+}
+
+#ifdef VOW_DEBUG
+static _Thread_local const char *site_file;
+static _Thread_local int site_line;
+#endif
+
+void vow_debug_site(const char *file, int line)
+{
+#ifdef VOW_DEBUG
+    site_file = file;
+    site_line = line;
+#else
+    (void)file;
+    (void)line;
+#endif
+}
+
+vow *vow__new(vow_loop *l)
+{
+    struct vow__ext *x = ext_get(l);
+    if (vow__unlikely(!x))
+        return NULL;
+    vow *p = vow__slab_get(&x->vows);
+    if (vow__unlikely(!p))
+        return NULL;
+    p->refs = 1;
+    p->code = 0;
+    p->state = VOW_PENDING;
+    p->flags = 0;
+    p->nreact = 0;
+    p->loop = l;
+    p->rtail = NULL;
+    p->up = NULL;
+    p->work_next = NULL;
+    x->live++;
+#ifdef VOW_DEBUG
+    p->site_file = site_file;
+    p->site_line = site_line;
+    site_file = NULL;
+    p->dbg_prev = NULL;
+    p->dbg_next = x->dbg_all;
+    if (x->dbg_all)
+        x->dbg_all->dbg_prev = p;
+    x->dbg_all = p;
+#endif
+    return p;
+}
+
+static void vow_free_mem(vow *p)
+{
+    vow_loop *l = p->loop;
+    struct vow__ext *x = vow__head(l)->ext;
+    x->live--;
+#ifdef VOW_DEBUG
+    if (p->dbg_prev)
+        p->dbg_prev->dbg_next = p->dbg_next;
+    else
+        x->dbg_all = p->dbg_next;
+    if (p->dbg_next)
+        p->dbg_next->dbg_prev = p->dbg_prev;
+#endif
+    vow__slab_put(&x->vows, p);
+    /* No vow alive means no reaction either (each holds its source): after a spike
+     * the memory goes back now, not at loop close. */
+    if (x->live == 0) {
+        vow__slab_reset(&x->vows);
+        vow__slab_reset(&x->reacts);
+    }
+}
+
+void *vow__react_alloc(vow_loop *l)
+{
+    return vow__slab_get(&((struct vow__ext *)vow__head(l)->ext)->reacts);
+}
+
+void vow__react_free(vow_loop *l, void *r)
+{
+    vow__slab_put(&((struct vow__ext *)vow__head(l)->ext)->reacts, r);
+}
+
+/* ------------------------------------------------------------- ref counting */
+
+static void collect(vow *p);
+
+/*
+ * The last holder let go. A pending vow can only get here when nothing reacts to it
+ * (reactions hold their source) and no user code will settle it (handlers hold the
+ * vow they settle): dropping is withdrawing. Its producers are told to abort, and
+ * every source that only they consumed is cancelled in turn, before the caller's
+ * vow_unref returns. A settled vow drops its value, or its reference to the vow
+ * that owns the outcome (which never forwards itself, so this is at most one level
+ * deep).
+ */
+static void vow_destroy(vow *p)
+{
+    if (p->state == VOW_PENDING) {
+        /* Settled as cancelled first, so a hook that touches p sees it settled; the
+         * reference taken here keeps p alive while the hooks run. */
+        struct vow__link *k = p->up;
+        vow *work = NULL;
+        p->up = NULL;
+        p->state = VOW_REJECTED;
+        p->code = VOW_ECANCELED;
+        p->val = vow_val_none();
+        p->refs = 1;
+        while (k) {
+            struct vow__link *next = k->next;
+            k->ops->cancel(k, p, &work);
+            k = next;
+        }
+        vow__cancel_run(work);
+        if (--p->refs != 0)
+            return;
+    } else if (p->flags & VF_FWD) {
+        vow_unref(p->fwd);
+    } else {
+        vow__val_drop(&p->val);
+    }
+    vow_free_mem(p);
+}
+
+vow *vow_ref(vow *p)
+{
+    if (p)
+        p->refs++;
+    return p;
+}
+
+void vow_unref(vow *p)
+{
+    if (!p)
+        return;
+    if (--p->refs == 0)
+        vow_destroy(p);
+    else if (vow__unlikely(p->refs == p->nreact) && vow__is_garbage(p))
+        collect(p);
+}
+
+/* Queues p for collection, with a reference the collector lets go of when done. */
+static void garbage_push(vow *p, vow **work)
+{
+    p->flags |= VF_GARBAGE;
+    p->refs++;
+    p->work_next = *work;
+    *work = p;
+}
+
+void vow__collect_check(vow *p, vow **work)
+{
+    if (vow__is_garbage(p) && !(p->flags & VF_GARBAGE))
+        garbage_push(p, work);
+}
+
+void vow__collect_maybe(vow *p)
+{
+    if (vow__is_garbage(p))
+        collect(p);
+}
+
+void vow__unref_collect(vow *p, vow **work)
+{
+    if (--p->refs == 0)
+        vow_destroy(p);
+    else
+        vow__collect_check(p, work);
+}
+
+/*
+ * Collects p and whatever becomes garbage with it, through a worklist: a dropped
+ * pending chain of any length takes constant C stack. Each vow on the worklist is
+ * held by it, and its reactions are discarded one at a time, the rest staying on its
+ * list: discarding one may drop the last reference to a vow whose producers then
+ * leave x (a weak adoption waiting on x is withdrawn), and they must find themselves
+ * there. Such a departure may even cancel x (it lost its last consumer): then what
+ * is left of its list has been queued instead.
+ */
+static void collect(vow *p)
+{
+    if (p->flags & VF_GARBAGE)
+        return;
+    vow *work = NULL;
+    garbage_push(p, &work);
+    while (work) {
+        vow *x = work;
+        work = x->work_next;
+        while (x->state == VOW_PENDING && x->rtail) {
+            vow__task *tail = x->rtail, *t = tail->next;
+            if (t == tail)
+                x->rtail = NULL;
+            else
+                tail->next = t->next;
+            x->nreact--;
+            struct vow__react *r = (struct vow__react *)t;
+            vow__react_ops_of(r)->discard(r, &work);
+        }
+        x->flags &= (uint8_t)~VF_GARBAGE;
+        vow_unref(x);
+    }
+}
+
+/* -------------------------------------------------------------- settlement */
+
+static void unhandled_push(vow *p, vow ***tailp)
+{
+    p->flags |= VF_LISTED;
+    p->refs++;
+    p->list_next = NULL;
+    **tailp = p;
+    *tailp = &p->list_next;
+}
+
+/*
+ * Common tail of every settlement: producers' links are released (they did their
+ * job), the reaction list is spliced onto the microtask queue in attachment order,
+ * and a rejection nobody reacts to is noted for the checkpoint.
+ */
+static void settle_done(vow *p)
+{
+    struct vow__link *k = p->up;
+    p->up = NULL;
+    while (k) {
+        struct vow__link *next = k->next;
+        if (k->ops->release)
+            k->ops->release(k);
+        k = next;
+    }
+    p->flags &= (uint8_t)~VF_LOCKED;
+    vow__task *tail = p->rtail;
+    p->list_next = NULL;
+    p->nreact = 0;
+    if (tail) {
+        vow__task *head = tail->next;
+        vow__task_splice(vow__loop_microq(p->loop), head, tail);
+    } else if (p->state == VOW_REJECTED && !(p->flags & VF_HANDLED) &&
+               p->code != VOW_ECANCELED) {
+        struct vow__ext *x = vow__head(p->loop)->ext;
+        unhandled_push(p, &x->unhandled_tail);
+    }
+}
+
+void vow__fulfil(vow *p, vow_val v)
+{
+    p->state = VOW_FULFILLED;
+    p->val = v;
+    settle_done(p);
+}
+
+void vow__reject(vow *p, int code, vow_val detail)
+{
+    p->state = VOW_REJECTED;
+    p->code = code;
+    p->val = detail;
+    settle_done(p);
+}
+
+/*
+ * q's outcome is being consumed: it counts as handled (a rejection that reached a
+ * handler or an adopter is not unhandled), and a late one is reported as such.
+ */
+void vow__mark_handled(vow *q)
+{
+    if ((q->flags & (VF_REPORTED | VF_HANDLED)) == VF_REPORTED && !(q->flags & VF_LISTED)) {
+        struct vow__ext *x = vow__head(q->loop)->ext;
+        unhandled_push(q, &x->late_tail);
+    }
+    q->flags |= VF_HANDLED;
+}
+
+void vow__forward(vow *p, vow *q)
+{
+    vow__mark_handled(q);
+    vow *owner = (q->flags & VF_FWD) ? q->fwd : q;
+    p->state = q->state;
+    p->code = q->code;
+    p->flags |= VF_FWD;
+    p->fwd = vow_ref(owner);
+    settle_done(p);
+}
+
+void vow__add_link(vow *p, struct vow__link *k)
+{
+    k->next = p->up;
+    p->up = k;
+}
+
+void vow__unlink(vow *p, struct vow__link *k)
+{
+    for (struct vow__link **pp = &p->up; *pp; pp = &(*pp)->next) {
+        if (*pp == k) {
+            *pp = k->next;
+            return;
+        }
+    }
+}
+
+void vow__attach(vow *src, struct vow__react *r)
+{
+    r->src = src;
+    vow__mark_handled(src);
+    if (src->state == VOW_PENDING) {
+        vow__task *tail = src->rtail;
+        if (tail) {
+            r->task.next = tail->next;
+            tail->next = &r->task;
+        } else {
+            r->task.next = &r->task;
+        }
+        src->rtail = &r->task;
+        src->nreact++;
+        /* The caller's reference moved to r: if it was the last outside one and no
+         * producer is left, nothing can ever settle src. */
+        if (vow__unlikely(src->refs == src->nreact) && !src->up)
+            collect(src);
+    } else {
+        vow__task_push(vow__loop_microq(src->loop), &r->task);
+    }
+}
+
+/* ------------------------------------------------------------ public basics */
+
+vow *vow_pending(vow_loop *l)
+{
+    if (!l)
+        return NULL;
+    return vow__new(l);
+}
+
+vow *vow_resolved(vow_loop *l, vow_val v)
+{
+    vow *p = l ? vow__new(l) : NULL;
+    if (!p) {
+        vow__val_drop(&v);
+        return NULL;
+    }
+    vow__fulfil(p, v);
+    return p;
+}
+
+vow *vow_rejected(vow_loop *l, int code, vow_val detail)
+{
+    vow *p = l ? vow__new(l) : NULL;
+    if (!p) {
+        vow__val_drop(&detail);
+        return NULL;
+    }
+    vow__reject(p, code < 0 ? code : VOW_EINVAL, detail);
+    return p;
+}
+
+int vow_resolve(vow *p, vow_val v)
+{
+    int rc = vow__resolvable(p);
+    if (rc < 0) {
+        vow__val_drop(&v);
+        return rc;
+    }
+    vow__fulfil(p, v);
+    return 0;
+}
+
+int vow_reject(vow *p, int code, vow_val detail)
+{
+    int rc = code < 0 ? vow__resolvable(p) : VOW_EINVAL;
+    if (rc < 0) {
+        vow__val_drop(&detail);
+        return rc;
+    }
+    vow__reject(p, code, detail);
+    return 0;
+}
+
+int vow_state(const vow *p)
+{
+    return p ? p->state : VOW_EINVAL;
+}
+
+int vow_code(const vow *p)
+{
+    return p ? p->code : VOW_EINVAL;
+}
+
+const vow_val *vow_value(const vow *p)
+{
+    if (!p || p->state == VOW_PENDING)
+        return NULL;
+    return &vow__owner(p)->val;
+}
+
+#ifdef VOW_TESTING
+/* White-box tests: how many vows of l are alive. */
+size_t vow__live_vows(vow_loop *l);
+size_t vow__live_vows(vow_loop *l)
+{
+    struct vow__ext *x = vow__head(l)->ext;
+    return x ? x->live : 0;
+}
+#endif
+
+vow_loop *vow_loop_of(const vow *p)
+{
+    return p ? p->loop : NULL;
+}
+
+/* ------------------------------------------------------ unhandled rejections */
+
+int vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx)
+{
+    vow__check(l, VOW_EINVAL);
+    struct vow__ext *x = ext_get(l);
+    if (!x)
+        return VOW_ENOMEM;
+    x->hook = fn;
+    x->hook_ctx = ctx;
+    return 0;
+}
+
+static void report(struct vow__ext *x, vow *p, int event)
+{
+    if (x->hook) {
+        x->hook(x->hook_ctx, p, event);
+    } else if (event == VOW_UNHANDLED) {
+        fprintf(stderr, "libvow: unhandled rejection: %s (%s)\n", vow_err_name(p->code),
+                vow_strerror(p->code));
+    }
+}
+
+/*
+ * End of a microtask checkpoint: rejections that are still without a handler are
+ * reported, then those handled after being reported. The lists hold a reference, so
+ * a rejected vow dropped unhandled is reported too.
+ */
+static void ext_checkpoint(vow_loop *l)
+{
+    struct vow__ext *x = vow__head(l)->ext;
+    while (x->unhandled || x->late) {
+        vow *p = x->unhandled;
+        int late = 0;
+        if (p) {
+            x->unhandled = p->list_next;
+            if (!x->unhandled)
+                x->unhandled_tail = &x->unhandled;
+        } else {
+            p = x->late;
+            late = 1;
+            x->late = p->list_next;
+            if (!x->late)
+                x->late_tail = &x->late;
+        }
+        p->flags &= (uint8_t)~VF_LISTED;
+        if (late) {
+            report(x, p, VOW_HANDLED_LATE);
+        } else if (!(p->flags & VF_HANDLED)) {
+            p->flags |= VF_REPORTED;
+            report(x, p, VOW_UNHANDLED);
+        }
+        vow_unref(p);
+    }
+}
