@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Runs a libFuzzer harness (FUZZ_TARGET: fuzz-vow, the default, or fuzz-sync) for
-# FUZZ_SECONDS (default 60), starting from its seed corpus (corpus/, or corpus-sync/
-# for fuzz-sync); builds it (clang, ASan+UBSan, in build-fuzz) unless FUZZ_BIN names a
-# binary. New inputs go to FUZZ_WORK, never into the source
-# tree. A crash leaves its input in FUZZ_WORK/crash-* and makes this script fail.
-#   FUZZ_SECONDS=600 bash tests/fuzz/run.sh
+# Runs one libFuzzer harness (default fuzz-vow; also fuzz-seams, ...) for FUZZ_SECONDS
+# (default 60), starting from its seed corpus; builds it (clang, ASan+UBSan, in
+# build-fuzz) unless FUZZ_BIN names a binary. A target fuzz-NAME keeps its seeds in
+# tests/fuzz/corpus-NAME/ and its regression inputs in tests/fuzz/regress-NAME/
+# (fuzz-vow, the first one, in corpus/ and regress/). New inputs go to FUZZ_WORK,
+# never into the source tree. A crash leaves its input in FUZZ_WORK/crash-* and makes
+# this script fail.
+#   FUZZ_SECONDS=600 bash tests/fuzz/run.sh fuzz-seams
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+target=${1:-fuzz-vow}
+name=${target#fuzz-}
+# The harness's own environment prefix: FUZZ_VOW_TRACE, FUZZ_SEAMS_TRACE, ...
+envp=FUZZ_$(tr 'a-z-' 'A-Z_' <<<"$name")
+seeds=$here/corpus-$name
+regress=$here/regress-$name
+if [ "$target" = fuzz-vow ]; then
+  seeds=$here/corpus
+  regress=$here/regress
+fi
 seconds=${FUZZ_SECONDS:-60}
 bin=${FUZZ_BIN:-}
-target=${FUZZ_TARGET:-$(basename "${bin:-fuzz-vow}")}
 if [ -z "$bin" ]; then
   dir=$root/build-fuzz
   if [ ! -f "$dir/build.ninja" ]; then
@@ -21,9 +32,7 @@ if [ -z "$bin" ]; then
   ninja -C "$dir" "tests/fuzz/$target" >/dev/null || exit 1
   bin=$dir/tests/fuzz/$target
 fi
-seeds=$here/corpus
-[ "$target" = fuzz-vow ] || seeds=$here/corpus-${target#fuzz-}
-work=${FUZZ_WORK:-$(dirname "$bin")/$target-work}
+work=${FUZZ_WORK:-$(dirname "$bin")/fuzz-work-$name}
 mkdir -p "$work/corpus"
 log=$work/fuzz.log
 
@@ -36,10 +45,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 old=$work/previous
 mkdir -p "$old"
 mv "$work"/crash-* "$work"/timeout-* "$work"/leak-* "$old"/ 2>/dev/null
+dirs=("$work/corpus")
+[ -d "$seeds" ] && dirs+=("$seeds")
 t0=$SECONDS
 "$bin" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -max_total_time="$seconds" \
   -timeout=10 -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$work/" \
-  "$work/corpus" "$seeds" >"$log" 2>&1
+  "${dirs[@]}" >"$log" 2>&1
 rc=$?
 elapsed=$((SECONDS - t0))
 runs=$(grep -oE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
@@ -52,11 +63,10 @@ if [ "$found" -gt 0 ] || [ $rc -ne 0 ]; then
     [ -f "$f" ] && [ $shown -lt 5 ] || continue
     shown=$((shown + 1))
     echo "$target: failing input $f:" >&2
-    FUZZ_VOW_TRACE=1 timeout 20 "$bin" "$f" 2>&1 | grep -E "fuzz-(vow|sync):|SUMMARY" | head -n 3 >&2
+    env "${envp}_TRACE=1" timeout 20 "$bin" "$f" 2>&1 | grep -E "$target:|SUMMARY" | head -n 3 >&2
   done
   echo "$target: FAILED; minimise with: $bin -minimize_crash=1 -runs=100000 <input>," \
-    "then add it to tests/fuzz/regress/ (regress-sync/ for fuzz-sync; FUZZ_VOW_TRACE=1" \
-    "prints fuzz-vow's steps)" >&2
+    "then add it to ${regress#$root/}/ (${envp}_TRACE=1 prints its steps)" >&2
   exit 1
 fi
 exit 0
