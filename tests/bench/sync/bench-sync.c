@@ -3,21 +3,22 @@
  * Coordination benchmarks (run.sh runs the peers and prints the ratios):
  *
  *   pingpong   one value bounced N times between two coroutines through two
- *              rendezvous channels; in the same process the floor, N round trips of
+ *              rendezvous channels; impl=floor_2switch is the floor, N round trips of
  *              the raw context switch (two switches each, main -> coroutine -> main);
  *   prodcons   a producer coroutine sends N numbers through a channel of capacity 64
  *              to a consumer coroutine that sums them;
- *   cross      the same through a channel between two loops on two threads, against
- *              a plain C bounded queue (capacity 64) on a mutex and two condvars.
+ *   cross      the same through a channel between two loops on two threads;
+ *              impl=condvar is the peer, a plain C bounded queue (capacity 64) on a
+ *              mutex and two condvars.
  *
  * Each coroutine workload runs in two idioms: impl=libvow awaits every operation
  * (vow_await(vow_chan_send(...))), impl=libvow_try tries first (vow_chan_try_send /
- * try_recv) and awaits only when it would wait. Every workload runs once cold (the
- * first run in a fresh process: stacks, slabs and pages are new) and then WARM more
- * times; the line for phase=warm is the median of those. Each checks its result.
- *   usage: bench-sync <pingpong|prodcons|cross> [N] [WARM] [IMPL]
+ * try_recv) and awaits only when it would wait. One impl per process; bench_run
+ * (tests/bench/bench.h) times the cold run apart from a warm one. Each run checks its
+ * result.
+ *   usage: bench-sync <pingpong|prodcons|cross> <impl> [N]
  */
-#include "benchutil.h"
+#include "bench.h"
 
 #include "switch.h"
 
@@ -31,42 +32,6 @@
 #include <sys/mman.h>
 
 #define CAP 64
-
-static void report(const char *workload, const char *impl, const char *phase, long n,
-                   double seconds)
-{
-    printf("workload=%s impl=%s phase=%s n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
-           "peak_rss_kb=%ld\n",
-           workload, impl, phase, n, seconds, (double)n / seconds, seconds / (double)n * 1e9,
-           bench_peak_rss_kb());
-    fflush(stdout);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Only this impl, if set (argv[4]: for profiling one of them). */
-static const char *only;
-
-/* Runs fn cold once, then warm times; reports both (warm: the median). */
-static void measure(const char *workload, const char *impl, long n, int warm,
-                    double (*fn)(long n, int try_first), int try_first)
-{
-    if (only && strcmp(only, impl) != 0)
-        return;
-    report(workload, impl, "cold", n, fn(n, try_first));
-    double t[64];
-    if (warm > 64)
-        warm = 64;
-    for (int i = 0; i < warm; i++)
-        t[i] = fn(n, try_first);
-    qsort(t, (size_t)warm, sizeof(t[0]), cmp_double);
-    if (warm > 0)
-        report(workload, impl, "warm", n, t[warm / 2]);
-}
 
 /* Awaits p, consumes it, returns its code; *ret_num gets the value's num if fulfilled. */
 static int await_unref(vow *p, int64_t *ret_num)
@@ -138,14 +103,13 @@ static vow_ret pp_b(void *arg)
     return vow_ok(vow_val_none());
 }
 
-static double run_pingpong(long n, int try_first)
+static void run_pingpong(void *ctx, long n)
 {
+    int try_first = *(int *)ctx;
     vow_loop *l = vow_loop_new();
     struct pp p = { vow_chan_new(l, 0), vow_chan_new(l, 0), n, try_first, 0 };
     vow *b = vow_co_spawn(l, pp_b, &p, NULL), *a = vow_co_spawn(l, pp_a, &p, NULL);
-    double t0 = bench_now();
     vow_loop_run(l, VOW_RUN_DEFAULT);
-    double t1 = bench_now();
     if (p.last != n || vow_state(a) != VOW_FULFILLED || vow_state(b) != VOW_FULFILLED)
         bench_fail("pingpong", "wrong result");
     vow_unref(a);
@@ -154,7 +118,6 @@ static double run_pingpong(long n, int try_first)
     vow_chan_unref(p.pong);
     if (vow_loop_close(l) != 0)
         bench_fail("pingpong", "loop close");
-    return t1 - t0;
 }
 
 /* The floor: a round trip of the raw switch, main -> coroutine -> main. */
@@ -167,23 +130,20 @@ static void floor_entry(void *data)
         x = (uintptr_t)vow__co_jump(&fco, &fmain, (void *)(x + 1));
 }
 
-static double run_floor(long n, int unused)
+static void run_floor(void *ctx, long n)
 {
-    (void)unused;
+    (void)ctx;
     size_t size = 64 * 1024;
     void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         bench_fail("pingpong", "mmap");
     vow__co_make(&fco, mem, size, floor_entry);
     uintptr_t x = 0;
-    double t0 = bench_now();
     for (long i = 0; i < n; i++)
         x = (uintptr_t)vow__co_jump(&fmain, &fco, (void *)x);
-    double t1 = bench_now();
     if (x != (uintptr_t)n)
         bench_fail("pingpong", "floor: wrong count");
     munmap(mem, size);
-    return t1 - t0;
 }
 
 /* ----------------------------------------------------------------- prodcons */
@@ -214,14 +174,13 @@ static vow_ret pc_consumer(void *arg)
     return vow_ok(vow_val_none());
 }
 
-static double run_prodcons(long n, int try_first)
+static void run_prodcons(void *ctx, long n)
 {
+    int try_first = *(int *)ctx;
     vow_loop *l = vow_loop_new();
     struct pc p = { vow_chan_new(l, CAP), n, try_first, 0 };
     vow *c = vow_co_spawn(l, pc_consumer, &p, NULL), *pr = vow_co_spawn(l, pc_producer, &p, NULL);
-    double t0 = bench_now();
     vow_loop_run(l, VOW_RUN_DEFAULT);
-    double t1 = bench_now();
     if (p.sum != (int64_t)n * (n - 1) / 2)
         bench_fail("prodcons", "wrong sum");
     vow_unref(c);
@@ -229,7 +188,6 @@ static double run_prodcons(long n, int try_first)
     vow_chan_unref(p.c);
     if (vow_loop_close(l) != 0)
         bench_fail("prodcons", "loop close");
-    return t1 - t0;
 }
 
 /* -------------------------------------------------------------------- cross */
@@ -288,8 +246,9 @@ static vow_ret xc_consume(void *arg)
     return vow_ok(vow_val_none());
 }
 
-static double run_cross(long n, int try_first)
+static void run_cross(void *ctx, long n)
 {
+    int try_first = *(int *)ctx;
     struct xp x;
     memset(&x, 0, sizeof(x));
     x.consumer = vow_loop_new();
@@ -297,7 +256,6 @@ static double run_cross(long n, int try_first)
     x.try_first = try_first;
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.ready, NULL);
-    double t0 = bench_now();
     pthread_t t;
     pthread_create(&t, NULL, xp_thread, &x);
     pthread_mutex_lock(&x.mu);
@@ -308,7 +266,6 @@ static double run_cross(long n, int try_first)
     vow *co = vow_co_spawn(x.consumer, xc_consume, &k, NULL);
     vow_loop_run(x.consumer, VOW_RUN_DEFAULT);
     pthread_join(t, NULL);
-    double t1 = bench_now();
     if (k.sum != (int64_t)n * (n - 1) / 2)
         bench_fail("cross", "wrong sum");
     vow_unref(co);
@@ -317,7 +274,6 @@ static double run_cross(long n, int try_first)
         bench_fail("cross", "loop close");
     pthread_mutex_destroy(&x.mu);
     pthread_cond_destroy(&x.ready);
-    return t1 - t0;
 }
 
 /* The peer: a bounded queue on a mutex and two condvars, one thread each side. */
@@ -349,16 +305,15 @@ static void *cq_producer(void *arg)
     return NULL;
 }
 
-static double run_condvar(long n, int unused)
+static void run_condvar(void *ctx, long n)
 {
-    (void)unused;
+    (void)ctx;
     struct cq q;
     memset(&q, 0, sizeof(q));
     pthread_mutex_init(&q.mu, NULL);
     pthread_cond_init(&q.not_full, NULL);
     pthread_cond_init(&q.not_empty, NULL);
     q.n = n;
-    double t0 = bench_now();
     pthread_t t;
     pthread_create(&t, NULL, cq_producer, &q);
     int64_t sum = 0;
@@ -377,38 +332,37 @@ static double run_condvar(long n, int unused)
         pthread_mutex_unlock(&q.mu);
     }
     pthread_join(t, NULL);
-    double t1 = bench_now();
     if (sum != (int64_t)n * (n - 1) / 2)
         bench_fail("cross", "condvar: wrong sum");
     pthread_mutex_destroy(&q.mu);
     pthread_cond_destroy(&q.not_full);
     pthread_cond_destroy(&q.not_empty);
-    return t1 - t0;
 }
 
 int main(int argc, char **argv)
 {
-    const char *w = argc > 1 ? argv[1] : "pingpong";
-    long n = argc > 2 && atol(argv[2]) > 0 ? atol(argv[2]) : 0;
-    int warm = argc > 3 ? atoi(argv[3]) : 5;
-    only = argc > 4 ? argv[4] : NULL;
+    const char *w = argc > 1 ? argv[1] : "";
+    const char *impl = argc > 2 ? argv[2] : "";
+    long n = bench_arg(argc, argv, 3, 0);
+    int try_first = strcmp(impl, "libvow_try") == 0;
+    bool vow_impl = try_first || strcmp(impl, "libvow") == 0;
+    bench_fn fn = NULL;
     if (strcmp(w, "pingpong") == 0) {
         n = n ? n : 1000000;
-        measure("pingpong", "floor_2switch", n, warm, run_floor, 0);
-        measure("pingpong", "libvow", n, warm, run_pingpong, 0);
-        measure("pingpong", "libvow_try", n, warm, run_pingpong, 1);
+        fn = vow_impl ? run_pingpong : strcmp(impl, "floor_2switch") == 0 ? run_floor : NULL;
     } else if (strcmp(w, "prodcons") == 0) {
-        n = n ? n : 2000000;
-        measure("prodcons", "libvow", n, warm, run_prodcons, 0);
-        measure("prodcons", "libvow_try", n, warm, run_prodcons, 1);
+        n = n ? n : 1000000;
+        fn = vow_impl ? run_prodcons : NULL;
     } else if (strcmp(w, "cross") == 0) {
-        n = n ? n : 2000000;
-        measure("cross", "condvar", n, warm, run_condvar, 0);
-        measure("cross", "libvow", n, warm, run_cross, 0);
-        measure("cross", "libvow_try", n, warm, run_cross, 1);
-    } else {
-        fprintf(stderr, "usage: bench-sync <pingpong|prodcons|cross> [N] [WARM] [IMPL]\n");
+        n = n ? n : 1000000;
+        fn = vow_impl ? run_cross : strcmp(impl, "condvar") == 0 ? run_condvar : NULL;
+    }
+    if (!fn) {
+        fprintf(stderr, "usage: bench-sync pingpong floor_2switch|libvow|libvow_try [N]\n"
+                        "       bench-sync prodcons libvow|libvow_try [N]\n"
+                        "       bench-sync cross condvar|libvow|libvow_try [N]\n");
         return 2;
     }
+    bench_run(w, impl, n, fn, &try_first);
     return 0;
 }

@@ -4,9 +4,10 @@
 // consumer summing them; checks the sum. Two idioms, like the C side:
 //   node_await  every put/get is awaited (async methods);
 //   node_try    tryPut/tryGet first, awaiting a promise only when it would wait.
-// Runs each once cold, then WARM times; the warm line is the median.
-// Usage: node prodcons.js [N] [WARM]
+// One impl per process; tests/bench/bench.js times the cold run apart from a warm one.
+// Usage: node prodcons.js node_await|node_try [N]
 'use strict';
+const bench = require('../bench.js');
 const CAP = 64;
 const EMPTY = Symbol('empty');
 const CLOSED = Symbol('closed');
@@ -61,7 +62,6 @@ class AsyncQueue {
 
 async function runAwait(n) {
   const q = new AsyncQueue(CAP);
-  const t0 = process.hrtime.bigint();
   const consumer = (async () => {
     let s = 0;
     for (;;) {
@@ -72,15 +72,11 @@ async function runAwait(n) {
   })();
   for (let i = 0; i < n; i++) await q.put(i);
   q.close();
-  const s = await consumer;
-  const t1 = process.hrtime.bigint();
-  check(s, n);
-  return Number(t1 - t0) / 1e9;
+  return (await consumer) === (n * (n - 1)) / 2;
 }
 
 async function runTry(n) {
   const q = new AsyncQueue(CAP);
-  const t0 = process.hrtime.bigint();
   const consumer = (async () => {
     let s = 0;
     for (;;) {
@@ -92,38 +88,13 @@ async function runTry(n) {
   })();
   for (let i = 0; i < n; i++) if (!q.tryPut(i)) await q.put(i);
   q.close();
-  const s = await consumer;
-  const t1 = process.hrtime.bigint();
-  check(s, n);
-  return Number(t1 - t0) / 1e9;
+  return (await consumer) === (n * (n - 1)) / 2;
 }
 
-function check(s, n) {
-  if (s !== (n * (n - 1)) / 2) {
-    console.error('workload=prodcons: FAILED: wrong sum');
-    process.exit(1);
-  }
+const impls = { node_await: runAwait, node_try: runTry };
+const impl = process.argv[2];
+if (!impls[impl]) {
+  console.error('usage: node prodcons.js node_await|node_try [N]');
+  process.exit(2);
 }
-
-function report(impl, phase, n, s) {
-  const rss = process.resourceUsage().maxRSS;
-  console.log(`workload=prodcons impl=${impl} phase=${phase} n=${n} seconds=${s.toFixed(6)} ` +
-              `ops_per_s=${Math.round(n / s)} ns_per_op=${(s / n * 1e9).toFixed(1)} peak_rss_kb=${rss}`);
-}
-
-async function measure(impl, fn, n, warm) {
-  report(impl, 'cold', n, await fn(n));
-  const ts = [];
-  for (let i = 0; i < warm; i++) ts.push(await fn(n));
-  ts.sort((a, b) => a - b);
-  if (ts.length) report(impl, 'warm', n, ts[Math.floor(ts.length / 2)]);
-}
-
-async function main() {
-  const n = Number(process.argv[2]) > 0 ? Number(process.argv[2]) : 2000000;
-  const warm = process.argv[3] !== undefined ? Number(process.argv[3]) : 5;
-  await measure('node_await', runAwait, n, warm);
-  await measure('node_try', runTry, n, warm);
-}
-
-main();
+bench.run('prodcons', impl, bench.argN(3, 1000000), impls[impl]);

@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: MIT
 # asyncio peer of bench-sync.c's prodcons: a producer task puts N numbers into an
 # asyncio.Queue(maxsize=64), a consumer task gets and sums them (a None sentinel ends
-# it: asyncio.Queue has no close before Python 3.13); checks the sum. Runs once cold,
-# then WARM times; the warm line is the median.
-# Usage: python3 prodcons.py [N] [WARM]
+# it: asyncio.Queue has no close before Python 3.13); checks the sum. asyncio's
+# put/get never suspend when they need not, like libvow's try idiom. One event loop
+# runs the cold, warm-up and warm runs (tests/bench/bench.py).
+# Usage: python3 prodcons.py [N]
 import asyncio
-import resource
-import statistics
+import os
 import sys
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bench  # noqa: E402
 
 CAP = 64
 
@@ -30,31 +32,10 @@ async def consumer(q):
 
 async def once(n):
     q = asyncio.Queue(maxsize=CAP)
-    t0 = time.monotonic()
     c = asyncio.ensure_future(consumer(q))
     await producer(q, n)
-    s = await c
-    t1 = time.monotonic()
-    if s != n * (n - 1) // 2:
-        print("workload=prodcons: FAILED: wrong sum", file=sys.stderr)
-        sys.exit(1)
-    return t1 - t0
-
-
-def report(phase, n, s):
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"workload=prodcons impl=asyncio phase={phase} n={n} seconds={s:.6f} "
-          f"ops_per_s={n / s:.0f} ns_per_op={s / n * 1e9:.1f} peak_rss_kb={rss}", flush=True)
-
-
-async def main(n, warm):
-    report("cold", n, await once(n))
-    ts = [await once(n) for _ in range(warm)]
-    if ts:
-        report("warm", n, statistics.median_low(ts))
+    return await c == n * (n - 1) // 2
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 and int(sys.argv[1]) > 0 else 200000
-    warm = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    asyncio.run(main(n, warm))
+    asyncio.run(bench.run("prodcons", "asyncio", bench.arg_n(1, 1000000), once))
