@@ -35,13 +35,15 @@ extern "C" {
     XX(ETIMEDOUT, (-ETIMEDOUT), "operation timed out")                                     \
     XX(EEXIST, (-EEXIST), "already exists")                                                \
     XX(ENOSPC, (-ENOSPC), "no space left")                                                 \
+    XX(EAGAIN, (-EAGAIN), "resource temporarily unavailable")                              \
+    XX(EPERM, (-EPERM), "operation not permitted")                                         \
     XX(ECYCLE, (-4096), "vow adopts itself (chaining cycle)")                              \
     XX(EAGGREGATE, (-4097), "all inputs rejected")                                         \
     XX(EUSER, (-4098), "rejected by user code (reason in detail)")                         \
     XX(ESETTLED, (-4099), "vow already resolved")                                          \
     XX(ENOTCORO, (-4100), "not inside a coroutine")                                        \
-    XX(ECLOSED, (-4101), "loop is closed or closing")                                      \
-    XX(EOF, (-4102), "unexpected end of file")                                             \
+    XX(ECLOSED, (-4101), "closed or closing (loop, channel or other object)")              \
+    XX(EOF, (-4102), "end of file, stream or channel")                                     \
     XX(ESTATE, (-4103), "operation not allowed in this state")                             \
     XX(ETHREAD, (-4104), "called from a thread that does not own the loop")              \
     XX(EQUEUEFULL, (-4120), "thread pool queue is full")                                 \
