@@ -400,6 +400,17 @@ typedef struct vow_list {
 /* v's list, or NULL if v does not hold one. */
 VOW_API const vow_list *vow_list_get(const vow_val *v);
 
+/*
+ * A list value of its own for a producer that reports several settled vows at once,
+ * as all_settled and any do (a scope's join uses it). Takes a new reference to each
+ * of items[0..n) (borrowed; each must be settled); the value's drop releases them.
+ * Returns 0 and writes *ret (hand it to vow_resolve, vow_reject or vow_ok, which
+ * consume it), or, with *ret untouched:
+ *   VOW_EINVAL  ret is NULL, items is NULL with n > 0, or an item is NULL or pending
+ *   VOW_ENOMEM
+ */
+VOW_API int vow_val_list(vow *const *items, size_t n, vow_val *ret);
+
 /* Fulfils with v after ms on the loop clock (keeps the loop alive meanwhile). */
 VOW_API vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v);
 /* Settles like p, or rejects with VOW_ETIMEDOUT after ms and cancels p if no other
