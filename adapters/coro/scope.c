@@ -557,9 +557,14 @@ int vow_scope_spawn(vow_scope *s, vow_co_fn fn, void *arg, const vow_co_opts *op
 
 int vow_scope_add(vow_scope *s, vow *p)
 {
-    if (!s || !p || vow_loop_of(p) != s->loop) {
+    if (!s || (p && vow_loop_of(p) != s->loop)) {
         vow_unref(p);
         return VOW_EINVAL;
+    }
+    if (!p) {
+        /* The constructor that was to make it ran out of memory. */
+        child_failed_now(s, child_new(s), VOW_ENOMEM);
+        return VOW_ENOMEM;
     }
     struct child *c = child_new(s);
     vow *d = c ? vow_then_full(vow_ref(p), child_ok, child_err, c, NULL) : NULL;

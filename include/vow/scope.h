@@ -83,10 +83,12 @@ VOW_API int vow_scope_spawn(vow_scope *s, vow_co_fn fn, void *arg, const vow_co_
 /*
  * Adds p (consumed, even on failure) as a child of s: any vow, such as a chain, an I/O
  * operation or a timer. s consumes p, so p stays wanted while s owns it; p counts as
- * finished once it settled. Cancelling s cancels p (vow_cancel). Returns 0, or
- *   VOW_ENOMEM  the child could not be watched: p is cancelled and s records a
- *               failed child
- *   VOW_EINVAL  s or p NULL, or p of another loop (p is released, nothing recorded)
+ * finished once it settled. Cancelling s cancels p (vow_cancel). A NULL p is taken
+ * for a constructor that ran out of memory, so vow_scope_add(s, vow_read(...)) loses
+ * nothing. Returns 0, or
+ *   VOW_ENOMEM  p is NULL, or it could not be watched (p is then cancelled): s
+ *               records a failed child with this code
+ *   VOW_EINVAL  s NULL, or p of another loop (p is released, nothing recorded)
  */
 VOW_API int vow_scope_add(vow_scope *s, vow *p);
 
