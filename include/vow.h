@@ -432,7 +432,9 @@ VOW_API int vow_cancel(vow *p);
 /*
  * Producers: fn(ctx, p) runs if p is cancelled while pending (before its
  * handlers run), or when its last reference is dropped while it is pending; never
- * after p settled otherwise. Hooks run newest first.
+ * after p was resolved otherwise (settled, or locked onto another vow by
+ * vow_resolve_with or vow_settle(vow_follow): cancelling p then reaches what it
+ * adopted). Hooks run newest first.
  *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
  */
 typedef void (*vow_cancel_fn)(void *ctx, vow *p);

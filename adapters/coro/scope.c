@@ -94,15 +94,16 @@ static void child_free(struct child *c)
 static void scope_free(vow_scope *s)
 {
     assert(s->closed && s->n_live == 0 && !s->joins && !s->owner);
-    for (struct child *c = s->head, *next; c; c = next) {
-        next = c->next;
-        child_free(c);
-    }
-    /* Failures kept off the children list (discard mode). */
+    /* Failures kept off the children list (discard mode) first: the others are freed
+     * with the list. */
     for (struct child *c = s->failed, *next; c; c = next) {
         next = c->next_failed;
         if (!c->listed)
             child_free(c);
+    }
+    for (struct child *c = s->head, *next; c; c = next) {
+        next = c->next;
+        child_free(c);
     }
     vow_free(s);
 }
