@@ -59,6 +59,7 @@ struct co_conn {
     int fd;
 };
 
+/* guide:echo-conn-begin */
 /* Echo until EOF, an error, the idle deadline or the server's shutdown. */
 static vow_ret echo_conn(void *arg)
 {
@@ -90,7 +91,9 @@ static vow_ret echo_conn(void *arg)
     vow_scope_close(conn);
     return vow_ok(vow_val_none());
 }
+/* guide:echo-conn-end */
 
+/* guide:serve-begin */
 static vow_ret co_serve(void *arg)
 {
     struct server *s = arg;
@@ -128,6 +131,7 @@ static vow_ret co_serve(void *arg)
     vow_scope_close(conns);
     return vow_ok(vow_val_none());
 }
+/* guide:serve-end */
 
 /* ------------------------------------------------------------------- chains */
 
