@@ -153,9 +153,9 @@ stage_valgrind() {
 
 # The programs that use threads: remote settling, cross-thread post, signals (which
 # other threads may receive), the quality sweep that posts from threads, and
-# coroutines on several threads (one loop each).
+# coroutines on several threads (one loop each), scope children settled from threads.
 tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread co-threads-asm
-            co-threads-ucontext)
+            co-threads-ucontext scope-asm-epoll)
 stage_tsan() {
   local dir=$prefix-tsan
   if CC=clang setup_build "$dir" -Db_sanitize=thread -Db_lundef=false -Djemalloc=disabled \

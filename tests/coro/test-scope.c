@@ -13,6 +13,7 @@
 #include "vow/io.h"
 #include "vow/scope.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -1156,6 +1157,57 @@ static void auto_close_on_return(void **state)
     finish();
 }
 
+/* -------------------------------------------- children settled by threads */
+
+#define THREADS 4
+
+static void *settle_remote(void *arg)
+{
+    vow_remote *r = arg;
+    while (vow_remote_resolve(r, vow_val_num(7)) == VOW_ENOMEM)
+        ;
+    return NULL;
+}
+
+/* Vows settled from other threads (vow_remote) are children like any other; a
+ * coroutine child awaits one of them. */
+static vow_ret await_remote(void *arg)
+{
+    vow *p = arg;
+    int rc = vow_await(p);
+    int64_t n = rc == 0 ? vow_value(p)->num : rc;
+    vow_unref(p);
+    return vow_ok(vow_val_num(n + 1));
+}
+
+static void remote_children(void **state)
+{
+    (void)state;
+    begin();
+    vow_scope *s = vow_scope_new(L, NULL);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        vow *p = vow_pending(L);
+        vow_remote *r = vow_remote_new(p);
+        assert_non_null(r);
+        if (i % 2)
+            assert_int_equal(vow_scope_add(s, p), 0);
+        else
+            assert_int_equal(vow_scope_spawn(s, await_remote, p, OPTS), 0);
+        assert_int_equal(pthread_create(&t[i], NULL, settle_remote, r), 0);
+    }
+    vow *j = vow_scope_join(s);
+    wait(j);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    const vow_list *list = vow_list_get(vow_value(j));
+    for (size_t i = 0; i < THREADS; i++)
+        assert_int_equal(vow_value(list->items[i])->num, i % 2 ? 7 : 8);
+    vow_unref(j);
+    assert_int_equal(vow_scope_close(s), 0);
+    finish();
+}
+
 /* ------------------------------------------------------------------ misuse */
 
 static vow_ret close_rules(void *arg)
@@ -1372,6 +1424,7 @@ int main(void)
         cmocka_unit_test(cancel_at_every_await),
         cmocka_unit_test(drop_join_at_every_point),
         cmocka_unit_test(co_join),
+        cmocka_unit_test(remote_children),
         cmocka_unit_test(auto_close_on_return),
         cmocka_unit_test(misuse),
         cmocka_unit_test(oom_sweep),
