@@ -40,6 +40,23 @@ struct child {
     uint8_t listed;             /* on prev/next */
 };
 
+/*
+ * Child records come from blocks the scope owns, one allocation per block rather than
+ * per child (blocks grow from 8 to 512 records); the record of a child released at
+ * once (discard mode) goes back to the scope's spare list for the next child, and
+ * every block is freed with the scope. A long-lived scope thus holds as many records
+ * as it ever had children running at once.
+ */
+struct block {
+    struct block *next;  /* the scope's blocks, newest first */
+    size_t cap;          /* records in recs */
+    size_t used;         /* records of recs handed out so far */
+    struct child recs[]; /* the records */
+};
+
+#define BLOCK_MIN 8
+#define BLOCK_MAX 512
+
 /* A pending vow_scope_join. */
 struct join {
     vow_scope *scope;  /* the scope joined */
@@ -72,6 +89,8 @@ struct vow_scope {
     struct child *head, *tail;     /* children kept, in the order added */
     struct child *failed, *failed_tail; /* failures kept, in the order they failed */
     struct join *joins, *joins_tail;    /* pending joins, oldest first */
+    struct block *blocks;          /* where child records come from */
+    struct child *spare;           /* released records, linked by next */
     struct vow__co_scope *owner;   /* the coroutine whose code it covers, or NULL */
     vow_scope *outer, *inner;      /* its neighbours on the owner's stack */
     vow_timer timer;               /* the deadline */
@@ -85,25 +104,27 @@ static void child_done(struct child *c);
 
 /* ------------------------------------------------------------- lifetime */
 
-static void child_free(struct child *c)
+/* Releases a record that is on no list. */
+static void child_free(vow_scope *s, struct child *c)
 {
     vow_unref(c->p);
-    vow_free(c);
+    c->p = NULL;
+    c->next = s->spare;
+    s->spare = c;
 }
 
 static void scope_free(vow_scope *s)
 {
     assert(s->closed && s->n_live == 0 && !s->joins && !s->owner);
-    /* Failures kept off the children list (discard mode) first: the others are freed
-     * with the list. */
-    for (struct child *c = s->failed, *next; c; c = next) {
-        next = c->next_failed;
+    /* Failures kept off the children list (discard mode), and the list. */
+    for (struct child *c = s->failed; c; c = c->next_failed)
         if (!c->listed)
-            child_free(c);
-    }
-    for (struct child *c = s->head, *next; c; c = next) {
-        next = c->next;
-        child_free(c);
+            vow_unref(c->p);
+    for (struct child *c = s->head; c; c = c->next)
+        vow_unref(c->p);
+    for (struct block *b = s->blocks, *next; b; b = next) {
+        next = b->next;
+        vow_free(b);
     }
     vow_free(s);
 }
@@ -213,6 +234,12 @@ static void on_deadline(vow_timer *t)
 
 int vow__scope_before_await(struct vow__co_scope *cs, const vow *p)
 {
+    /* The common case first: a child that opened no scope and waits for a vow that is
+     * not its own scope's join. */
+    if (!cs->top && (!p || !cs->child || !cs->child->scope->joins)) {
+        cs->awaiting = NULL;
+        return cs->co && vow__co_canceled(cs->co) ? VOW_ECANCELED : 0;
+    }
     vow_scope *stop = NULL;
     if (p) {
         for (vow_scope *x = cs->top; x && !stop; x = x->outer)
@@ -396,13 +423,28 @@ vow *vow_scope_join(vow_scope *s)
 
 /* -------------------------------------------------------------- children */
 
+/* A zeroed record of s, or NULL on out-of-memory. */
 static struct child *child_new(vow_scope *s)
 {
-    struct child *c = vow_malloc(sizeof(*c));
+    struct child *c = s->spare;
     if (c) {
-        memset(c, 0, sizeof(*c));
-        c->scope = s;
+        s->spare = c->next;
+    } else {
+        struct block *b = s->blocks;
+        if (!b || b->used == b->cap) {
+            size_t cap = !b ? BLOCK_MIN : b->cap < BLOCK_MAX ? 2 * b->cap : BLOCK_MAX;
+            struct block *nb = vow_malloc(sizeof(*nb) + cap * sizeof(struct child));
+            if (!nb)
+                return NULL;
+            nb->next = b;
+            nb->cap = cap;
+            nb->used = 0;
+            s->blocks = b = nb;
+        }
+        c = &b->recs[b->used++];
     }
+    memset(c, 0, sizeof(*c));
+    c->scope = s;
     return c;
 }
 
@@ -479,7 +521,7 @@ static void child_done(struct child *c)
     }
     if (c && (s->flags & VOW_SCOPE_DISCARD)) {
         child_unlink(s, c);
-        child_free(c);
+        child_free(s, c);
     }
     if (s->n_live == 0)
         joins_settle(s);
