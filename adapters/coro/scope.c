@@ -180,11 +180,11 @@ static int effective(const struct vow__co_scope *cs, const vow_scope *stop)
     return cs->co && vow__co_canceled(cs->co) ? VOW_ECANCELED : 0;
 }
 
-/* Wakes cs's coroutine if its current wait is no longer covered. */
+/* Wakes cs's coroutine (not returned: scopes it covers and its own vow's hook are
+ * the only callers) if its current wait is no longer covered. */
 static void recheck(struct vow__co_scope *cs)
 {
-    if (!cs->co)
-        return;
+    assert(cs->co);
     int code = effective(cs, cs->awaiting);
     if (code)
         vow__co_interrupt(cs->co, code);

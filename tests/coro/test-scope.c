@@ -1323,6 +1323,81 @@ static void misuse(void **state)
     finish();
 }
 
+/* -------------------------------------------- more cancellation shapes */
+
+/* Cancelling an outer scope reaches the scopes opened after it in the same
+ * coroutine, and their children. */
+static vow_ret inner_scopes(void *arg)
+{
+    int *rc = arg;
+    vow_scope *a = vow_scope_new(L, NULL);
+    vow_scope *b = vow_scope_new(L, NULL);
+    vow_scope *c = vow_scope_new(L, &(vow_scope_opts){ .timeout_ms = 100000 });
+    assert_int_equal(vow_scope_spawn(c, sleeper, (void *)(intptr_t)100000, OPTS), 0);
+    vow_scope_cancel(a);
+    rc[0] = vow_scope_canceled(b);
+    rc[1] = vow_scope_canceled(c);
+    rc[2] = vow_co_yield();
+    vow *j = vow_scope_join(c);
+    rc[3] = vow_await(j);
+    vow_unref(j);
+    vow_scope_close(c);
+    vow_scope_close(b);
+    vow_scope_close(a);
+    return vow_ok(vow_val_none());
+}
+
+static void cancel_reaches_inner_scopes(void **state)
+{
+    (void)state;
+    begin();
+    int rc[4] = { 1, 1, 1, 1 };
+    vow *c = spawn(inner_scopes, rc);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    vow_unref(c);
+    assert_int_equal(rc[0], VOW_ECANCELED);
+    assert_int_equal(rc[1], VOW_ECANCELED);
+    assert_int_equal(rc[2], VOW_ECANCELED);
+    assert_int_equal(rc[3], VOW_ECANCELED);
+    finish();
+}
+
+/* Any of several joins cancelled cancels the scope; the others still wait. Discard
+ * mode releases children that finish out of order. Joins of one coroutine: any
+ * cancelled cancels it. */
+static void several_joins(void **state)
+{
+    (void)state;
+    begin();
+    vow_scope *s = vow_scope_new(L, &(vow_scope_opts){ .flags = VOW_SCOPE_DISCARD });
+    assert_int_equal(vow_scope_spawn(s, sleeper, (void *)(intptr_t)100000, OPTS), 0);
+    assert_int_equal(vow_scope_spawn(s, sleeper, (void *)(intptr_t)1, OPTS), 0);
+    vow *j1 = vow_scope_join(s), *j2 = vow_scope_join(s), *j3 = vow_scope_join(s);
+    /* The second child finishes first: released from the middle of the list. */
+    while (vow_scope_live(s) == 2)
+        assert_true(vow_loop_run(L, VOW_RUN_ONCE) > 0);
+    assert_int_equal(vow_cancel(j2), 0);
+    assert_int_equal(vow_scope_canceled(s), VOW_ECANCELED);
+    wait(j3);
+    assert_int_equal(vow_code(j1), VOW_ECANCELED);
+    assert_int_equal(vow_code(j3), VOW_ECANCELED);
+    vow_unref(j1);
+    vow_unref(j2);
+    vow_unref(j3);
+    assert_int_equal(vow_scope_close(s), 0);
+
+    vow *c = spawn(sleeper, (void *)(intptr_t)100000);
+    vow *k1 = vow_co_join(c), *k2 = vow_co_join(c);
+    assert_int_equal(vow_cancel(k1), 0);
+    assert_int_equal(vow_code(c), VOW_ECANCELED);
+    wait(k2);
+    assert_int_equal(vow_code(k2), VOW_ECANCELED);
+    vow_unref(k1);
+    vow_unref(k2);
+    vow_unref(c);
+    finish();
+}
+
 /* -------------------------------------------------- allocation failures */
 
 static vow_ret sweep_parent(void *arg)
@@ -1393,6 +1468,71 @@ static void oom_sweep(void **state)
     assert_true(n > 10);
 }
 
+/* The rarer shapes under allocation failure: a child that follows a vow, one that
+ * fails (the join builds a list of failures), a chain added, two joins, and a
+ * coroutine joined on its own. */
+static vow_ret fails_now(void *arg)
+{
+    (void)arg;
+    return vow_fail(-EIO, vow_val_none());
+}
+
+static int sweep_shapes(void *arg)
+{
+    (void)arg;
+    L = vow_loop_new();
+    if (!L)
+        return 0;
+    if (vow_loop_set_unhandled(L, tu_quiet, NULL) < 0) {
+        assert_int_equal(vow_loop_close(L), 0);
+        return 0;
+    }
+    int ok = 1;
+    vow_scope *s = vow_scope_new(L, &(vow_scope_opts){ .flags = VOW_SCOPE_SUPERVISOR });
+    if (!s) {
+        assert_int_equal(vow_loop_close(L), 0);
+        return 0;
+    }
+    ok &= vow_scope_spawn(s, follower, NULL, OPTS) == 0;
+    ok &= vow_scope_spawn(s, fails_now, NULL, OPTS) == 0;
+    ok &= vow_scope_add(s, vow_then(vow_delay(L, 1, vow_val_num(4)), add_ten, NULL, NULL)) == 0;
+    vow *c = vow_co_spawn(L, sleeper, (void *)(intptr_t)1, OPTS);
+    vow *k = c ? vow_co_join(c) : NULL;
+    ok &= k != NULL;
+    vow *j1 = vow_scope_join(s), *j2 = vow_scope_join(s);
+    ok &= j1 && j2;
+    vow *j = j2 ? j2 : j1;
+    while (!j) {
+        vow_scope_cancel(s);
+        j = vow_scope_join(s);
+    }
+    wait(j);
+    if (vow_code(j) != -EIO || !vow_list_get(vow_value(j)))
+        ok = 0;
+    else
+        assert_int_equal(vow_list_get(vow_value(j))->n, 1);
+    if (k) {
+        wait(k);
+        ok &= vow_state(k) == VOW_FULFILLED;
+    }
+    if (j1 != j)
+        vow_unref(j1);
+    vow_unref(j);
+    vow_unref(k);
+    vow_unref(c);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_scope_close(s), 0);
+    finish();
+    return ok;
+}
+
+static void oom_sweep_shapes(void **state)
+{
+    (void)state;
+    long n = tu_sweep(sweep_shapes, NULL);
+    assert_true(n > 10);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -1427,7 +1567,10 @@ int main(void)
         cmocka_unit_test(remote_children),
         cmocka_unit_test(auto_close_on_return),
         cmocka_unit_test(misuse),
+        cmocka_unit_test(cancel_reaches_inner_scopes),
+        cmocka_unit_test(several_joins),
         cmocka_unit_test(oom_sweep),
+        cmocka_unit_test(oom_sweep_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
