@@ -82,6 +82,16 @@ static uint32_t rnd(void)
     return (rnd_state >> 16) & 0x7fff;
 }
 
+struct tree {
+    int started;  /* coroutines that started */
+    int returned; /* coroutines that returned */
+    int leaves;   /* leaves that saw VOW_ECANCELED */
+};
+
+static struct tree T;
+
+static vow_ret leaf(void *arg);
+
 /* ------------------------------------------- the guide's 100 children */
 
 #define KIDS 100
@@ -337,6 +347,36 @@ static void deadline_vs_cancel(void **state)
     finish();
 }
 
+/* A coroutine awaiting the join of its own deadline scope: the deadline cancels the
+ * children, and the await returns VOW_ETIMEDOUT once they have returned. */
+static vow_ret deadline_join(void *arg)
+{
+    int *rc = arg;
+    memset(&T, 0, sizeof(T));
+    vow_scope *s = vow_scope_new(L, &(vow_scope_opts){ .timeout_ms = 5 });
+    for (int i = 0; i < 3; i++)
+        vow_scope_spawn(s, leaf, NULL, OPTS);
+    vow *j = vow_scope_join(s);
+    rc[0] = vow_await(j);
+    rc[1] = T.returned;
+    vow_unref(j);
+    vow_scope_close(s);
+    return vow_ok(vow_val_none());
+}
+
+static void deadline_over_join(void **state)
+{
+    (void)state;
+    begin();
+    int rc[2] = { 1, 1 };
+    vow *c = spawn(deadline_join, rc);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    vow_unref(c);
+    assert_int_equal(rc[0], VOW_ETIMEDOUT);
+    assert_int_equal(rc[1], 3);
+    finish();
+}
+
 /* move_on: the deadline cuts the children short without failing the join. */
 static vow_ret sleeper(void *arg)
 {
@@ -483,14 +523,6 @@ static void shield_stops_cascade(void **state)
 }
 
 /* ---------------------------------------------- nested scopes, cancelled */
-
-struct tree {
-    int started;  /* coroutines that started */
-    int returned; /* coroutines that returned */
-    int leaves;   /* leaves that saw VOW_ECANCELED */
-};
-
-static struct tree T;
 
 static vow_ret leaf(void *arg)
 {
@@ -1547,6 +1579,7 @@ int main(void)
         cmocka_unit_test(join_waits_for_cleanup),
         cmocka_unit_test(deadline_three_awaits),
         cmocka_unit_test(deadline_vs_cancel),
+        cmocka_unit_test(deadline_over_join),
         cmocka_unit_test(move_on),
         cmocka_unit_test(set_timeout),
         cmocka_unit_test(shield_cleanup),
