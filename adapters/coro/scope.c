@@ -234,11 +234,16 @@ static void on_deadline(vow_timer *t)
 
 int vow__scope_before_await(struct vow__co_scope *cs, const vow *p)
 {
-    /* The common case first: a child that opened no scope and waits for a vow that is
-     * not its own scope's join. */
-    if (!cs->top && (!p || !cs->child || !cs->child->scope->joins)) {
+    /* A child waiting for its own scope's join would wait for itself. */
+    if (p && cs->child) {
+        for (struct join *j = cs->child->scope->joins; j; j = j->next)
+            if (j->p == p)
+                return VOW_ECYCLE;
+    }
+    /* The common case: no scope of its own around the call. */
+    if (!cs->top) {
         cs->awaiting = NULL;
-        return cs->co && vow__co_canceled(cs->co) ? VOW_ECANCELED : 0;
+        return vow__co_canceled(cs->co) ? VOW_ECANCELED : 0;
     }
     vow_scope *stop = NULL;
     if (p) {
@@ -248,12 +253,6 @@ int vow__scope_before_await(struct vow__co_scope *cs, const vow *p)
                     stop = x;
                     break;
                 }
-        /* A child waiting for its own scope's join would wait for itself. */
-        if (cs->child) {
-            for (struct join *j = cs->child->scope->joins; j; j = j->next)
-                if (j->p == p)
-                    return VOW_ECYCLE;
-        }
     }
     int code = effective(cs, stop);
     cs->awaiting = code ? NULL : stop;
