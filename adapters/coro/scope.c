@@ -214,9 +214,16 @@ static void scope_cancel(vow_scope *s, int code)
         return;
     s->refs++;
     cancel_one(s, code);
-    for (vow_scope *x = s->inner; x && !(x->flags & VOW_SCOPE_SHIELD); x = x->inner)
+    /* Abort hooks run by the cancellations may close an inner scope that is left
+     * without children: each is held while it is worked on. */
+    for (vow_scope *x = s->inner; x && !(x->flags & VOW_SCOPE_SHIELD);) {
+        x->refs++;
         if (!x->cancel_code)
             cancel_one(x, code);
+        vow_scope *next = x->inner;
+        scope_unref(x);
+        x = next;
+    }
     if (s->owner)
         recheck(s->owner);
     scope_unref(s);
