@@ -5,8 +5,9 @@
  * of the first failure while most children are still running; with a scope it
  * continues only once every child has returned (fail-fast: the first failure cancels
  * the others), and a supervisor scope reports all three failures.
- *   usage: scope_children [--mode all|scope|supervisor]
- * Prints one line: "MODE: CODE, N of 100 children returned, failed: I ...".
+ *   usage: scope_children [--mode all|scope|supervisor] [--check]
+ * Prints one line: "MODE: CODE, N of 100 children returned, failed: I ...". With
+ * --check it also exits 1 unless the line says what the guide says it does.
  */
 #include <vow.h>
 #include <vow/scope.h>
@@ -18,6 +19,7 @@
 static vow_loop *loop;
 static const char *mode = "scope";
 static int returned; /* children whose body has returned */
+static int seen_rc, seen_returned, seen_failed; /* what report() printed, for --check */
 
 /* One line about the outcome: the code, how many children had returned by then, and
  * which failed (a scope's join lists them; vow_all's detail is the first one's). */
@@ -31,6 +33,9 @@ static void report(int rc, const vow_val *detail)
     if (!list && rc == VOW_EUSER)
         printf(" %d", (int)detail->num);
     printf("\n");
+    seen_rc = rc;
+    seen_returned = returned;
+    seen_failed = list ? (int)list->n : rc == VOW_EUSER;
 }
 
 /* guide:scope-begin */
@@ -77,10 +82,12 @@ static vow_ret parent_all(void *arg)
 
 int main(int argc, char **argv)
 {
+    int check = argc > 1 && strcmp(argv[argc - 1], "--check") == 0;
+    argc -= check;
     if (argc == 3 && strcmp(argv[1], "--mode") == 0)
         mode = argv[2];
     else if (argc != 1) {
-        fprintf(stderr, "usage: %s [--mode all|scope|supervisor]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--mode all|scope|supervisor] [--check]\n", argv[0]);
         return 2;
     }
     srand(1);
@@ -96,7 +103,13 @@ int main(int argc, char **argv)
     else
         p = vow_co_spawn(loop, parent, NULL, NULL);
     vow_loop_run(loop, VOW_RUN_DEFAULT);
-    int ok = p && vow_state(p) == VOW_FULFILLED;
+    int ok = p && vow_state(p) == VOW_FULFILLED && seen_rc == VOW_EUSER;
     vow_unref(p);
+    /* vow_all: one failure heard of while children still run; a scope: every child
+     * returned first, and a supervisor heard of all three failures. */
+    if (check && strcmp(mode, "all") == 0)
+        ok = ok && seen_returned < 100 && seen_failed == 1;
+    else if (check)
+        ok = ok && seen_returned == 100 && seen_failed == (strcmp(mode, "supervisor") ? 1 : 3);
     return vow_loop_close(loop) == 0 && ok ? 0 : 1;
 }
