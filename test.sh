@@ -152,10 +152,13 @@ stage_valgrind() {
 }
 
 # The programs that use threads: remote settling, cross-thread post, signals (which
-# other threads may receive), the quality sweep that posts from threads, and
-# coroutines on several threads (one loop each), scope children settled from threads.
+# other threads may receive), the quality sweep that posts from threads, coroutines
+# on several threads (one loop each), the thread pool (not its fork tests: TSan
+# cannot start threads in a child of a threaded process), and scope children settled
+# from threads.
 tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread co-threads-asm
-            co-threads-ucontext scope-asm-epoll)
+            co-threads-ucontext work-pool-epoll work-pool-poll work-fs-epoll work-fs-poll
+            work-dns-epoll work-dns-poll work-co-asm work-env-3 scope-asm-epoll)
 stage_tsan() {
   local dir=$prefix-tsan
   if CC=clang setup_build "$dir" -Db_sanitize=thread -Db_lundef=false -Djemalloc=disabled \
@@ -236,8 +239,9 @@ PY
   check "coverage floor (lines >= $cov_line_floor%, branches >= $cov_branch_floor%)" $?
 }
 
-# A bounded libFuzzer run plus a replay of every saved regression input; its own
-# clang build with ASan+UBSan.
+# A bounded libFuzzer run of every harness in tests/fuzz (fuzz-vow, fuzz-seams, ...: the
+# fuzz-* binaries the build made), FUZZ_SECONDS split evenly between them, plus a
+# replay of every saved regression input of each; its own clang build with ASan+UBSan.
 stage_fuzz() {
   local dir=$prefix-fuzz
   if ! CC=clang setup_build "$dir" -Db_sanitize=address,undefined -Db_lundef=false \
@@ -245,30 +249,42 @@ stage_fuzz() {
     check "fuzz build" 1
     return
   fi
+  local bin targets=()
+  for bin in "$dir"/tests/fuzz/fuzz-*; do
+    [ -f "$bin" ] && [ -x "$bin" ] && targets+=("$(basename "$bin")")
+  done
   if [ ! -x "$dir/tests/fuzz/fuzz-vow" ]; then
     check "fuzz harness built (clang -fsanitize=fuzzer)" 1
     return
   fi
   check "fuzz build" 0
-  FUZZ_SECONDS=$fuzz_seconds FUZZ_BIN=$dir/tests/fuzz/fuzz-vow FUZZ_WORK=$dir/fuzz-work \
-    bash tests/fuzz/run.sh
-  check "fuzz run (${fuzz_seconds}s)" $?
-  local f n=0 bad=0
-  for f in tests/fuzz/regress/*; do
-    [ -f "$f" ] || continue
-    n=$((n + 1))
-    # One input runs in milliseconds; a hang is a failure, not a stalled CI.
-    if ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        timeout 60 "$dir/tests/fuzz/fuzz-vow" -timeout=20 "$f" >"$dir/replay.log" 2>&1; then
-      add_counts 1 0
-    else
-      echo "test.sh: FAILED: fuzz regression input $f" >&2
-      tail -n 40 "$dir/replay.log" >&2
-      add_counts 0 1
-      bad=$((bad + 1))
-    fi
+  local share=$((fuzz_seconds / ${#targets[@]}))
+  [ "$share" -gt 0 ] || share=1
+  local t f n bad regress
+  for t in "${targets[@]}"; do
+    FUZZ_SECONDS=$share FUZZ_BIN=$dir/tests/fuzz/$t FUZZ_WORK=$dir/fuzz-work-${t#fuzz-} \
+      bash tests/fuzz/run.sh "$t"
+    check "$t run (${share}s)" $?
+    regress=tests/fuzz/regress-${t#fuzz-}
+    [ "$t" = fuzz-vow ] && regress=tests/fuzz/regress
+    n=0
+    bad=0
+    for f in "$regress"/*; do
+      [ -f "$f" ] || continue
+      n=$((n + 1))
+      # One input runs in milliseconds; a hang is a failure, not a stalled CI.
+      if ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+          timeout 60 "$dir/tests/fuzz/$t" -timeout=20 "$f" >"$dir/replay.log" 2>&1; then
+        add_counts 1 0
+      else
+        echo "test.sh: FAILED: $t regression input $f" >&2
+        tail -n 40 "$dir/replay.log" >&2
+        add_counts 0 1
+        bad=$((bad + 1))
+      fi
+    done
+    echo "test.sh: $t: replayed $n regression inputs, $bad failed" >&2
   done
-  echo "test.sh: fuzz: replayed $n regression inputs, $bad failed" >&2
 }
 
 t_start=$SECONDS

@@ -43,7 +43,18 @@ extern "C" {
     XX(ECLOSED, (-4101), "loop is closed or closing")                                      \
     XX(EOF, (-4102), "unexpected end of file")                                             \
     XX(ESTATE, (-4103), "operation not allowed in this state")                             \
-    XX(ETHREAD, (-4104), "called from a thread that does not own the loop")
+    XX(ETHREAD, (-4104), "called from a thread that does not own the loop")              \
+    XX(EQUEUEFULL, (-4120), "thread pool queue is full")                                 \
+    XX(EFILE, (-4121), "files have no readiness: use vow_fs_*")                          \
+    XX(EAI_ADDRFAMILY, (-4122), "host has no address in the requested family")           \
+    XX(EAI_AGAIN, (-4123), "temporary failure in name resolution")                       \
+    XX(EAI_BADFLAGS, (-4124), "bad flags in name lookup hints")                          \
+    XX(EAI_FAIL, (-4125), "name server failure (non-recoverable)")                       \
+    XX(EAI_FAMILY, (-4126), "address family not supported")                              \
+    XX(EAI_NODATA, (-4127), "host has no address")                                       \
+    XX(EAI_NONAME, (-4128), "no such host or service")                                   \
+    XX(EAI_SERVICE, (-4129), "service not available for the socket type")                \
+    XX(EAI_SOCKTYPE, (-4130), "socket type not supported")
 
 enum vow_error {
 #define VOW__ERR_ENUM(name, val, msg) VOW_##name = val,

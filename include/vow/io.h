@@ -2,6 +2,7 @@
 /*
  * Promise-returning I/O on a libvow loop: fd readiness, byte streams on non-blocking
  * fds, a line reader, TCP and Unix sockets, child processes, signals and a ticker.
+ * Regular files are in vow/fs.h.
  * Every operation starts at once and returns a vow (a new reference). Loop thread only.
  */
 #ifndef VOW_IO_H
@@ -32,6 +33,10 @@ extern "C" {
  *   cancelled. Bytes already transferred when an operation is withdrawn are lost to
  *   the caller (except for vow_lines, which never loses data).
  * - fds must be non-blocking (vow_fd_nonblock); a blocking fd would stall the loop.
+ * - Files have no readiness (poll calls them always ready, and a read of a slow disk
+ *   would stall the loop): the fd operations below reject a regular file, a
+ *   directory or a block device with VOW_EFILE, on every backend. Use vow/fs.h,
+ *   which runs file system calls on the thread pool.
  * - Waiting for an fd that another started vow_io on the loop already watches works:
  *   the operation then watches a private duplicate of the fd.
  */
@@ -139,10 +144,17 @@ VOW_API int vow_sock_port(int fd);
 VOW_API vow *vow_accept(vow_loop *l, int listen_fd);
 
 /*
- * Connects to a numeric address and port. Fulfils with the connected fd (num,
- * non-blocking, close-on-exec, yours to close). Rejects with the real -errno
- * (-ECONNREFUSED, -ENETUNREACH), or VOW_EINVAL for a bad address. The socket is
- * closed on failure and on cancellation.
+ * Connects to host and port (1..65535). A numeric address ("127.0.0.1", "::1") is
+ * connected at once; anything else is a host name, resolved on the thread pool
+ * (vow_getaddrinfo, vow/work.h), whose addresses are then tried Happy Eyeballs
+ * style (RFC 8305): both families interleaved, a new attempt every 250 ms or as soon
+ * as the previous one fails, the first connection wins and the others are closed.
+ * Fulfils with the connected fd (num, non-blocking, close-on-exec, TCP_NODELAY,
+ * yours to close). Rejects with the real -errno of the last attempt
+ * (-ECONNREFUSED, -ENETUNREACH), a lookup error (VOW_EAI_NONAME, VOW_EAI_AGAIN, ...:
+ * see vow_getaddrinfo), or VOW_EINVAL (NULL or empty host, port out of range).
+ * Sockets are closed on failure and on cancellation; cancelling during the lookup
+ * withdraws it.
  */
 VOW_API vow *vow_tcp_connect(vow_loop *l, const char *host, int port);
 VOW_API vow *vow_unix_connect(vow_loop *l, const char *path);

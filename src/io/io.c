@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int vow_fd_nonblock(int fd)
@@ -244,8 +245,22 @@ static void on_abort(void *ctx, vow *p)
     fdop_free(ctx);
 }
 
+/*
+ * Files, directories and block devices have no readiness: epoll refuses them and
+ * poll calls them always ready, so a read would block the loop on the disk. They
+ * are refused the same way on every backend; vow/fs.h is the way to them.
+ */
+static bool no_readiness(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 &&
+           (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
 vow *vow__fdop(vow_loop *l, int kind, int fd, void *buf, size_t len)
 {
+    if (kind != VOW__OP_ACCEPT && kind != VOW__OP_CONNECT && no_readiness(fd))
+        return vow_rejected(l, VOW_EFILE, vow_val_none());
     vow *p = vow_pending(l);
     if (!p)
         goto fail;

@@ -6,19 +6,26 @@
  * the checksum is verified from the join's (or vow_all's) list. With a batch size B,
  * the coroutines run B at a time, each batch in a scope (or vow_all) of its own that is
  * joined before the next starts (workload scope_batch<B>: the steady state, with
- * pooled stacks); without, all N are alive at once (workload scope). One process runs
- * R rounds on one loop: the first is reported as <workload>_cold (fresh stacks, cold
- * caches), the median of the others as <workload>_warm. tests/bench/scope/run.sh runs
- * each impl in several fresh processes and compares medians, with the Node peer
- * scope.js (async functions + Promise.all).
- *   usage: bench-scope scope|all [N] [R] [B]
+ * pooled stacks); without, all N are alive at once (workload scope). bench_run times
+ * the first run (cold) apart from a later one (warm). The Node peer is scope.js (async
+ * functions + Promise.all); run.sh compares the medians.
+ *   usage: bench-scope scope|all [N] [B]
  */
-#include "benchutil.h"
+#include "bench.h"
 
 #include <vow.h>
 #include <vow/scope.h>
 
 #include <string.h>
+
+static char name[64];
+
+struct ctx {
+    vow_loop *l;  /* one loop for every run */
+    vow **ps;     /* libvow_all: one batch's coroutine vows */
+    long batch;   /* coroutines per scope (or vow_all) */
+    int scope;    /* 1: libvow_scope, 0: libvow_all */
+};
 
 static vow_ret work(void *arg)
 {
@@ -30,8 +37,6 @@ static vow_ret work(void *arg)
         return vow_fail(rc, vow_val_none());
     return vow_ok(vow_val_num(v));
 }
-
-static char name[64];
 
 static int64_t sum_list(vow *v, long n)
 {
@@ -46,7 +51,7 @@ static int64_t sum_list(vow *v, long n)
     return sum;
 }
 
-static void run(vow_loop *l, vow *p)
+static void run_until(vow_loop *l, vow *p)
 {
     while (vow_state(p) == VOW_PENDING) {
         int r = vow_loop_run(l, VOW_RUN_ONCE);
@@ -56,7 +61,7 @@ static void run(vow_loop *l, vow *p)
 }
 
 /* One batch with a scope: spawn, join, check. */
-static int64_t round_scope(vow_loop *l, long first, long n)
+static int64_t batch_scope(vow_loop *l, long first, long n)
 {
     vow_scope *s = vow_scope_new(l, NULL);
     if (!s)
@@ -67,7 +72,7 @@ static int64_t round_scope(vow_loop *l, long first, long n)
     vow *j = vow_scope_join(s);
     if (!j)
         bench_fail(name, "vow_scope_join");
-    run(l, j);
+    run_until(l, j);
     int64_t sum = sum_list(j, n);
     vow_unref(j);
     if (vow_scope_close(s) < 0)
@@ -76,7 +81,7 @@ static int64_t round_scope(vow_loop *l, long first, long n)
 }
 
 /* The same batch with bare coroutines and vow_all. */
-static int64_t round_all(vow_loop *l, long first, long n, vow **ps)
+static int64_t batch_all(vow_loop *l, long first, long n, vow **ps)
 {
     for (long i = 0; i < n; i++) {
         ps[i] = vow_co_spawn(l, work, (void *)(intptr_t)(first + i), NULL);
@@ -86,67 +91,48 @@ static int64_t round_all(vow_loop *l, long first, long n, vow **ps)
     vow *all = vow_all(l, ps, (size_t)n);
     if (!all)
         bench_fail(name, "vow_all");
-    run(l, all);
+    run_until(l, all);
     int64_t sum = sum_list(all, n);
     vow_unref(all);
     return sum;
 }
 
-static int cmp_double(const void *a, const void *b)
+static void scope_run(void *arg, long n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    struct ctx *c = arg;
+    int64_t sum = 0, want = 0;
+    for (long first = 0; first < n; first += c->batch) {
+        long k = n - first < c->batch ? n - first : c->batch;
+        sum += c->scope ? batch_scope(c->l, first, k) : batch_all(c->l, first, k, c->ps);
+    }
+    for (long i = 0; i < n; i++)
+        want += (i % 7) * (i % 7) * (i % 7);
+    if (sum != want)
+        bench_fail(name, "wrong checksum");
 }
 
 int main(int argc, char **argv)
 {
-    int scope = argc > 1 && strcmp(argv[1], "scope") == 0;
-    if (argc < 2 || (!scope && strcmp(argv[1], "all") != 0)) {
-        fprintf(stderr, "usage: %s scope|all [N] [R]\n", argv[0]);
+    struct ctx c = { .scope = argc > 1 && strcmp(argv[1], "scope") == 0 };
+    if (argc < 2 || (!c.scope && strcmp(argv[1], "all") != 0)) {
+        fprintf(stderr, "usage: %s scope|all [N] [B]\n", argv[0]);
         return 2;
     }
-    long n = argc > 2 ? strtol(argv[2], NULL, 10) : 20000;
-    long rounds = argc > 3 ? strtol(argv[3], NULL, 10) : 6;
-    long batch = argc > 4 ? strtol(argv[4], NULL, 10) : 0;
-    if (n <= 0)
-        n = 20000;
-    if (rounds < 2)
-        rounds = 2;
-    if (batch <= 0 || batch > n)
-        batch = n;
-    if (batch == n)
+    long n = bench_arg(argc, argv, 2, 20000);
+    c.batch = bench_arg(argc, argv, 3, n);
+    if (c.batch > n)
+        c.batch = n;
+    if (c.batch == n)
         snprintf(name, sizeof(name), "scope");
     else
-        snprintf(name, sizeof(name), "scope_batch%ld", batch);
-    const char *impl = scope ? "libvow_scope" : "libvow_all";
-    vow_loop *l = vow_loop_new();
-    vow **ps = malloc((size_t)batch * sizeof(*ps));
-    double *t = malloc((size_t)rounds * sizeof(*t));
-    if (!l || !ps || !t)
+        snprintf(name, sizeof(name), "scope_batch%ld", c.batch);
+    c.l = vow_loop_new();
+    c.ps = malloc((size_t)c.batch * sizeof(*c.ps));
+    if (!c.l || !c.ps)
         bench_fail(name, "out of memory");
-    int64_t want = 0;
-    for (long i = 0; i < n; i++)
-        want += (i % 7) * (i % 7) * (i % 7);
-    for (long r = 0; r < rounds; r++) {
-        double t0 = bench_now();
-        int64_t sum = 0;
-        for (long first = 0; first < n; first += batch) {
-            long k = n - first < batch ? n - first : batch;
-            sum += scope ? round_scope(l, first, k) : round_all(l, first, k, ps);
-        }
-        t[r] = bench_now() - t0;
-        if (sum != want)
-            bench_fail(name, "wrong checksum");
-    }
-    char w[80];
-    snprintf(w, sizeof(w), "%s_cold", name);
-    bench_report(w, impl, n, t[0]);
-    qsort(t + 1, (size_t)rounds - 1, sizeof(*t), cmp_double);
-    snprintf(w, sizeof(w), "%s_warm", name);
-    bench_report(w, impl, n, t[1 + (rounds - 1) / 2]);
-    free(t);
-    free(ps);
-    if (vow_loop_close(l) != 0)
+    bench_run(name, c.scope ? "libvow_scope" : "libvow_all", n, scope_run, &c);
+    free(c.ps);
+    if (vow_loop_close(c.l) != 0)
         bench_fail(name, "vow_loop_close");
     return 0;
 }
