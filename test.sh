@@ -161,10 +161,12 @@ stage_valgrind() {
 # The programs that use threads: remote settling, cross-thread post, signals (which
 # other threads may receive), the quality sweep that posts from threads, coroutines
 # on several threads (one loop each), the thread pool (not its fork tests: TSan
-# cannot start threads in a child of a threaded process), and channels between loops.
+# cannot start threads in a child of a threaded process), channels between loops, and
+# scope children settled from threads.
 tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread co-threads-asm
             co-threads-ucontext work-pool-epoll work-pool-poll work-fs-epoll work-fs-poll
-            work-dns-epoll work-dns-poll work-co-asm work-env-3 sync-cross-epoll sync-cross-poll)
+            work-dns-epoll work-dns-poll work-co-asm work-env-3 sync-cross-epoll sync-cross-poll
+            scope-asm-epoll)
 stage_tsan() {
   local dir=$prefix-tsan
   if CC=clang setup_build "$dir" -Db_sanitize=thread -Db_lundef=false -Djemalloc=disabled \

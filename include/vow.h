@@ -438,6 +438,17 @@ typedef struct vow_list {
 /* v's list, or NULL if v does not hold one. */
 VOW_API const vow_list *vow_list_get(const vow_val *v);
 
+/*
+ * A list value of its own for a producer that reports several settled vows at once,
+ * as all_settled and any do (a scope's join uses it). Takes a new reference to each
+ * of items[0..n) (borrowed; each must be settled); the value's drop releases them.
+ * Returns 0 and writes *ret (hand it to vow_resolve, vow_reject or vow_ok, which
+ * consume it), or, with *ret untouched:
+ *   VOW_EINVAL  ret is NULL, items is NULL with n > 0, or an item is NULL or pending
+ *   VOW_ENOMEM
+ */
+VOW_API int vow_val_list(vow *const *items, size_t n, vow_val *ret);
+
 /* A new vow (a new reference) that fulfils with v after ms on the loop clock (keeps
  * the loop alive meanwhile). v is consumed, dropped if the call fails. NULL on
  * out-of-memory or NULL l. */
@@ -462,7 +473,9 @@ VOW_API int vow_cancel(vow *p);
 /*
  * Producers: fn(ctx, p) runs if p (borrowed) is cancelled while pending (before its
  * handlers run), or when its last reference is dropped while it is pending; never
- * after p settled otherwise. Hooks run newest first.
+ * after p was resolved otherwise (settled, or locked onto another vow by
+ * vow_resolve_with or vow_settle(vow_follow): cancelling p then reaches what it
+ * adopted). Hooks run newest first.
  *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
  */
 typedef void (*vow_cancel_fn)(void *ctx, vow *p);

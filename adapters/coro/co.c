@@ -6,6 +6,7 @@
  * thread-local registry keyed by the loop, since a loop belongs to one thread; it
  * is freed when the loop's last coroutine finishes.
  */
+#include "scope_int.h"
 #include "stack.h"
 #include "switch.h"
 
@@ -44,8 +45,10 @@ struct co {
     uint8_t canceled;            /* result was cancelled: every vow_await fails at once */
     uint8_t copy;                /* runs on the loop's shared stack (VOW_CO_COPY_STACK) */
     unsigned char *save;         /* copy mode: its stack while evicted (inline or heap) */
-    size_t save_cap;             /* bytes save can hold */
-    size_t save_len;             /* bytes of stack in save while evicted */
+    uint32_t save_cap;           /* bytes save can hold (at most the shared stack's size) */
+    uint32_t save_len;           /* bytes of stack in save while evicted */
+    struct vow__co_scope *scope; /* scope.c's record (scopes it opened, the scope it
+                                    was spawned into, joiners), or NULL */
 #ifdef VOW_CO_TSAN
     void *tsan_fiber;            /* TSan's fiber for this coroutine */
     void *tsan_back;             /* TSan's fiber of the resumer */
@@ -57,6 +60,12 @@ struct co {
 #endif
     _Alignas(16) unsigned char save_inline[]; /* copy mode: the first save buffer */
 };
+
+#if defined(__x86_64__) && !defined(VOW_CO_UCONTEXT) && !defined(VOW_CO_ASAN) &&          \
+    !defined(VOW_CO_TSAN)
+/* With the inline save buffer, a copy-stack coroutine is one 384-byte allocation. */
+_Static_assert(sizeof(struct co) == 128, "struct co grew out of its size class");
+#endif
 
 /*
  * A copy-stack coroutine's save buffer starts inside its own allocation (384 bytes
@@ -179,7 +188,7 @@ static void co_occupy(struct co *co)
         size_t n = (size_t)(top - sp);
         assert(sp >= (unsigned char *)st->lo && n <= old->save_cap);
         memcpy(old->save, sp, n);
-        old->save_len = n;
+        old->save_len = (uint32_t)n;
     }
     if (co->state == CO_NEW) {
 #ifdef VOW_CO_VALGRIND
@@ -235,7 +244,7 @@ static int co_reserve(struct co *co)
     if (co->save != co->save_inline)
         vow_free(co->save);
     co->save = buf;
-    co->save_cap = cap;
+    co->save_cap = (uint32_t)cap;
     return 0;
 }
 #endif
@@ -327,6 +336,7 @@ static void co_finish(struct co *co)
 {
     struct co_reg *r = co->reg;
     vow *result = co->result;
+    struct vow__co_scope *scope = co->scope;
 #ifdef VOW_CO_TSAN
     __tsan_destroy_fiber(co->tsan_fiber);
 #endif
@@ -345,6 +355,9 @@ static void co_finish(struct co *co)
         vow__co_stack_put(&r->pool, co->stack);
     }
     vow_debug_hold(result, -1);
+    /* Only now has the coroutine finished, as scope joins count it. */
+    if (scope)
+        vow__scope_returned(scope, result);
     vow_unref(result);
     reg_maybe_release(r);
 }
@@ -357,14 +370,12 @@ static void co_start(vow_loop *l, void *arg)
     co_resume(arg);
 }
 
-/* The coroutine's vow was cancelled while it waited: its wait was withdrawn, and
- * this wakes it with the news. */
+/* The coroutine's wait was withdrawn (vow__co_interrupt, which set what the
+ * vow_await returns): this wakes it with the news. */
 static void co_wake(vow_loop *l, void *arg)
 {
-    struct co *co = arg;
     (void)l;
-    co->wake = VOW_ECANCELED;
-    co_resume(co);
+    co_resume(arg);
 }
 
 static vow_ret await_ok(void *ctx, const vow_val *v)
@@ -399,13 +410,36 @@ static void co_on_cancel(void *ctx, vow *p)
     struct co *co = ctx;
     (void)p;
     co->canceled = 1;
+    /* With scopes, a shield may cover the wait: scope.c decides. */
+    if (co->scope)
+        vow__scope_on_cancel(co->scope);
+    else
+        vow__co_interrupt(co, VOW_ECANCELED);
+}
+
+void vow__co_interrupt(struct co *co, int code)
+{
     if (co->state != CO_SUSPENDED || !co->await_d)
         return;
     if (vow_loop_queue_microtask(co->loop, co_wake, co) < 0)
         return;
     vow *d = co->await_d;
     co->await_d = NULL;
+    co->wake = code;
     vow_cancel(d);
+}
+
+/*
+ * What a vow_await of p (NULL for a sleep or yield) must return at once instead of
+ * suspending: VOW_ECANCELED once the coroutine's vow was cancelled or, for a
+ * coroutine with scopes, what scope.c finds (a scope around the call cancelled or
+ * past its deadline, unless a shield is in between). 0: go ahead.
+ */
+static inline int co_blocked(struct co *co, const vow *p)
+{
+    if (co->scope)
+        return vow__scope_before_await(co->scope, p);
+    return co->canceled ? VOW_ECANCELED : 0;
 }
 
 /* ------------------------------------------------------------------- API */
@@ -439,7 +473,7 @@ static struct co *co_new_copy(struct co_reg *r)
     co->copy = 1;
     co->stack = r->shared;
     co->save = co->save_inline;
-    co->save_cap = first;
+    co->save_cap = (uint32_t)first;
     return co;
 }
 #endif
@@ -519,8 +553,9 @@ int vow_await(vow *p)
         return VOW_ENOTCORO;
     if (!p)
         return VOW_EINVAL;
-    if (co->canceled)
-        return VOW_ECANCELED;
+    int rc = co_blocked(co, p);
+    if (rc)
+        return rc;
     if (p == co->result)
         return VOW_ECYCLE;
     if (vow_loop_of(p) != co->loop)
@@ -544,8 +579,9 @@ int vow_co_yield(void)
     struct co *co = cur;
     if (!co)
         return VOW_ENOTCORO;
-    if (co->canceled)
-        return VOW_ECANCELED;
+    int rc = co_blocked(co, NULL);
+    if (rc)
+        return rc;
     struct co_reg *r = co->reg;
     if (!r->ready) {
         r->ready = vow_resolved(co->loop, vow_val_none());
@@ -560,12 +596,13 @@ int vow_co_sleep(uint64_t ms)
     struct co *co = cur;
     if (!co)
         return VOW_ENOTCORO;
-    if (co->canceled)
-        return VOW_ECANCELED;
+    int rc = co_blocked(co, NULL);
+    if (rc)
+        return rc;
     vow *t = vow_delay(co->loop, ms, vow_val_none());
     if (!t)
         return VOW_ENOMEM;
-    int rc = vow_await(t);
+    rc = vow_await(t);
     if (vow_state(t) == VOW_PENDING)
         vow_cancel(t);
     vow_unref(t);
@@ -609,4 +646,52 @@ size_t vow_co_pooled(const vow_loop *l)
 const char *vow_co_switch_name(void)
 {
     return vow__co_switch_kind();
+}
+
+/* ------------------------------------------------- the seam for scope.c */
+
+struct co *vow__co_current(void)
+{
+    return cur;
+}
+
+/* vow_co_spawn puts a new coroutine at the head of its loop's live list. */
+struct co *vow__co_newest(const vow_loop *l)
+{
+    struct co_reg *r = reg_find(l);
+    return r ? r->live : NULL;
+}
+
+struct co *vow__co_find(const vow_loop *l, const vow *result)
+{
+    struct co_reg *r = reg_find(l);
+    for (struct co *co = r ? r->live : NULL; co; co = co->next)
+        if (co->result == result)
+            return co;
+    return NULL;
+}
+
+vow *vow__co_result(const struct co *co)
+{
+    return co->result;
+}
+
+vow_loop *vow__co_loop(const struct co *co)
+{
+    return co->loop;
+}
+
+int vow__co_canceled(const struct co *co)
+{
+    return co->canceled;
+}
+
+struct vow__co_scope *vow__co_scope(const struct co *co)
+{
+    return co->scope;
+}
+
+void vow__co_scope_set(struct co *co, struct vow__co_scope *s)
+{
+    co->scope = s;
 }

@@ -59,7 +59,8 @@ typedef struct vow_co_opts {
  * Cancellation that reaches the returned vow (vow_cancel on it, a vow_timeout over
  * it firing, a lost race, a consumer of it cancelled with no other consumer left)
  * makes the coroutine's current or next vow_await return VOW_ECANCELED, and every
- * later one too, so it runs to its end. The coroutine body is user code: it runs
+ * later one too (except inside a shield scope, vow/scope.h, which lets it await its
+ * cleanup), so it runs to its end. The coroutine body is user code: it runs
  * whether or not anybody holds the returned vow (dropping it cancels nothing).
  * Returning vow_follow(q) adopts q like vow_resolve_with: q is then withdrawn if
  * nobody holds or consumes the coroutine's vow.
@@ -78,11 +79,16 @@ VOW_API vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opt
  * least once through the microtask queue, even when p is already settled, so other
  * microtasks run in between.
  *   VOW_ECANCELED the coroutine's own vow was cancelled (now or earlier: once
- *                 cancelled, vow_await returns this at once without suspending); p has
- *                 then lost this consumer (cancelled if it had no other)
+ *                 cancelled, vow_await returns this at once without suspending), or
+ *                 a scope around the call was (vow/scope.h; a shield scope keeps
+ *                 outer cancellation out); p has then lost this consumer (cancelled
+ *                 if it had no other)
+ *   VOW_ETIMEDOUT the deadline of a scope around the call passed (vow/scope.h); p has
+ *                 lost this consumer, as above
  *   VOW_ENOTCORO  not called from inside a coroutine (nothing happens)
  *   VOW_EINVAL    p is NULL or belongs to another loop
- *   VOW_ECYCLE    p is the calling coroutine's own vow (it would wait for itself)
+ *   VOW_ECYCLE    p is the calling coroutine's own vow, or the join of the scope it
+ *                 is a child of (it would wait for itself)
  *   VOW_ENOMEM    the wait could not be set up, or (copy-stack mode) the buffer
  *                 that keeps its stack while suspended could not grow to the stack
  *                 in use; the coroutine did not suspend and may try again
@@ -91,14 +97,15 @@ VOW_API int vow_await(vow *p);
 
 /*
  * Suspends the calling coroutine for at least ms on the loop clock (vow_delay).
- * Returns 0, or VOW_ECANCELED (the timer is then stopped), VOW_ENOTCORO, VOW_ENOMEM.
+ * Returns 0, or VOW_ECANCELED or VOW_ETIMEDOUT as vow_await (the timer is then
+ * stopped), VOW_ENOTCORO, VOW_ENOMEM.
  */
 VOW_API int vow_co_sleep(uint64_t ms);
 
 /*
  * Lets every microtask already queued run, and callbacks if the loop gets a turn,
  * then resumes the calling coroutine: an await of an already-settled vow.
- * Returns 0, or VOW_ECANCELED, VOW_ENOTCORO, VOW_ENOMEM.
+ * Returns 0, or VOW_ECANCELED or VOW_ETIMEDOUT as vow_await, VOW_ENOTCORO, VOW_ENOMEM.
  */
 VOW_API int vow_co_yield(void);
 

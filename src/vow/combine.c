@@ -55,6 +55,20 @@ static vow_list *list_new(size_t n)
     return list;
 }
 
+int vow_val_list(vow *const *items, size_t n, vow_val *ret)
+{
+    vow__check(ret && (items || n == 0), VOW_EINVAL);
+    for (size_t i = 0; i < n; i++)
+        vow__check(items[i] && vow_state(items[i]) != VOW_PENDING, VOW_EINVAL);
+    vow_list *list = list_new(n);
+    if (!list)
+        return VOW_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        list->items[i] = vow_ref(items[i]);
+    *ret = vow_val_ptr(list, list_drop);
+    return 0;
+}
+
 /* Lets go of every input (combine took them over, see there). */
 static void consume_all(vow **ps, size_t n)
 {
