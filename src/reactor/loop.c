@@ -32,6 +32,20 @@ static uint64_t clock_ms(void)
 
 /* ------------------------------------------------------------- microtasks */
 
+/* A new slice: called at the start of each turn. */
+static void slice_begin(vow_loop *l)
+{
+    l->slice_left = VOW__SLICE_TASKS;
+    l->slice_end = clock_ms() + VOW__SLICE_MS;
+}
+
+/*
+ * Runs queued microtasks until the queue is empty or the turn's slice is used up.
+ * When the queue empties, the checkpoint hook runs (the unhandled-rejection report),
+ * repeating while it queued more; when the slice runs out first, the trim hook runs
+ * instead (it lets go of what is no longer needed without reporting anything) and
+ * the rest waits for the next turn.
+ */
 void vow__drain(vow_loop *l)
 {
     struct vow__loop_head *h = &l->head;
@@ -39,13 +53,25 @@ void vow__drain(vow_loop *l)
         return;
     l->draining = 1;
     l->cb_depth++;
+    int yielded = 0;
     for (;;) {
         vow__task *t;
         while ((t = h->micro.head) != NULL) {
+            if (l->slice_left == 0) {
+                yielded = 1;
+                break;
+            }
+            if (--l->slice_left % VOW__SLICE_CLOCK_EVERY == 0 && clock_ms() >= l->slice_end)
+                l->slice_left = 0;
             h->micro.head = t->next;
             if (!h->micro.head)
                 h->micro.tail = &h->micro.head;
             t->ops->run(l, t);
+        }
+        if (yielded) {
+            if (h->ext_ops && h->ext_ops->trim)
+                h->ext_ops->trim(l);
+            break;
         }
         if (h->ext_ops && h->ext_ops->checkpoint)
             h->ext_ops->checkpoint(l);
@@ -54,6 +80,8 @@ void vow__drain(vow_loop *l)
     }
     l->cb_depth--;
     l->draining = 0;
+    if (l->sig_linger && !h->micro.head)
+        vow__signals_linger_end(l);
 }
 
 bool vow__loop_in_callback(const vow_loop *l)
@@ -276,6 +304,8 @@ static const struct vow__backend *backend_choose(void)
 /* Frees a loop in any state of construction (destructors accept half-built objects). */
 static void loop_free(vow_loop *l, int mutex_ok)
 {
+    if (l->sig_linger)
+        vow__signals_linger_end(l);
     if (l->wake_io.events)
         vow__io_core_stop(&l->wake_io);
     if (l->bdata || l->bfd >= 0)
@@ -321,6 +351,7 @@ vow_loop *vow_loop_new(void)
     if (vow__io_core_start(&l->wake_io, VOW_READABLE) < 0)
         goto fail;
     l->now = clock_ms();
+    slice_begin(l);
     vow__alloc_loop_count(1);
     return l;
 fail:
@@ -362,13 +393,21 @@ int vow_loop_run(vow_loop *l, int mode)
     vow__check(pthread_equal(l->owner, pthread_self()), VOW_ETHREAD);
 #endif
     vow__check(!vow__loop_in_callback(l), VOW_EBUSY);
+    slice_begin(l);
     vow__loop_after_cb(l);
     int r = loop_alive(l);
     if (mode == VOW_RUN_DEFAULT && r && !l->stop_flag) {
         vow_loop_update_time(l);
         vow__timers_run(l);
     }
+    int first = 1;
     while (r && !l->stop_flag) {
+        /* What the last slice left over runs first, in a slice of this turn's own. */
+        if (!first) {
+            slice_begin(l);
+            vow__loop_after_cb(l);
+        }
+        first = 0;
         int timeout = mode == VOW_RUN_NOWAIT ? 0 : poll_timeout(l);
         int pr = l->backend->poll(l, timeout);
         if (pr < 0) {
@@ -538,7 +577,7 @@ int vow__loop_verify(vow_loop *l)
     }
     if (memcmp(per_sig, l->sig_count, sizeof(per_sig)) != 0)
         return VOW_ESTATE;
-    if ((n_sig_all > 0) != (l->sig_slot >= 0))
+    if ((n_sig_all > 0 || l->sig_linger) != (l->sig_slot >= 0))
         return VOW_ESTATE;
     if (l->active != l->timers.n + n_imm + n_sig + n_io + l->n_child)
         return VOW_ESTATE;
