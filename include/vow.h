@@ -148,15 +148,39 @@ VOW_API int vow_loop_backend_timeout(const vow_loop *l);
 VOW_API int vow_loop_keepalive(vow_loop *l, int delta);
 
 /*
- * Runs fn(l, arg) on the loop's thread at its next turn, in posting order.
- * Any thread. The one thread-safe call of the reactor. Each post keeps the loop
- * alive until it has run.
+ * Runs fn(l, arg) on the loop's thread at its next turn, in posting order. Any
+ * thread, as long as l stays open for the whole call: the caller must know that
+ * vow_loop_close cannot run meanwhile (the loop thread holds a keepalive until the
+ * posting threads are done, or joins them before closing). A thread that cannot know
+ * when the loop closes posts through a vow_poster instead. Each post keeps the loop
+ * alive until it has run. A post to a loop that is running callbacks, or that an
+ * earlier post already woke, makes no system call; a post to a sleeping loop writes
+ * its eventfd once.
  *   VOW_ENOMEM  the queue node could not be allocated (fn will not run)
  *   VOW_ECLOSED the loop is closing (fn will not run)
  *   VOW_EINVAL  l or fn is NULL
  */
 typedef void (*vow_post_fn)(vow_loop *l, void *arg);
 VOW_API int vow_loop_post(vow_loop *l, vow_post_fn fn, void *arg);
+
+/*
+ * A poster: a handle to post to a loop whose lifetime its holder controls, for threads
+ * that may race with vow_loop_close. It does not keep the loop alive or open; once
+ * the loop has closed, vow_poster_post returns VOW_ECLOSED, and the poster stays valid
+ * until vow_poster_close. vow_loop_close succeeds only when no post is queued and no
+ * poster is inside vow_poster_post, in one atomic step, so each post either runs
+ * before the loop closes or is refused.
+ */
+typedef struct vow_poster vow_poster;
+/* A poster of l. Any thread while l is certainly open (typically the loop thread,
+ * before handing it to another thread). Allocates nothing: NULL only if l is NULL.
+ * Every vow_poster_new is matched by one vow_poster_close. */
+VOW_API vow_poster *vow_poster_new(vow_loop *l);
+/* As vow_loop_post, through p. Any thread, at any time until vow_poster_close(p).
+ *   VOW_ECLOSED the loop has closed (fn will not run);  VOW_ENOMEM;  VOW_EINVAL */
+VOW_API int vow_poster_post(vow_poster *p, vow_post_fn fn, void *arg);
+/* Lets go of p (NULL: no-op). Any thread; p must not be used afterwards. */
+VOW_API void vow_poster_close(vow_poster *p);
 
 /*
  * Queues fn(l, arg) as a microtask: it runs after the current callback or handler,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The run loop: turns, liveness, the microtask drain, fd watchers and the eventfd
- * that wakes the loop for posts, signals and child re-checks. A turn is: poll (not
- * blocking when work is ready), I/O callbacks, immediates, timers (libuv's order).
+ * that wakes the loop for posts, signals and child re-checks. A turn is: what the
+ * last turn's microtask slice left over, poll (not blocking when work is ready), I/O
+ * callbacks, posts, immediates, timers (libuv's order, posts where its async is).
  */
 #include "reactor.h"
 
@@ -273,12 +274,6 @@ static void wake_dispatch(struct vow__io_core *c, unsigned revents)
         else
             vow__children_run(l);
     }
-    if (vow__posts_ready(l)) {
-        if (l->stop_flag)
-            vow__loop_wake(l);
-        else
-            vow__posts_run(l);
-    }
 }
 
 /* ------------------------------------------------------------------- loop */
@@ -302,7 +297,7 @@ static const struct vow__backend *backend_choose(void)
 }
 
 /* Frees a loop in any state of construction (destructors accept half-built objects). */
-static void loop_free(vow_loop *l, int mutex_ok)
+static void loop_free(vow_loop *l)
 {
     if (l->sig_linger)
         vow__signals_linger_end(l);
@@ -310,10 +305,9 @@ static void loop_free(vow_loop *l, int mutex_ok)
         vow__io_core_stop(&l->wake_io);
     if (l->bdata || l->bfd >= 0)
         l->backend->fini(l);
+    vow__posts_fini(l);
     if (l->wakefd >= 0)
         close(l->wakefd);
-    if (mutex_ok)
-        pthread_mutex_destroy(&l->post_mu);
     vow__free(l->fdtab);
     vow__heap_fini(&l->timers);
     vow__free(l);
@@ -330,17 +324,14 @@ vow_loop *vow_loop_new(void)
     l->sig_slot = -1;
     l->owner = pthread_self();
     l->backend = backend_choose();
-    l->post_tail = &l->post_head;
     vow__q_init(&l->immediates);
     vow__q_init(&l->signals);
     vow__q_init(&l->children);
-    atomic_init(&l->posts_pending, 0);
-    if (pthread_mutex_init(&l->post_mu, NULL) != 0) {
-        vow__free(l);
-        return NULL;
-    }
     l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wakefd < 0)
+        goto fail;
+    l->postq = vow__postq_new(l);
+    if (!l->postq)
         goto fail;
     if (l->backend->init(l) < 0)
         goto fail;
@@ -355,14 +346,14 @@ vow_loop *vow_loop_new(void)
     vow__alloc_loop_count(1);
     return l;
 fail:
-    loop_free(l, 1);
+    loop_free(l);
     return NULL;
 }
 
 static int loop_alive(const vow_loop *l)
 {
     return l->active > 0 || l->keepalive > 0 || l->head.micro.head != NULL ||
-           atomic_load_explicit(&l->posts_pending, memory_order_relaxed) > 0;
+           vow__posts_pending(l) > 0;
 }
 
 int vow_loop_alive(const vow_loop *l)
@@ -374,7 +365,7 @@ int vow_loop_alive(const vow_loop *l)
 /* How long the loop may sleep: 0 whenever something can run without waiting. */
 static int ready_timeout(const vow_loop *l)
 {
-    if (!vow__q_empty(&l->immediates) || l->head.micro.head)
+    if (!vow__q_empty(&l->immediates) || l->head.micro.head || vow__posts_pending(l))
         return 0;
     return vow__timers_timeout(l);
 }
@@ -393,6 +384,7 @@ int vow_loop_run(vow_loop *l, int mode)
     vow__check(pthread_equal(l->owner, pthread_self()), VOW_ETHREAD);
 #endif
     vow__check(!vow__loop_in_callback(l), VOW_EBUSY);
+    vow__posts_awake(l);
     slice_begin(l);
     vow__loop_after_cb(l);
     int r = loop_alive(l);
@@ -409,11 +401,18 @@ int vow_loop_run(vow_loop *l, int mode)
         }
         first = 0;
         int timeout = mode == VOW_RUN_NOWAIT ? 0 : poll_timeout(l);
+        if (timeout != 0)
+            timeout = vow__posts_sleep(l, timeout);
         int pr = l->backend->poll(l, timeout);
+        if (timeout != 0)
+            vow__posts_awake(l);
         if (pr < 0) {
             l->stop_flag = 0;
+            vow__posts_leave(l);
             return pr;
         }
+        if (!l->stop_flag && vow__posts_pending(l))
+            vow__posts_run(l);
         if (!l->stop_flag)
             vow__immediates_run(l);
         if (!l->stop_flag) {
@@ -425,6 +424,7 @@ int vow_loop_run(vow_loop *l, int mode)
             break;
     }
     l->stop_flag = 0;
+    vow__posts_leave(l);
     return loop_alive(l);
 }
 
@@ -442,17 +442,13 @@ int vow_loop_close(vow_loop *l)
     const struct vow__ext_ops *ops = l->head.ext_ops;
     if (ops && ops->busy && ops->busy(l))
         return VOW_EBUSY;
-    /* Posters race with close: refuse new posts under the lock that queues them. */
-    pthread_mutex_lock(&l->post_mu);
-    if (atomic_load(&l->posts_pending) > 0) {
-        pthread_mutex_unlock(&l->post_mu);
+    /* Posters race with close: one atomic step refuses them from now on, or finds a
+     * post queued or a poster inside its call and fails. */
+    if (vow__posts_close(l) < 0)
         return VOW_EBUSY;
-    }
-    l->closing = 1;
-    pthread_mutex_unlock(&l->post_mu);
     if (ops && ops->fini)
         ops->fini(l);
-    loop_free(l, 1);
+    loop_free(l);
     vow__alloc_loop_count(-1);
     return 0;
 }
@@ -492,7 +488,7 @@ int vow_loop_backend_fd(const vow_loop *l)
 int vow_loop_backend_timeout(const vow_loop *l)
 {
     vow__check(l, VOW_EINVAL);
-    if (atomic_load_explicit(&l->posts_pending, memory_order_relaxed) > 0)
+    if (vow__posts_pending(l) > 0)
         return 0;
     int t = !vow__q_empty(&l->immediates) || l->head.micro.head
                 ? 0
@@ -521,7 +517,7 @@ int vow_loop_keepalive(vow_loop *l, int delta)
  * In a child after fork(): the eventfd and the backend's kernel state are shared with
  * the parent, so each gets a private replacement. The new eventfd takes the old
  * number, which the fd table, the backend and the signal slot already use. Only safe
- * while no other thread uses this loop (the post mutex is copied as it was).
+ * while no other thread uses this loop.
  */
 int vow__loop_after_fork(vow_loop *l)
 {
@@ -538,7 +534,7 @@ int vow__loop_after_fork(vow_loop *l)
         return r;
     l->owner = pthread_self();
     /* Work queued before the fork is still queued here: make sure it is seen. */
-    if (vow__posts_ready(l) || l->child_recheck || l->sig_slot >= 0)
+    if (vow__posts_pending(l) || l->child_recheck || l->sig_slot >= 0)
         vow__loop_wake(l);
     return 0;
 }

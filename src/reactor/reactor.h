@@ -51,12 +51,15 @@ struct vow__io_core {
     uint32_t internal;           /* non-zero: does not count toward liveness */
 };
 
-/* A posted callback, queued under post_mu. */
-struct vow__post_node {
-    struct vow__post_node *next; /* FIFO link */
-    vow_post_fn fn;              /* what to run */
-    void *arg;                   /* its argument */
+/* What posters must do to wake the loop (post.c). */
+enum vow__wake_state {
+    VOW__WAKE_AWAKE = 0, /* the loop runs callbacks and will look at the queue */
+    VOW__WAKE_SLEEP = 1, /* the loop may block (or is not running): write the eventfd */
+    VOW__WAKE_WOKEN = 2  /* a poster wrote the eventfd since the loop went to sleep */
 };
+
+/* The cross-thread queue, shared by the loop and its posters (post.c). */
+struct vow__postq;
 
 struct vow_loop {
     struct vow__loop_head head;         /* first: the vow tier's view (microtask.h) */
@@ -85,12 +88,7 @@ struct vow_loop {
 
     int wakefd;                     /* eventfd: posts, signals and child re-checks */
     struct vow__io_core wake_io;    /* internal watcher of wakefd */
-    pthread_mutex_t post_mu;        /* guards the post fields below */
-    struct vow__post_node *post_head; /* FIFO of posted callbacks */
-    struct vow__post_node **post_tail;/* &last->next, or &post_head */
-    int post_woken;                 /* wakefd was written since the queue was taken */
-    int closing;                    /* close succeeded: posts are refused */
-    atomic_size_t posts_pending;    /* posted but not yet run (liveness) */
+    struct vow__postq *postq;       /* posted callbacks (post.c) */
 
     int sig_slot;                   /* index in the global signal table, -1 if none */
     unsigned sig_count[VOW__NSIG];  /* started signal watchers per signum */
@@ -175,8 +173,15 @@ int vow__timers_timeout_at(const vow_loop *l, uint64_t now);
 void vow__immediates_run(vow_loop *l);
 
 /* post.c */
+struct vow__postq *vow__postq_new(vow_loop *l);
+/* Posts queued (or being queued) and not yet run: they keep the loop alive. */
+size_t vow__posts_pending(const vow_loop *l);
 void vow__posts_run(vow_loop *l);
-int vow__posts_ready(vow_loop *l);
+int vow__posts_sleep(vow_loop *l, int timeout);
+void vow__posts_awake(vow_loop *l);
+void vow__posts_leave(vow_loop *l);
+int vow__posts_close(vow_loop *l);
+void vow__posts_fini(vow_loop *l);
 
 /* signal.c: wake-up processing, the fallback's internal watch and close-time cleanup. */
 void vow__signals_run(vow_loop *l);
