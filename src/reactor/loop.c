@@ -306,8 +306,6 @@ static void loop_free(vow_loop *l)
     if (l->bdata || l->bfd >= 0)
         l->backend->fini(l);
     vow__posts_fini(l);
-    if (l->wakefd >= 0)
-        close(l->wakefd);
     vow__free(l->fdtab);
     vow__heap_fini(&l->timers);
     vow__free(l);
@@ -327,12 +325,10 @@ vow_loop *vow_loop_new(void)
     vow__q_init(&l->immediates);
     vow__q_init(&l->signals);
     vow__q_init(&l->children);
-    l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (l->wakefd < 0)
-        goto fail;
-    l->postq = vow__postq_new(l);
+    l->postq = vow__postq_new();
     if (!l->postq)
         goto fail;
+    l->wakefd = vow__postq_fd(l->postq);
     if (l->backend->init(l) < 0)
         goto fail;
     l->wake_io.loop = l;

@@ -5,22 +5,24 @@
  * the loop thread takes nodes off), and the eventfd is written only when the loop may
  * be asleep: a post to a loop that is awake, or that another post already woke, costs
  * no syscall. The queue is its own reference-counted object, shared by the loop and
- * its posters, so a poster can outlive the loop and learn that it closed.
+ * its posters, and it owns the eventfd: a poster can outlive the loop, learn that it
+ * closed, and never write to an fd number that was closed and reused.
  */
 #include "reactor.h"
 
-#include <sched.h>
+#include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 /*
- * The state word: bit 0 says the loop closed; bits 1-31 count posters inside a post
- * call; bits 32-63 count posts queued and not yet run. vow_loop_close turns 0 into
- * CLOSED in one compare-and-swap, so it succeeds only when no post is queued and no
- * poster is between its check and its last touch of the eventfd.
+ * The state word: bit 0 says the loop closed; the rest counts posts queued (or being
+ * queued) and not yet run. vow_loop_close turns 0 into CLOSED in one compare-and-swap,
+ * so it succeeds only when no post is queued and none is on its way in, and every
+ * later post sees CLOSED.
  */
 #define ST_CLOSED ((uint64_t)1)
-#define ST_INFLIGHT ((uint64_t)1 << 1)
-#define ST_PENDING ((uint64_t)1 << 32)
+#define ST_PENDING ((uint64_t)2)
+#define CACHELINE 64
 
 /* A posted callback; `next` is written by the next poster, read by the loop. */
 struct vow__post_node {
@@ -29,15 +31,17 @@ struct vow__post_node {
     void *arg;                             /* its argument */
 };
 
+/* Posters write head and state, the loop tail and state, and everybody reads wake: a
+ * cache line each, so a post does not slow the loop down by false sharing. */
 struct vow__postq {
-    _Atomic(struct vow__post_node *) head; /* last node linked (posters exchange it) */
-    struct vow__post_node *tail;           /* next node to take (loop thread only) */
-    struct vow__post_node stub;            /* keeps the list non-empty (Vyukov) */
-    atomic_uint_least64_t state;           /* ST_* bits and counts, see above */
-    atomic_int wake;                       /* enum vow__wake_state */
+    _Alignas(CACHELINE) _Atomic(struct vow__post_node *) head; /* last node linked */
+    _Alignas(CACHELINE) atomic_uint_least64_t state; /* ST_* bits and count, see above */
+    _Alignas(CACHELINE) atomic_int wake;   /* enum vow__wake_state */
     atomic_int refs;                       /* the loop's and one per vow_poster_new */
-    int wakefd;                            /* the loop's eventfd (closed with the loop) */
-    vow_loop *loop;                        /* passed to the callbacks */
+    int wakefd;                            /* the eventfd, closed with the last reference */
+    void *mem;                             /* what was allocated (this is aligned in it) */
+    _Alignas(CACHELINE) struct vow__post_node *tail; /* next to take (loop thread) */
+    struct vow__post_node stub;            /* keeps the list non-empty (Vyukov) */
 };
 
 /* Links n at the head: wait-free, any thread. */
@@ -79,27 +83,48 @@ static struct vow__post_node *q_pop(struct vow__postq *q)
     return NULL;
 }
 
-struct vow__postq *vow__postq_new(vow_loop *l)
+/*
+ * The queue of a new loop, with the eventfd it owns (the loop keeps its number in
+ * l->wakefd). NULL if the eventfd or the memory could not be had.
+ */
+struct vow__postq *vow__postq_new(void)
 {
-    struct vow__postq *q = vow__calloc(1, sizeof(*q));
-    if (!q)
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
         return NULL;
+    /* The allocator seam has no aligned allocation: align inside a larger block. */
+    void *mem = vow__malloc(sizeof(struct vow__postq) + CACHELINE);
+    if (!mem) {
+        close(fd);
+        return NULL;
+    }
+    struct vow__postq *q =
+        (void *)(((uintptr_t)mem + CACHELINE - 1) & ~(uintptr_t)(CACHELINE - 1));
+    memset(q, 0, sizeof(*q));
+    q->mem = mem;
     atomic_init(&q->stub.next, NULL);
     atomic_init(&q->head, &q->stub);
     q->tail = &q->stub;
     atomic_init(&q->state, 0);
     atomic_init(&q->wake, VOW__WAKE_SLEEP);
     atomic_init(&q->refs, 1);
-    q->wakefd = l->wakefd;
-    q->loop = l;
+    q->wakefd = fd;
     return q;
 }
 
-/* Drops one reference; the last one frees the queue (it is empty by then). */
+int vow__postq_fd(const struct vow__postq *q)
+{
+    return q->wakefd;
+}
+
+/* Drops one reference; the last one closes the eventfd and frees the queue (nothing
+ * is queued by then: the loop closed with nothing pending, later posts are refused). */
 static void postq_unref(struct vow__postq *q)
 {
-    if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) == 1)
-        vow__free(q);
+    if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) == 1) {
+        close(q->wakefd);
+        vow__free(q->mem);
+    }
 }
 
 static int postq_post(struct vow__postq *q, vow_post_fn fn, void *arg)
@@ -108,9 +133,9 @@ static int postq_post(struct vow__postq *q, vow_post_fn fn, void *arg)
     vow__check(n, VOW_ENOMEM);
     n->fn = fn;
     n->arg = arg;
-    uint64_t s = atomic_fetch_add(&q->state, ST_INFLIGHT + ST_PENDING);
+    uint64_t s = atomic_fetch_add(&q->state, ST_PENDING);
     if (s & ST_CLOSED) {
-        atomic_fetch_sub(&q->state, ST_INFLIGHT + ST_PENDING);
+        atomic_fetch_sub(&q->state, ST_PENDING);
         vow__free(n);
         return VOW_ECLOSED;
     }
@@ -123,7 +148,6 @@ static int postq_post(struct vow__postq *q, vow_post_fn fn, void *arg)
         ssize_t r = write(q->wakefd, &one, sizeof(one));
         (void)r; /* EAGAIN: the counter is already non-zero, the loop wakes anyway. */
     }
-    atomic_fetch_sub(&q->state, ST_INFLIGHT);
     return 0;
 }
 
@@ -155,7 +179,7 @@ void vow_poster_close(vow_poster *p)
 
 size_t vow__posts_pending(const vow_loop *l)
 {
-    return (size_t)(atomic_load(&l->postq->state) >> 32);
+    return (size_t)(atomic_load(&l->postq->state) >> 1);
 }
 
 /*
@@ -169,7 +193,7 @@ int vow__posts_sleep(vow_loop *l, int timeout)
 {
     struct vow__postq *q = l->postq;
     atomic_store(&q->wake, VOW__WAKE_SLEEP);
-    if (atomic_load(&q->state) >> 32) {
+    if (atomic_load(&q->state) >> 1) {
         atomic_store(&q->wake, VOW__WAKE_AWAKE);
         return 0;
     }
@@ -192,14 +216,14 @@ void vow__posts_leave(vow_loop *l)
     struct vow__postq *q = l->postq;
     atomic_store(&q->wake, VOW__WAKE_SLEEP);
     int w = VOW__WAKE_SLEEP;
-    if ((atomic_load(&q->state) >> 32) &&
+    if ((atomic_load(&q->state) >> 1) &&
         atomic_compare_exchange_strong(&q->wake, &w, VOW__WAKE_WOKEN))
         vow__loop_wake(l);
 }
 
 /*
- * vow_loop_close: closes the queue if nothing is queued and no poster is inside a
- * post call, in one step; 0 or VOW_EBUSY. Later posts return VOW_ECLOSED.
+ * vow_loop_close: closes the queue if nothing is queued and no post is on its way in,
+ * in one step; 0 or VOW_EBUSY. Later posts return VOW_ECLOSED.
  */
 int vow__posts_close(vow_loop *l)
 {
@@ -219,24 +243,27 @@ void vow__posts_fini(vow_loop *l)
 
 /*
  * Runs the posts that were queued when the phase began, FIFO; a post made by one of
- * them waits for the next turn. Each node counts as pending until its callback
- * returned, so the loop stays alive meanwhile. vow_loop_stop leaves the rest queued.
+ * them waits for the next turn. The posts run count as pending until the phase ends
+ * (one atomic step for all of them), so the loop stays alive meanwhile.
+ * vow_loop_stop leaves the rest queued.
  */
 void vow__posts_run(vow_loop *l)
 {
     struct vow__postq *q = l->postq;
-    uint64_t n = atomic_load(&q->state) >> 32;
-    while (n-- > 0 && !l->stop_flag) {
+    uint64_t n = atomic_load_explicit(&q->state, memory_order_relaxed) >> 1, ran = 0;
+    while (ran < n && !l->stop_flag) {
         struct vow__post_node *node = q_pop(q);
         if (!node)
             break;
         vow_post_fn fn = node->fn;
         void *arg = node->arg;
         vow__free(node);
+        ran++;
         l->cb_depth++;
         fn(l, arg);
         l->cb_depth--;
-        atomic_fetch_sub(&q->state, ST_PENDING);
         vow__loop_after_cb(l);
     }
+    if (ran)
+        atomic_fetch_sub(&q->state, ran * ST_PENDING);
 }

@@ -86,7 +86,9 @@ struct vow_loop {
 
     struct vow__qnode immediates; /* queued immediates in start order */
 
-    int wakefd;                     /* eventfd: posts, signals and child re-checks */
+    int wakefd;                     /* eventfd: posts, signals and child re-checks
+                                       (the post queue owns it: posters may outlive
+                                       the loop) */
     struct vow__io_core wake_io;    /* internal watcher of wakefd */
     struct vow__postq *postq;       /* posted callbacks (post.c) */
 
@@ -173,7 +175,8 @@ int vow__timers_timeout_at(const vow_loop *l, uint64_t now);
 void vow__immediates_run(vow_loop *l);
 
 /* post.c */
-struct vow__postq *vow__postq_new(vow_loop *l);
+struct vow__postq *vow__postq_new(void);
+int vow__postq_fd(const struct vow__postq *q);
 /* Posts queued (or being queued) and not yet run: they keep the loop alive. */
 size_t vow__posts_pending(const vow_loop *l);
 void vow__posts_run(vow_loop *l);

@@ -22,6 +22,9 @@ for w in turn pingpong; do
   done
 done
 
+# post-awake has its own script: medians of fresh processes, more peers, a baseline.
+bash "$(dirname "$0")/post.sh" "$build" || status=1
+
 awk '
   { w = ""; m = ""; o = ""
     for (i = 1; i <= NF; i++) {
