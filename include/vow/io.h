@@ -62,8 +62,16 @@ VOW_API vow *vow_read_exact(vow_loop *l, int fd, void *buf, size_t len);
 /*
  * Writes all len bytes of buf. Fulfils with len once the last byte is handed to the
  * kernel: this is the backpressure point, so wait for it before writing more.
- * Rejects with -errno (-EPIPE, -ECONNRESET). Sockets are written with MSG_NOSIGNAL;
- * for pipes, ignore SIGPIPE in your program to get -EPIPE instead of dying.
+ * Rejects with -errno (-EPIPE, -ECONNRESET; detail: bytes written). Sockets are
+ * written with MSG_NOSIGNAL; for pipes, ignore SIGPIPE in your program to get -EPIPE
+ * instead of dying.
+ * Writes to one fd on one loop are queued: a call made while earlier writes on fd
+ * still wait for the kernel writes nothing itself and goes out after them, so bytes
+ * leave in call order and each vow fulfils in that order; queued writes hold no fd or
+ * watcher of their own. Cancelling or dropping a queued write withdraws it before
+ * any of its bytes are written; cancelling the write in progress leaves what it
+ * already wrote, and the next one follows. vow_stream_write is not part of this
+ * queue: do not mix the two on one fd.
  */
 VOW_API vow *vow_write_all(vow_loop *l, int fd, const void *buf, size_t len);
 

@@ -34,7 +34,6 @@ enum vow__fdop_kind {
     VOW__OP_WRITABLE,
     VOW__OP_READ,
     VOW__OP_READ_EXACT,
-    VOW__OP_WRITE_ALL,
     VOW__OP_ACCEPT,
     VOW__OP_CONNECT
 };
