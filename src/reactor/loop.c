@@ -383,6 +383,9 @@ int vow_loop_run(vow_loop *l, int mode)
     vow__posts_awake(l);
     slice_begin(l);
     vow__loop_after_cb(l);
+    /* Microtasks left by the last slice (or queued outside the loop) ran just now: that
+     * was this call's work, so VOW_RUN_ONCE does not block for more. */
+    int worked = l->slice_left != VOW__SLICE_TASKS;
     int r = loop_alive(l);
     if (mode == VOW_RUN_DEFAULT && r && !l->stop_flag) {
         vow_loop_update_time(l);
@@ -396,7 +399,9 @@ int vow_loop_run(vow_loop *l, int mode)
             vow__loop_after_cb(l);
         }
         first = 0;
-        int timeout = mode == VOW_RUN_NOWAIT ? 0 : poll_timeout(l);
+        int timeout = mode == VOW_RUN_NOWAIT || (mode == VOW_RUN_ONCE && worked)
+                          ? 0
+                          : poll_timeout(l);
         if (timeout != 0)
             timeout = vow__posts_sleep(l, timeout);
         int pr = l->backend->poll(l, timeout);

@@ -165,6 +165,40 @@ static void test_nowait_returns(void **state)
     rt_end(l);
 }
 
+struct finite {
+    long left; /* microtasks still to queue */
+    long runs; /* microtasks run */
+};
+
+static void finite_task(vow_loop *l, void *arg)
+{
+    struct finite *f = arg;
+    f->runs++;
+    if (--f->left > 0)
+        assert_int_equal(vow_loop_queue_microtask(l, finite_task, f), 0);
+}
+
+/*
+ * More microtasks than a slice, and a keepalive, so a blocking poll would never
+ * return: each VOW_RUN_ONCE that finds microtasks left over runs them and returns
+ * instead of blocking, so `while (!done) vow_loop_run(l, VOW_RUN_ONCE)` ends.
+ */
+static void test_once_after_leftovers(void **state)
+{
+    vow_loop *l = rt_new();
+    struct finite f = { .left = 3 * VOW__SLICE_TASKS + 5 };
+    long total = f.left;
+    assert_int_equal(vow_loop_keepalive(l, 1), 1);
+    assert_int_equal(vow_loop_queue_microtask(l, finite_task, &f), 0);
+    int turns = 0;
+    while (f.runs < total) {
+        assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+        assert_true(++turns <= 10);
+    }
+    assert_int_equal(vow_loop_keepalive(l, -1), 0);
+    rt_end(l);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -173,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_slice_count),
         cmocka_unit_test(test_slice_time),
         cmocka_unit_test(test_nowait_returns),
+        cmocka_unit_test(test_once_after_leftovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
