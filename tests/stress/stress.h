@@ -82,7 +82,7 @@ static inline int stress_zombies(void)
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
         char path[64], buf[512];
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        snprintf(path, sizeof(path), "/proc/%.32s/stat", e->d_name);
         FILE *f = fopen(path, "r");
         if (!f)
             continue;
