@@ -420,11 +420,15 @@ int vow_loop_run(vow_loop *l, int mode)
             vow_loop_update_time(l);
             vow__timers_run(l);
         }
+        if (l->sig_linger && !l->head.micro.head)
+            vow__signals_linger_end(l);
         r = loop_alive(l);
         if (mode != VOW_RUN_DEFAULT)
             break;
     }
     l->stop_flag = 0;
+    if (l->sig_linger && !l->head.micro.head)
+        vow__signals_linger_end(l);
     vow__posts_leave(l);
     return loop_alive(l);
 }

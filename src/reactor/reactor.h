@@ -96,9 +96,8 @@ struct vow_loop {
     unsigned sig_count[VOW__NSIG];  /* started signal watchers per signum */
     struct vow__qnode signals;      /* started signal watchers */
     uint64_t sig_resume;            /* rounds cut short by vow_loop_stop, to finish */
-    uint64_t sig_linger;            /* signals whose last watcher stopped in their own
-                                       dispatch: handler kept until the queue is empty */
-    int sig_dispatch;               /* signum whose callback is running, else 0 */
+    uint64_t sig_linger;            /* signals whose last watcher stopped in a callback:
+                                       handler kept until the microtask queue is empty */
 
     struct vow__qnode children;     /* child watchers using the SIGCHLD fallback */
     int child_recheck;              /* fallback: reap watched children next wake-up */

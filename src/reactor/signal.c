@@ -5,8 +5,8 @@
  * marks the signal pending in each watching loop's slot and writes that loop's
  * eventfd; callbacks run on the loop thread from the eventfd's wake-up. A watcher
  * sees only deliveries counted after it started, and a loop whose last watcher of a
- * signal stops inside that signal's dispatch keeps the handler until the microtasks
- * that follow have run (so a waiter that re-arms from them leaves no gap).
+ * signal stops inside a callback or microtask keeps the handler until its microtask
+ * queue is empty (so a waiter that re-arms from the microtasks leaves no gap).
  */
 #include "reactor.h"
 
@@ -200,9 +200,11 @@ int vow_signal_stop(vow_signal *s)
         /* Others on this loop still watch: only this watcher's reference goes. */
         if (--sig_refs[signum] == 0)
             sigaction(signum, &sig_old[signum], NULL);
-    } else if (l->sig_dispatch == signum) {
-        /* Stopped by its own dispatch: the loop keeps this watcher's reference and
-         * its slot bit until the microtasks after it have run (a re-arm takes them). */
+    } else if (vow__loop_in_callback(l)) {
+        /* Stopped from a callback or microtask (a wait that settled, timed out or
+         * was cancelled): the loop keeps this watcher's reference and its slot bit
+         * until the microtask queue is empty, so a wait that starts again from the
+         * microtasks after it takes them over without a gap. */
         l->sig_linger |= sig_bit(signum);
     } else {
         signal_release(l, signum);
@@ -254,11 +256,9 @@ void vow__signals_run(vow_loop *l)
             }
             si->seen = count;
             l->cb_depth++;
-            l->sig_dispatch = signum;
             si->cb(VOW__PUB(signal, si), signum);
             l->cb_depth--;
             vow__loop_after_cb(l);
-            l->sig_dispatch = 0;
             if (l->sig_linger && !l->head.micro.head)
                 vow__signals_linger_end(l);
             if (l->sig_slot < 0)
