@@ -363,6 +363,43 @@ static void test_rearm_gap(void **state)
     rt_end(l);
 }
 
+static void timer_stops(vow_timer *t)
+{
+    struct gap *g = t->data;
+    assert_int_equal(vow_signal_stop(&g->s), 0);
+    assert_int_equal(vow_loop_queue_microtask(VOW__IMPL(timer, t)->loop, gap_restart, g), 0);
+}
+
+/*
+ * The same gap when the wait ends for another reason (a timeout: a timer callback
+ * stops the last watcher) and a microtask starts the next wait.
+ */
+static void test_timeout_gap(void **state)
+{
+    vow_loop *l = rt_new();
+    struct gap g = { .raise_in_gap = 1 };
+    assert_int_equal(vow_signal_init(l, &g.s, gap_cb), 0);
+    g.s.data = &g;
+    assert_int_equal(vow_signal_start(&g.s, SIGUSR1), 0);
+    vow_timer t;
+    assert_int_equal(vow_timer_init(l, &t, timer_stops), 0);
+    t.data = &g;
+    assert_int_equal(vow_timer_start(&t, 0, 0), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(g.calls, 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_NOWAIT), 1);
+    assert_int_equal(g.calls, 0);
+    g.raise_in_gap = 0;
+    assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(vow_signal_stop(&g.s), 0);
+    struct sigaction cur;
+    assert_int_equal(sigaction(SIGUSR1, NULL, &cur), 0);
+    assert_ptr_equal(cur.sa_handler, SIG_DFL);
+    rt_end(l);
+}
+
 /* The handler's table has a fixed number of loop slots. */
 static void test_too_many_loops(void **state)
 {
@@ -405,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_rearm_in_callback),
         cmocka_unit_test(test_delivery_before_start),
         cmocka_unit_test(test_rearm_gap),
+        cmocka_unit_test(test_timeout_gap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

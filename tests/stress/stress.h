@@ -29,11 +29,15 @@ static inline int stress_valgrind(void)
 }
 
 /* The size of a workload: smoke or full; a tenth of smoke (at least 1) under
- * Valgrind, where each step costs fifty times more. */
+ * Valgrind, where each step costs fifty times more. VOW_STRESS_DIV=k divides the
+ * full size (test.sh --stress uses it under the sanitizers). */
 static inline long stress_n(long smoke, long full)
 {
-    if (stress_full())
-        return full;
+    if (stress_full()) {
+        const char *d = getenv("VOW_STRESS_DIV");
+        long k = d ? strtol(d, NULL, 10) : 1;
+        return k > 1 && full / k > 0 ? full / k : full;
+    }
     if (stress_valgrind())
         return smoke / 10 > 0 ? smoke / 10 : 1;
     return smoke;

@@ -125,7 +125,7 @@ static void test_storm(void **state)
 {
     vow_loop *l = vow_loop_new();
     assert_non_null(l);
-    long n = stress_n(20000, 2000000);
+    long n = stress_n(20000, 1000000);
     struct waiter wc = { l, 0, n + 1 }, wk = { l, 0, n + 1 };
     struct storm s = { l, n, chain_start(&wc), vow_co_spawn(l, co_waiter, &wk, NULL) };
     assert_non_null(s.chain);
