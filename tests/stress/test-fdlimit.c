@@ -210,8 +210,14 @@ static int run_child(int extra)
 
 static void test_every_limit(void **state)
 {
-    if (stress_valgrind())
-        skip(); /* Valgrind keeps fds of its own under the limit a child sets. */
+    if (stress_valgrind()) {
+        /* Valgrind keeps fds of its own just below the limit a program sets, so the
+         * limits cannot be swept under it: memcheck the whole workload once instead. */
+        assert_int_equal(workload(), 1);
+        assert_int_equal(tu_live_allocations(), 0);
+        stress_report("fdlimit", "under valgrind: the workload once, without a limit");
+        return;
+    }
     int rounds = (int)stress_n(1, 20);
     int extra = 0, limits = 0;
     int hits[S_N] = { 0 };
