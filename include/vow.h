@@ -82,7 +82,7 @@ typedef struct vow_loop vow_loop;
 enum vow_run_mode {
     VOW_RUN_DEFAULT = 0, /* until nothing is active or pending, or vow_loop_stop() */
     VOW_RUN_ONCE = 1,    /* one turn, blocking for events if there is nothing to do */
-    VOW_RUN_NOWAIT = 2,  /* one turn without blocking */
+    VOW_RUN_NOWAIT = 2,  /* one turn without blocking (one microtask slice) */
     _VOW_RUN_MAX
 };
 
@@ -91,9 +91,12 @@ enum vow_run_mode {
 VOW_API vow_loop *vow_loop_new(void);
 
 /*
- * Runs the loop in the given mode. Microtasks (vow handlers) are drained after every
- * callback. Returns 1 if work remains (active handles, keepalives, queued work),
- * 0 if the loop has nothing left, or:
+ * Runs the loop in the given mode. Microtasks (vow handlers) run after every
+ * callback, in FIFO order, at most 1024 of them or 2 ms of them per loop turn (the
+ * fairness slice): the rest runs at the next turn, so endless microtask work still
+ * lets I/O and timers run. VOW_RUN_ONCE that finds microtasks left over runs them and
+ * does not block. Returns 1 if work remains (active handles, keepalives, queued work
+ * or microtasks), 0 if the loop has nothing left, or:
  *   VOW_EINVAL  l is NULL or mode is unknown
  *   VOW_EBUSY   called from inside a callback or handler of this loop (nothing done)
  *   VOW_ETHREAD called from a thread that does not own the loop (debug builds)
@@ -254,8 +257,12 @@ VOW_API int vow_immediate_start(vow_immediate *im);
 VOW_API int vow_immediate_stop(vow_immediate *im);
 
 /* Signal watcher: the callback runs on the loop's thread (never inside the signal
- * handler) once per turn in which signum was delivered at least once. Several
- * watchers and several loops may watch the same signal. */
+ * handler) once per turn in which signum was delivered at least once since the
+ * watcher started (a watcher started from a callback does not see earlier
+ * deliveries). Several watchers and several loops may watch the same signal. When
+ * the last watcher of a signal on a loop stops from a callback or microtask, the
+ * loop keeps the signal's handler until its microtask queue is empty, so a watcher
+ * started again from there leaves no moment for the default action. */
 typedef struct vow_signal vow_signal;
 typedef void (*vow_signal_fn)(vow_signal *s, int signum);
 struct vow_signal {

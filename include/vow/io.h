@@ -209,9 +209,13 @@ static inline int vow_exit_signal(int64_t status)
 
 /* -------------------------------------------------------------- signals */
 
-/* Fulfils with signum (num) at the next delivery of signum after the call. Rejects
- * with VOW_EINVAL for uncatchable signals. While pending, the signal's default action
- * is replaced by the loop's handling (as with vow_signal). */
+/* Fulfils with signum (num) at the next delivery of signum after the call (never one
+ * that happened before it, even if not yet dispatched). Rejects with VOW_EINVAL for
+ * uncatchable signals. While pending, the signal's default action is replaced by the
+ * loop's handling (as with vow_signal), and when it settles, times out or is
+ * cancelled the handling stays until the loop's microtask queue is empty, so a wait
+ * started again from a handler or coroutine after it leaves no gap (docs/reference/
+ * loop.md, Signal watcher). */
 VOW_API vow *vow_signal_wait(vow_loop *l, int signum);
 
 /* ---------------------------------------------------------------- ticker */
