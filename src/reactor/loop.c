@@ -55,6 +55,7 @@ void vow__drain(vow_loop *l)
     l->draining = 1;
     l->cb_depth++;
     int yielded = 0;
+    unsigned left0 = l->slice_left;
     for (;;) {
         vow__task *t;
         while ((t = h->micro.head) != NULL) {
@@ -70,7 +71,8 @@ void vow__drain(vow_loop *l)
             t->ops->run(l, t);
         }
         if (yielded) {
-            if (h->ext_ops && h->ext_ops->trim)
+            /* Only a drain that ran something can have handled a listed rejection. */
+            if (l->slice_left != left0 && h->ext_ops && h->ext_ops->trim)
                 h->ext_ops->trim(l);
             break;
         }

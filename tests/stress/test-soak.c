@@ -270,6 +270,8 @@ static void test_soak(void **state)
     warm.data = deadline.data = s;
     assert_int_equal(vow_timer_start(&warm, (uint64_t)(seconds * 200), 0), 0);
     assert_int_equal(vow_timer_start(&deadline, (uint64_t)(seconds * 1000), 0), 0);
+    /* The coroutines start (the signal waiter waits) before the thread sends any. */
+    assert_int_equal(vow_loop_run(s->l, VOW_RUN_NOWAIT), 1);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, thread_main, s), 0);
     double t0 = stress_now();
