@@ -18,13 +18,13 @@ struct wq;
 /* One vow_write_all. It does not hold a reference to p: dropping the last reference
  * or cancelling runs wop_abort, which frees the write before p goes. */
 struct wop {
-    vow *p;            /* borrowed, see above */
-    struct wq *q;      /* its queue, NULL until it has one */
-    struct wop *next;  /* the write after it */
-    struct wop **pprev;/* the link that points at it */
-    const char *buf;   /* caller's bytes (never written through) */
-    size_t len;        /* how many */
-    size_t done;       /* handed to the kernel so far */
+    vow *p;             /* borrowed, see above */
+    struct wq *q;       /* its queue, NULL until it has one */
+    struct wop *next;   /* the write after it */
+    struct wop **pprev; /* the link that points at it */
+    const char *buf;    /* caller's bytes (never written through) */
+    size_t len;         /* how many */
+    size_t done;        /* handed to the kernel so far */
 };
 
 /* The writes waiting on one fd of one loop; the first is the one in progress. */

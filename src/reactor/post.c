@@ -35,13 +35,13 @@ struct vow__post_node {
  * cache line each, so a post does not slow the loop down by false sharing. */
 struct vow__postq {
     _Alignas(CACHELINE) _Atomic(struct vow__post_node *) head; /* last node linked */
-    _Alignas(CACHELINE) atomic_uint_least64_t state; /* ST_* bits and count, see above */
-    _Alignas(CACHELINE) atomic_int wake;   /* enum vow__wake_state */
-    atomic_int refs;                       /* the loop's and one per vow_poster_new */
-    int wakefd;                            /* the eventfd, closed with the last reference */
-    void *mem;                             /* what was allocated (this is aligned in it) */
+    _Alignas(CACHELINE) atomic_uint_least64_t state;           /* ST_* bits and count, see above */
+    _Alignas(CACHELINE) atomic_int wake;                       /* enum vow__wake_state */
+    atomic_int refs; /* the loop's and one per vow_poster_new */
+    int wakefd;      /* the eventfd, closed with the last reference */
+    void *mem;       /* what was allocated (this is aligned in it) */
     _Alignas(CACHELINE) struct vow__post_node *tail; /* next to take (loop thread) */
-    struct vow__post_node stub;            /* keeps the list non-empty (Vyukov) */
+    struct vow__post_node stub;                      /* keeps the list non-empty (Vyukov) */
 };
 
 /* Links n at the head: wait-free, any thread. */
@@ -98,8 +98,7 @@ struct vow__postq *vow__postq_new(void)
         close(fd);
         return NULL;
     }
-    struct vow__postq *q =
-        (void *)(((uintptr_t)mem + CACHELINE - 1) & ~(uintptr_t)(CACHELINE - 1));
+    struct vow__postq *q = (void *)(((uintptr_t)mem + CACHELINE - 1) & ~(uintptr_t)(CACHELINE - 1));
     memset(q, 0, sizeof(*q));
     q->mem = mem;
     atomic_init(&q->stub.next, NULL);

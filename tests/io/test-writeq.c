@@ -20,7 +20,7 @@ struct sink {
     unsigned char *data; /* what arrived */
     size_t len, cap;     /* bytes in data, its size */
     unsigned char buf[65536];
-    int eof;             /* EOF seen */
+    int eof; /* EOF seen */
 };
 
 static vow_ret sink_got(void *ctx, const vow_val *v)
@@ -69,8 +69,8 @@ static void small_sndbuf(int fd)
 }
 
 struct order {
-    int next;   /* the id expected to fulfil next */
-    int bad;    /* out-of-order fulfilments */
+    int next; /* the id expected to fulfil next */
+    int bad;  /* out-of-order fulfilments */
 };
 
 struct done_ctx {
@@ -96,13 +96,13 @@ static void test_many_unawaited(void **state)
     long fds_open = tu_open_fds();
     unsigned char *blocks = malloc((size_t)NWRITES * WSIZE);
     struct done_ctx *dc = calloc(NWRITES, sizeof(*dc));
-    struct order o = { 0 };
+    struct order o = {0};
     vow **chains = calloc(NWRITES, sizeof(*chains));
     for (int i = 0; i < NWRITES; i++) {
         fill(blocks + (size_t)i * WSIZE, WSIZE, i);
         vow *w = vow_write_all(l, sv[0], blocks + (size_t)i * WSIZE, WSIZE);
         assert_non_null(w);
-        dc[i] = (struct done_ctx){ &o, i };
+        dc[i] = (struct done_ctx){&o, i};
         chains[i] = vow_then(w, note_done, NULL, &dc[i]);
     }
     /* The peer has not read: most writes wait, and they hold no fd of their own. */
@@ -111,7 +111,7 @@ static void test_many_unawaited(void **state)
     assert_int_equal(tu_open_fds(), fds_open);
     assert_int_equal(vow_state(chains[NWRITES - 1]), VOW_PENDING);
 
-    struct sink s = { 0 };
+    struct sink s = {0};
     vow *r = sink_start(&s, l, sv[1], (size_t)NWRITES * WSIZE);
     for (int i = 0; i < NWRITES; i++) {
         tu_wait(l, chains[i]);
@@ -199,7 +199,7 @@ static void test_withdraw_queued(void **state)
     assert_int_equal(vow_state(w[0]), VOW_PENDING);
 
     drain_junk(l, sv[1], junk);
-    struct sink s = { 0 };
+    struct sink s = {0};
     vow *r = sink_start(&s, l, sv[1], (size_t)N * WSIZE);
     for (int i = 0; i < N; i++) {
         if (i >= 1 && i <= 3)
@@ -299,7 +299,7 @@ static void test_race_and_pipe(void **state)
     fill(b1, WSIZE, 3);
     fill(b2, WSIZE, 4);
     vow *w1 = vow_write_all(l, pf[1], b1, WSIZE);
-    vow *in[2] = { vow_write_all(l, pf[1], b2, WSIZE), vow_delay(l, 1, vow_val_num(-1)) };
+    vow *in[2] = {vow_write_all(l, pf[1], b2, WSIZE), vow_delay(l, 1, vow_val_num(-1))};
     vow *race = vow_race(l, in, 2);
     assert_int_equal(io_num(l, race), -1);
     drain_junk(l, pf[0], junk);
@@ -373,12 +373,9 @@ int main(void)
 {
     tu_install_allocator();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_many_unawaited),
-        cmocka_unit_test(test_withdraw_queued),
-        cmocka_unit_test(test_cancel_head),
-        cmocka_unit_test(test_error_reaches_all),
-        cmocka_unit_test(test_race_and_pipe),
-        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_many_unawaited), cmocka_unit_test(test_withdraw_queued),
+        cmocka_unit_test(test_cancel_head),    cmocka_unit_test(test_error_reaches_all),
+        cmocka_unit_test(test_race_and_pipe),  cmocka_unit_test(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,7 +69,7 @@ static void on_pipe(vow_io *w, int fd, unsigned events)
 static void test_timer_and_io_run(void **state)
 {
     vow_loop *l = rt_new();
-    struct spin s = { 0 };
+    struct spin s = {0};
     vow_timer t;
     assert_int_equal(vow_timer_init(l, &t, stop_spin), 0);
     t.data = &s;
@@ -77,7 +77,7 @@ static void test_timer_and_io_run(void **state)
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     assert_int_equal(write(fds[1], "x", 1), 1);
-    struct pipe_ctx pc = { 0 };
+    struct pipe_ctx pc = {0};
     vow_io w;
     assert_int_equal(vow_io_init(l, &w, fds[0], on_pipe), 0);
     w.data = &pc;
@@ -114,8 +114,8 @@ static void on_turn(vow_immediate *im)
 static void check_slices(long spin_us, long bound)
 {
     vow_loop *l = rt_new();
-    struct spin s = { .spin_us = spin_us };
-    struct turns t = { .s = &s, .left = 40 };
+    struct spin s = {.spin_us = spin_us};
+    struct turns t = {.s = &s, .left = 40};
     assert_int_equal(vow_immediate_init(l, &t.im, on_turn), 0);
     t.im.data = &t;
     assert_int_equal(vow_immediate_start(&t.im), 0);
@@ -149,7 +149,7 @@ static void test_slice_time(void **state)
 static void test_nowait_returns(void **state)
 {
     vow_loop *l = rt_new();
-    struct spin s = { 0 };
+    struct spin s = {0};
     assert_int_equal(vow_loop_queue_microtask(l, spin_task, &s), 0);
     assert_int_equal(rt_turn(l, VOW_RUN_NOWAIT), 1);
     assert_true(s.runs >= 1 && s.runs <= 2 * VOW__SLICE_TASKS);
@@ -186,7 +186,7 @@ static void finite_task(vow_loop *l, void *arg)
 static void test_once_after_leftovers(void **state)
 {
     vow_loop *l = rt_new();
-    struct finite f = { .left = 3 * VOW__SLICE_TASKS + 5 };
+    struct finite f = {.left = 3 * VOW__SLICE_TASKS + 5};
     long total = f.left;
     assert_int_equal(vow_loop_keepalive(l, 1), 1);
     assert_int_equal(vow_loop_queue_microtask(l, finite_task, &f), 0);
@@ -203,10 +203,8 @@ int main(void)
 {
     tu_install_allocator();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timer_and_io_run),
-        cmocka_unit_test(test_slice_count),
-        cmocka_unit_test(test_slice_time),
-        cmocka_unit_test(test_nowait_returns),
+        cmocka_unit_test(test_timer_and_io_run),     cmocka_unit_test(test_slice_count),
+        cmocka_unit_test(test_slice_time),           cmocka_unit_test(test_nowait_returns),
         cmocka_unit_test(test_once_after_leftovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

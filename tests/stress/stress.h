@@ -44,12 +44,12 @@ static inline long stress_n(long smoke, long full)
 }
 
 /* The one result line: a TAP comment, so it sits in the log without breaking TAP. */
-#define stress_report(name, ...)                                                           \
-    do {                                                                                   \
-        printf("# stress %s (%s): ", name, stress_full() ? "full" : "smoke");             \
-        printf(__VA_ARGS__);                                                               \
-        printf("\n");                                                                      \
-        fflush(stdout);                                                                    \
+#define stress_report(name, ...)                                                                   \
+    do {                                                                                           \
+        printf("# stress %s (%s): ", name, stress_full() ? "full" : "smoke");                      \
+        printf(__VA_ARGS__);                                                                       \
+        printf("\n");                                                                              \
+        fflush(stdout);                                                                            \
     } while (0)
 
 /* Seconds on the monotonic clock, for differences. */
@@ -97,8 +97,7 @@ static inline int stress_zombies(void)
         char *rp = strrchr(buf, ')');
         char state;
         int ppid;
-        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self &&
-            state == 'Z')
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self && state == 'Z')
             n++;
     }
     closedir(d);

@@ -18,19 +18,19 @@
 enum { SLOTS = 1000 };
 
 struct storm {
-    vow_loop *l;          /* the loop */
-    vow_timer driver;     /* every 1 ms: spawn, cancel */
-    vow *slot[SLOTS];     /* held coroutine vows (or timeouts over them) */
-    long total;           /* coroutines to start from the driver */
-    long started;         /* started by the driver */
-    long spawned;         /* started, children included */
-    long exited;          /* bodies that reached their end */
-    long cancelled;       /* vow_cancel calls that hit a pending vow */
-    long timeouts;        /* coroutines under a vow_timeout that fired */
-    long completed;       /* bodies whose script ran without cancellation */
-    uint64_t rnd;         /* the driver's generator */
-    int sv[2];            /* a socketpair nobody writes to */
-    int readers;          /* coroutines reading it now (one watcher each) */
+    vow_loop *l;      /* the loop */
+    vow_timer driver; /* every 1 ms: spawn, cancel */
+    vow *slot[SLOTS]; /* held coroutine vows (or timeouts over them) */
+    long total;       /* coroutines to start from the driver */
+    long started;     /* started by the driver */
+    long spawned;     /* started, children included */
+    long exited;      /* bodies that reached their end */
+    long cancelled;   /* vow_cancel calls that hit a pending vow */
+    long timeouts;    /* coroutines under a vow_timeout that fired */
+    long completed;   /* bodies whose script ran without cancellation */
+    uint64_t rnd;     /* the driver's generator */
+    int sv[2];        /* a socketpair nobody writes to */
+    int readers;      /* coroutines reading it now (one watcher each) */
 };
 
 struct co_arg {
@@ -82,7 +82,7 @@ static int step(struct storm *s, uint64_t *rnd, int depth)
             return vow_co_yield();
         struct co_arg *a = malloc(sizeof(*a));
         assert_non_null(a);
-        *a = (struct co_arg){ s, stress_rand(rnd), depth - 1 };
+        *a = (struct co_arg){s, stress_rand(rnd), depth - 1};
         vow *c = vow_co_spawn(s->l, co_body, a, NULL);
         assert_non_null(c);
         s->spawned++;
@@ -96,8 +96,8 @@ static int step(struct storm *s, uint64_t *rnd, int depth)
         return rc == VOW_ECANCELED ? rc : 0;
     }
     case 5: {
-        vow *in[2] = { vow_delay(s->l, stress_rand(rnd) % 3, vow_val_num(1)),
-                       vow_delay(s->l, stress_rand(rnd) % 3, vow_val_num(2)) };
+        vow *in[2] = {vow_delay(s->l, stress_rand(rnd) % 3, vow_val_num(1)),
+                      vow_delay(s->l, stress_rand(rnd) % 3, vow_val_num(2))};
         vow *r = vow_race(s->l, in, 2);
         if (!r)
             return VOW_ENOMEM;
@@ -144,7 +144,7 @@ static void drive(vow_timer *t)
         if (!p && s->started < s->total) {
             struct co_arg *a = malloc(sizeof(*a));
             assert_non_null(a);
-            *a = (struct co_arg){ s, stress_rand(&s->rnd), 2 };
+            *a = (struct co_arg){s, stress_rand(&s->rnd), 2};
             vow *c = vow_co_spawn(s->l, co_body, a, NULL);
             assert_non_null(c);
             s->started++;
@@ -189,7 +189,8 @@ static void test_storm(void **state)
     while (vow_loop_run(s->l, VOW_RUN_DEFAULT) > 0)
         ;
     double secs = stress_now() - t0;
-    stress_report("cancel", "%ld coroutines (children included) in %.1f s: %ld vow_cancel hits, "
+    stress_report("cancel",
+                  "%ld coroutines (children included) in %.1f s: %ld vow_cancel hits, "
                   "%ld timeouts, %ld scripts completed, the rest cancelled; %ld bodies exited",
                   s->spawned, secs, s->cancelled, s->timeouts, s->completed, s->exited);
     assert_int_equal(s->exited, s->spawned);

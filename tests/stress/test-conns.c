@@ -25,20 +25,20 @@
 enum { MSG = 16384, NOREAD_CHUNKS = 4096, READ_IDLE_MS = 10000, WRITE_MS = 1000 };
 
 enum part { NORMAL, SLOW, HALFWAY, RESET, NOREAD, NPARTS };
-static const char *part_name[NPARTS] = { "normal", "slow", "halfway", "reset", "noread" };
+static const char *part_name[NPARTS] = {"normal", "slow", "halfway", "reset", "noread"};
 
 /* ------------------------------------------------------------------ server */
 
 struct server {
-    vow_loop *l;          /* main thread's loop */
-    int lfd;              /* listening socket */
-    vow *acceptor;        /* the accept coroutine */
-    long accepted;        /* connections accepted */
-    long live;            /* handler coroutines not finished */
-    long echoed;          /* bytes echoed */
-    long write_timeouts;  /* writes to a peer that does not read, given up */
-    long peer_errors;     /* resets and broken pipes seen */
-    long accept_errors;   /* accept failures other than cancellation */
+    vow_loop *l;         /* main thread's loop */
+    int lfd;             /* listening socket */
+    vow *acceptor;       /* the accept coroutine */
+    long accepted;       /* connections accepted */
+    long live;           /* handler coroutines not finished */
+    long echoed;         /* bytes echoed */
+    long write_timeouts; /* writes to a peer that does not read, given up */
+    long peer_errors;    /* resets and broken pipes seen */
+    long accept_errors;  /* accept failures other than cancellation */
 };
 
 struct conn {
@@ -113,7 +113,7 @@ static vow_ret co_accept(void *arg)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
         struct conn *c = malloc(sizeof(*c));
         assert_non_null(c);
-        *c = (struct conn){ s, fd };
+        *c = (struct conn){s, fd};
         s->live++;
         /* Fire and forget: the handler runs to its end whether or not we hold it. */
         vow_unref(vow_co_spawn(s->l, co_serve, c, NULL));
@@ -123,12 +123,12 @@ static vow_ret co_accept(void *arg)
 /* ----------------------------------------------------------------- clients */
 
 struct wave {
-    vow_loop *l;       /* client thread's loop */
-    int port;          /* server port */
-    long n;            /* clients in this wave */
-    long ok[NPARTS];   /* clients of each part that did their part */
-    long ran[NPARTS];  /* clients of each part */
-    long bad;          /* well-behaved clients whose echo was wrong */
+    vow_loop *l;      /* client thread's loop */
+    int port;         /* server port */
+    long n;           /* clients in this wave */
+    long ok[NPARTS];  /* clients of each part that did their part */
+    long ran[NPARTS]; /* clients of each part */
+    long bad;         /* well-behaved clients whose echo was wrong */
 };
 
 struct client {
@@ -192,7 +192,7 @@ static vow_ret co_client(void *arg)
         break;
     case RESET: {
         ok = await_for(vow_write_all(w->l, (int)fd, msg, MSG), 5000, NULL) == 0;
-        struct linger lg = { 1, 0 };
+        struct linger lg = {1, 0};
         ok &= setsockopt((int)fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0;
         break;
     }
@@ -219,12 +219,12 @@ static vow_ret co_client(void *arg)
 }
 
 struct client_thread {
-    int port;            /* server port */
-    long waves, per_wave;/* scale */
-    atomic_int wave_done;/* waves finished */
-    struct wave total;   /* sums over the waves */
-    vow_loop *server_l;  /* to tell the server after each wave */
-    int failed;          /* the thread could not run */
+    int port;             /* server port */
+    long waves, per_wave; /* scale */
+    atomic_int wave_done; /* waves finished */
+    struct wave total;    /* sums over the waves */
+    vow_loop *server_l;   /* to tell the server after each wave */
+    int failed;           /* the thread could not run */
 };
 
 static void wave_over(vow_loop *l, void *arg)
@@ -245,11 +245,11 @@ static void *client_main(void *arg)
     }
     vow_loop_set_unhandled(l, tu_quiet, NULL);
     for (long wv = 0; wv < ct->waves; wv++) {
-        struct wave w = { .l = l, .port = ct->port, .n = ct->per_wave };
+        struct wave w = {.l = l, .port = ct->port, .n = ct->per_wave};
         struct client *cs = calloc((size_t)w.n, sizeof(*cs));
         vow **ps = calloc((size_t)w.n, sizeof(*ps));
         for (long i = 0; i < w.n; i++) {
-            cs[i] = (struct client){ &w, wv * w.n + i };
+            cs[i] = (struct client){&w, wv * w.n + i};
             ps[i] = vow_co_spawn(l, co_client, &cs[i], NULL);
         }
         vow *all = vow_all(l, ps, (size_t)w.n);
@@ -295,15 +295,15 @@ static void test_waves(void **state)
     long room = ((long)rl.rlim_cur - fds0 - 64) / 2;
     if (per_wave > room)
         per_wave = room;
-    struct server s = { .l = vow_loop_new() };
+    struct server s = {.l = vow_loop_new()};
     assert_non_null(s.l);
     vow_loop_set_unhandled(s.l, tu_quiet, NULL);
     s.lfd = vow_tcp_listen("127.0.0.1", 0, 4096);
     assert_true(s.lfd >= 0);
     s.acceptor = vow_co_spawn(s.l, co_accept, &s, NULL);
     assert_non_null(s.acceptor);
-    struct client_thread ct = { .port = vow_sock_port(s.lfd), .waves = waves,
-                                .per_wave = per_wave, .server_l = s.l };
+    struct client_thread ct = {
+        .port = vow_sock_port(s.lfd), .waves = waves, .per_wave = per_wave, .server_l = s.l};
     double t0 = stress_now();
     pthread_t th;
     assert_int_equal(vow_loop_keepalive(s.l, 1), 1);
@@ -322,15 +322,16 @@ static void test_waves(void **state)
     assert_int_equal(s.live, 0);
     assert_int_equal(vow_loop_close(s.l), 0);
     long total = waves * per_wave;
-    stress_report("conns", "%ld connections in %ld waves in %.1f s: accepted %ld, echoed %ld "
+    stress_report("conns",
+                  "%ld connections in %ld waves in %.1f s: accepted %ld, echoed %ld "
                   "bytes; clients ok: normal %ld/%ld slow %ld/%ld halfway %ld/%ld reset %ld/%ld "
                   "noread %ld/%ld; server write timeouts %ld, peer errors %ld, accept errors "
-                  "%ld; fds %ld -> %ld", total, waves, secs, s.accepted, s.echoed,
-                  ct.total.ok[NORMAL], ct.total.ran[NORMAL], ct.total.ok[SLOW],
-                  ct.total.ran[SLOW], ct.total.ok[HALFWAY], ct.total.ran[HALFWAY],
-                  ct.total.ok[RESET], ct.total.ran[RESET], ct.total.ok[NOREAD],
-                  ct.total.ran[NOREAD], s.write_timeouts, s.peer_errors, s.accept_errors, fds0,
-                  tu_open_fds());
+                  "%ld; fds %ld -> %ld",
+                  total, waves, secs, s.accepted, s.echoed, ct.total.ok[NORMAL],
+                  ct.total.ran[NORMAL], ct.total.ok[SLOW], ct.total.ran[SLOW], ct.total.ok[HALFWAY],
+                  ct.total.ran[HALFWAY], ct.total.ok[RESET], ct.total.ran[RESET],
+                  ct.total.ok[NOREAD], ct.total.ran[NOREAD], s.write_timeouts, s.peer_errors,
+                  s.accept_errors, fds0, tu_open_fds());
     (void)part_name;
     assert_int_equal(ct.failed, 0);
     assert_int_equal(ct.total.bad, 0);

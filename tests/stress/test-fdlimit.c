@@ -19,12 +19,12 @@
 
 /* In the child, a failed check exits with this status (cmocka is the parent's). */
 #define CHILD_BAD 3
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fdlimit child: %s:%d: %s\n", __FILE__, __LINE__, #cond);      \
-            _exit(CHILD_BAD);                                                              \
-        }                                                                                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fdlimit child: %s:%d: %s\n", __FILE__, __LINE__, #cond);              \
+            _exit(CHILD_BAD);                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* A failure where fds ran out: EMFILE, as a code or a rejection. */
@@ -52,9 +52,9 @@ static void nop_io(vow_io *w, int fd, unsigned events)
 
 /* Where the workload stopped: the fd-creating calls, in order. */
 enum step { S_LOOP, S_LISTEN, S_CONNECT, S_ACCEPT, S_DUP, S_LOOP2, S_SPAWN, S_DONE, S_N };
-static const char *step_name[S_N] = { "vow_loop_new", "vow_tcp_listen", "vow_tcp_connect",
-                                      "vow_accept", "second watcher (dup)",
-                                      "second vow_loop_new", "vow_spawn", "none" };
+static const char *step_name[S_N] = {
+    "vow_loop_new",         "vow_tcp_listen",      "vow_tcp_connect", "vow_accept",
+    "second watcher (dup)", "second vow_loop_new", "vow_spawn",       "none"};
 static enum step stopped_at;
 
 /* The workload; 1 if it completed, 0 if it stopped where fds ran out (cleanly), with
@@ -116,7 +116,7 @@ static int workload(void)
         goto out;
     /* A child with three pipes (and a pidfd, or the SIGCHLD fallback without one). */
     stopped_at = S_SPAWN;
-    const char *argv[] = { "true", NULL };
+    const char *argv[] = {"true", NULL};
     vow_process proc;
     rc = vow_spawn(l, argv, VOW_SPAWN_STDIN | VOW_SPAWN_STDOUT | VOW_SPAWN_STDERR, &proc);
     if (rc < 0) {
@@ -220,7 +220,7 @@ static void test_every_limit(void **state)
     }
     int rounds = (int)stress_n(1, 20);
     int extra = 0, limits = 0;
-    int hits[S_N] = { 0 };
+    int hits[S_N] = {0};
     for (int round = 0; round < rounds; round++) {
         for (extra = 0;; extra++) {
             int r = run_child(extra);
@@ -238,7 +238,8 @@ static void test_every_limit(void **state)
         snprintf(steps + n, sizeof(steps) - n, "%s%s x%d", k ? ", " : "", step_name[k],
                  hits[k] / rounds);
     }
-    stress_report("fdlimit", "%d rounds, %d fd limits each: EMFILE met and handled cleanly "
+    stress_report("fdlimit",
+                  "%d rounds, %d fd limits each: EMFILE met and handled cleanly "
                   "(no fd, allocation or zombie left) at %s; complete at %d extra fds",
                   rounds, limits / rounds, steps, extra);
     /* Every fd-creating call was reached by the limit at least once. */

@@ -18,10 +18,10 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
-static atomic_long fail_rate;     /* 0: no injection */
-static atomic_ullong fail_seq;    /* allocation sequence number, hashed into a decision */
-static uint64_t fail_seed;        /* per run */
-static atomic_long injected;      /* failures injected */
+static atomic_long fail_rate;  /* 0: no injection */
+static atomic_ullong fail_seq; /* allocation sequence number, hashed into a decision */
+static uint64_t fail_seed;     /* per run */
+static atomic_long injected;   /* failures injected */
 
 static uint64_t mix64(uint64_t x)
 {
@@ -63,12 +63,12 @@ static void *oom_realloc(void *p, size_t n)
 #define HELD 256
 
 struct run {
-    vow_loop *l;      /* the loop */
-    vow *held[HELD];  /* references the workload keeps until the end */
-    int n;            /* used entries */
-    int sv[2];        /* socketpair */
-    int pf[2];        /* pipe for the line reader */
-    long posts;       /* posts run */
+    vow_loop *l;     /* the loop */
+    vow *held[HELD]; /* references the workload keeps until the end */
+    int n;           /* used entries */
+    int sv[2];       /* socketpair */
+    int pf[2];       /* pipe for the line reader */
+    long posts;      /* posts run */
 };
 
 static void keep(struct run *r, vow *p)
@@ -132,8 +132,8 @@ static void chains(struct run *r)
             vow_unref(in[i]);
         return;
     }
-    vow *a = vow_all_settled(r->l, (vow *[]){ vow_ref(in[0]), vow_ref(in[1]) }, 2);
-    vow *b = vow_race(r->l, (vow *[]){ vow_ref(in[2]), vow_ref(in[3]) }, 2);
+    vow *a = vow_all_settled(r->l, (vow *[]){vow_ref(in[0]), vow_ref(in[1])}, 2);
+    vow *b = vow_race(r->l, (vow *[]){vow_ref(in[2]), vow_ref(in[3])}, 2);
     vow *c = vow_any(r->l, in, 4);
     keep(r, a);
     keep(r, b);
@@ -148,7 +148,7 @@ static void on_post(vow_loop *l, void *arg)
 
 static void io(struct run *r)
 {
-    static const char chunk[3][64] = { "first chunk", "second chunk", "third chunk" };
+    static const char chunk[3][64] = {"first chunk", "second chunk", "third chunk"};
     for (int i = 0; i < 3; i++)
         keep(r, bounded(vow_write_all(r->l, r->sv[0], chunk[i], sizeof(chunk[i]))));
     static char back[3 * 64];
@@ -182,7 +182,7 @@ static vow_ret co_body(void *arg)
         struct co_arg *child = vow_malloc(sizeof(*child));
         if (!child)
             return vow_fail(VOW_ENOMEM, vow_val_none());
-        *child = (struct co_arg){ r, a.depth - 1 };
+        *child = (struct co_arg){r, a.depth - 1};
         vow *c = vow_co_spawn(r->l, co_body, child, NULL);
         if (!c) {
             vow_free(child);
@@ -201,7 +201,7 @@ static void coroutines(struct run *r)
         struct co_arg *a = vow_malloc(sizeof(*a));
         if (!a)
             continue;
-        *a = (struct co_arg){ r, i % 3 };
+        *a = (struct co_arg){r, i % 3};
         vow *c = vow_co_spawn(r->l, co_body, a, NULL);
         if (!c) {
             vow_free(a);
@@ -220,7 +220,7 @@ static vow_ret got_line(void *ctx, const vow_val *v)
 
 static int workload(void)
 {
-    struct run r = { .l = vow_loop_new() };
+    struct run r = {.l = vow_loop_new()};
     if (!r.l)
         return 0;
     long rate = atomic_exchange(&fail_rate, 0);
@@ -268,7 +268,7 @@ static int workload(void)
 
 static void test_random_failures(void **state)
 {
-    static const long rates[] = { 5, 10, 50, 100, 1000 };
+    static const long rates[] = {5, 10, 50, 100, 1000};
     long seeds = stress_n(6, 1000);
     long runs = 0, fds0 = tu_open_fds();
     signal(SIGUSR2, SIG_IGN);
@@ -288,7 +288,8 @@ static void test_random_failures(void **state)
         }
     }
     signal(SIGUSR2, SIG_DFL);
-    stress_report("oom", "%ld runs of the mixed workload at failure rates 1/5 to 1/1000 in "
+    stress_report("oom",
+                  "%ld runs of the mixed workload at failure rates 1/5 to 1/1000 in "
                   "%.1f s: %ld allocations failed, every run closed its loop with nothing left",
                   runs, stress_now() - t0, atomic_load(&injected));
 }

@@ -18,9 +18,9 @@
 #include <stdatomic.h>
 
 struct waiter {
-    vow_loop *l;  /* the loop */
-    long wakes;   /* deliveries seen */
-    long limit;   /* re-arms after which it stops (turns a livelock into a failure) */
+    vow_loop *l; /* the loop */
+    long wakes;  /* deliveries seen */
+    long limit;  /* re-arms after which it stops (turns a livelock into a failure) */
 };
 
 static vow_ret chain_woke(void *ctx, const vow_val *v)
@@ -71,7 +71,7 @@ static void test_one_wake_per_raise(void **state)
     vow_loop *l = vow_loop_new();
     assert_non_null(l);
     long n = stress_n(200, 20000);
-    struct waiter wc = { l, 0, 1000000000L }, wk = { l, 0, 1000000000L };
+    struct waiter wc = {l, 0, 1000000000L}, wk = {l, 0, 1000000000L};
     vow *chain = chain_start(&wc);
     vow *co = vow_co_spawn(l, co_waiter, &wk, NULL);
     assert_non_null(chain);
@@ -126,8 +126,8 @@ static void test_storm(void **state)
     vow_loop *l = vow_loop_new();
     assert_non_null(l);
     long n = stress_n(20000, 1000000);
-    struct waiter wc = { l, 0, n + 1 }, wk = { l, 0, n + 1 };
-    struct storm s = { l, n, chain_start(&wc), vow_co_spawn(l, co_waiter, &wk, NULL) };
+    struct waiter wc = {l, 0, n + 1}, wk = {l, 0, n + 1};
+    struct storm s = {l, n, chain_start(&wc), vow_co_spawn(l, co_waiter, &wk, NULL)};
     assert_non_null(s.chain);
     assert_non_null(s.co);
     /* Both waiters wait before the storm begins. */
@@ -144,9 +144,10 @@ static void test_storm(void **state)
     double secs = stress_now() - t0;
     vow_unref(s.chain);
     vow_unref(s.co);
-    stress_report("signals/storm", "%ld signals from another thread in %.2f s while waiters "
-                  "re-armed: chain woke %ld times, coroutine %ld times, process alive", n,
-                  secs, wc.wakes, wk.wakes);
+    stress_report("signals/storm",
+                  "%ld signals from another thread in %.2f s while waiters "
+                  "re-armed: chain woke %ld times, coroutine %ld times, process alive",
+                  n, secs, wc.wakes, wk.wakes);
     assert_true(wc.wakes > 0 && wc.wakes <= n);
     assert_true(wk.wakes > 0 && wk.wakes <= n);
     assert_int_equal(vow_loop_close(l), 0);

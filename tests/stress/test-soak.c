@@ -35,25 +35,25 @@ enum { CLIENTS = 8, MAXMSG = 32768 };
 #endif
 
 struct soak {
-    vow_loop *l;            /* the loop */
-    int stop;               /* the deadline passed: every part winds down */
-    int thread_gone;        /* the signalling thread has been joined */
-    int lfd, port;          /* the echo listener */
-    vow *acceptor;          /* its coroutine */
-    long conns;             /* connections served */
-    int64_t echoed;         /* bytes the server echoed */
-    int64_t verified;       /* bytes the clients got back intact */
-    long bad;               /* echoes that did not match */
-    long children;          /* children reaped */
+    vow_loop *l;                 /* the loop */
+    int stop;                    /* the deadline passed: every part winds down */
+    int thread_gone;             /* the signalling thread has been joined */
+    int lfd, port;               /* the echo listener */
+    vow *acceptor;               /* its coroutine */
+    long conns;                  /* connections served */
+    int64_t echoed;              /* bytes the server echoed */
+    int64_t verified;            /* bytes the clients got back intact */
+    long bad;                    /* echoes that did not match */
+    long children;               /* children reaped */
     int64_t exit_sum, exit_want; /* their exit codes, and what they should add up to */
-    int64_t ticks;          /* last ticker count */
-    long sig_wakes;         /* SIGUSR1 waits that woke */
-    int64_t post_sum;       /* numbers posted from the thread, summed here */
-    long rss_warm;          /* resident KiB after the warm-up */
-    vow_poster *poster;     /* the thread's */
-    atomic_int thread_stop; /* tells the thread to finish */
-    atomic_long raised;     /* SIGUSR1 sent by the thread */
-    atomic_llong posted_sum;/* what the thread posted */
+    int64_t ticks;               /* last ticker count */
+    long sig_wakes;              /* SIGUSR1 waits that woke */
+    int64_t post_sum;            /* numbers posted from the thread, summed here */
+    long rss_warm;               /* resident KiB after the warm-up */
+    vow_poster *poster;          /* the thread's */
+    atomic_int thread_stop;      /* tells the thread to finish */
+    atomic_long raised;          /* SIGUSR1 sent by the thread */
+    atomic_llong posted_sum;     /* what the thread posted */
 };
 
 static int await_code(vow *p)
@@ -112,7 +112,7 @@ static vow_ret co_accept(void *arg)
             continue;
         s->conns++;
         struct conn *c = malloc(sizeof(*c));
-        *c = (struct conn){ s, fd };
+        *c = (struct conn){s, fd};
         vow_unref(vow_co_spawn(s->l, co_serve, c, NULL));
     }
 }
@@ -156,7 +156,7 @@ static vow_ret co_children(void *arg)
     for (long i = 0; !s->stop; i++) {
         char cmd[32];
         snprintf(cmd, sizeof(cmd), "exit %ld", i % 7);
-        const char *argv[] = { "sh", "-c", cmd, NULL };
+        const char *argv[] = {"sh", "-c", cmd, NULL};
         vow_process p;
         if (vow_spawn(s->l, argv, VOW_SPAWN_NULL_STDIO, &p) < 0)
             return vow_fail(VOW_ESTATE, vow_val_none());
@@ -293,13 +293,14 @@ static void test_soak(void **state)
     long rss_end = stress_rss_kb();
     int zombies = stress_zombies();
     assert_int_equal(vow_loop_close(s->l), 0);
-    stress_report("soak", "%.1f s: %ld connections, %lld bytes echoed and verified, %ld "
+    stress_report("soak",
+                  "%.1f s: %ld connections, %lld bytes echoed and verified, %ld "
                   "children (exit codes sum %lld), %lld ticks, %lld posted from a thread, "
                   "SIGUSR1 woke %ld of %ld times; fds %ld -> %ld, RSS %ld KiB after warm-up, "
-                  "%ld at the end, zombies %d", secs, s->conns, (long long)s->verified,
-                  s->children, (long long)s->exit_sum, (long long)s->ticks,
-                  (long long)s->post_sum, s->sig_wakes, atomic_load(&s->raised), fds0,
-                  tu_open_fds(), s->rss_warm, rss_end, zombies);
+                  "%ld at the end, zombies %d",
+                  secs, s->conns, (long long)s->verified, s->children, (long long)s->exit_sum,
+                  (long long)s->ticks, (long long)s->post_sum, s->sig_wakes,
+                  atomic_load(&s->raised), fds0, tu_open_fds(), s->rss_warm, rss_end, zombies);
     assert_int_equal(s->bad, 0);
     assert_true(s->verified > 0);
     assert_int_equal(s->verified, s->echoed);

@@ -17,12 +17,12 @@
 #define MAX_GROWTH_KB (256L * 1024)
 
 struct spin {
-    vow_loop *l;   /* the loop */
-    int fired;     /* the timer ran */
-    long iter;     /* iterations done */
-    long rss0;     /* resident KiB at the start */
-    long peak;     /* most resident KiB seen */
-    int runaway;   /* a cap was reached */
+    vow_loop *l; /* the loop */
+    int fired;   /* the timer ran */
+    long iter;   /* iterations done */
+    long rss0;   /* resident KiB at the start */
+    long peak;   /* most resident KiB seen */
+    int runaway; /* a cap was reached */
 };
 
 static void on_timer(vow_timer *t)
@@ -73,7 +73,7 @@ static void start_timer(struct spin *s, vow_timer *t)
 
 static void test_coroutine_awaits_settled(void **state)
 {
-    struct spin s = { .l = vow_loop_new() };
+    struct spin s = {.l = vow_loop_new()};
     assert_non_null(s.l);
     vow_timer t;
     start_timer(&s, &t);
@@ -83,9 +83,10 @@ static void test_coroutine_awaits_settled(void **state)
         ;
     assert_int_equal(vow_code(co), 0);
     vow_unref(co);
-    stress_report("starve/coroutine", "%ld awaits of settled vows before a 10 ms timer fired, "
-                  "resident +%ld KiB: %s", s.iter, s.peak - s.rss0,
-                  s.runaway ? "STARVED" : "ok");
+    stress_report("starve/coroutine",
+                  "%ld awaits of settled vows before a 10 ms timer fired, "
+                  "resident +%ld KiB: %s",
+                  s.iter, s.peak - s.rss0, s.runaway ? "STARVED" : "ok");
     assert_false(s.runaway);
     assert_true(s.fired);
     assert_int_equal(vow_loop_close(s.l), 0);
@@ -114,7 +115,7 @@ static vow_ret chain_step(void *ctx, const vow_val *v)
 
 static void test_chain_adopts_settled(void **state)
 {
-    struct spin s = { .l = vow_loop_new() };
+    struct spin s = {.l = vow_loop_new()};
     assert_non_null(s.l);
     vow_timer t;
     start_timer(&s, &t);
@@ -124,9 +125,10 @@ static void test_chain_adopts_settled(void **state)
         ;
     assert_int_equal(vow_state(c), VOW_FULFILLED);
     vow_unref(c);
-    stress_report("starve/chain", "%ld adoptions of settled vows before a 10 ms timer fired, "
-                  "resident +%ld KiB: %s", s.iter, s.peak - s.rss0,
-                  s.runaway ? "STARVED" : "ok");
+    stress_report("starve/chain",
+                  "%ld adoptions of settled vows before a 10 ms timer fired, "
+                  "resident +%ld KiB: %s",
+                  s.iter, s.peak - s.rss0, s.runaway ? "STARVED" : "ok");
     assert_false(s.runaway);
     assert_true(s.fired);
     assert_int_equal(vow_loop_close(s.l), 0);

@@ -19,32 +19,32 @@ enum { LOOPS = 4, PRODUCERS = 8 };
 
 /* A FIFO of remotes handed from the loops to the producers. */
 struct handoff {
-    pthread_mutex_t mu;   /* guards the fields below */
-    pthread_cond_t cv;    /* signalled when items arrive or the round ends */
-    vow_remote **items;   /* ring of remotes */
-    int64_t *vals;        /* the value each one should get */
-    long cap, head, n;    /* ring size, first item, items queued */
-    int over;             /* no more items this round */
+    pthread_mutex_t mu; /* guards the fields below */
+    pthread_cond_t cv;  /* signalled when items arrive or the round ends */
+    vow_remote **items; /* ring of remotes */
+    int64_t *vals;      /* the value each one should get */
+    long cap, head, n;  /* ring size, first item, items queued */
+    int over;           /* no more items this round */
 };
 
 struct loop_side {
-    int idx;                  /* 0..LOOPS-1 */
-    vow_loop *l;              /* created by its thread */
-    vow_poster *next;         /* poster of the next loop (tokens) */
-    atomic_int ready;         /* the loop and its poster exist */
-    long per_round;           /* vows to make */
-    int64_t seen_sum;         /* values the handlers saw */
-    long settled;             /* handlers run */
-    atomic_long tokens;       /* tokens received from the previous loop */
-    atomic_long noise_ran;    /* noise posts run */
-    int failed;               /* something did not check out */
+    int idx;               /* 0..LOOPS-1 */
+    vow_loop *l;           /* created by its thread */
+    vow_poster *next;      /* poster of the next loop (tokens) */
+    atomic_int ready;      /* the loop and its poster exist */
+    long per_round;        /* vows to make */
+    int64_t seen_sum;      /* values the handlers saw */
+    long settled;          /* handlers run */
+    atomic_long tokens;    /* tokens received from the previous loop */
+    atomic_long noise_ran; /* noise posts run */
+    int failed;            /* something did not check out */
 };
 
 static struct loop_side sides[LOOPS];
 static struct handoff hand;
-static atomic_long produced_sum;  /* sum of the values producers settled with */
-static atomic_long noise_ok;      /* noise posts accepted */
-static pthread_barrier_t all_ready; /* every loop exists */
+static atomic_long produced_sum;       /* sum of the values producers settled with */
+static atomic_long noise_ok;           /* noise posts accepted */
+static pthread_barrier_t all_ready;    /* every loop exists */
 static pthread_barrier_t posters_made; /* every poster exists: loops may close after */
 
 static void token(vow_loop *l, void *arg)
@@ -225,7 +225,7 @@ static void test_storm(void **state)
         struct producer prs[PRODUCERS];
         memset(prs, 0, sizeof(prs));
         for (int i = 0; i < LOOPS; i++) {
-            sides[i] = (struct loop_side){ .idx = i, .per_round = per_round };
+            sides[i] = (struct loop_side){.idx = i, .per_round = per_round};
             assert_int_equal(pthread_create(&lt[i], NULL, loop_main, &sides[i]), 0);
         }
         for (int i = 0; i < PRODUCERS; i++)
@@ -255,10 +255,12 @@ static void test_storm(void **state)
         assert_int_equal(noise_ran, atomic_load(&noise_ok));
         assert_int_equal(tu_live_allocations(), 0);
     } while (stress_now() - t0 < seconds);
-    stress_report("xthread", "%d loops, %d producer threads, %ld rounds in %.1f s: %ld vows "
+    stress_report("xthread",
+                  "%d loops, %d producer threads, %ld rounds in %.1f s: %ld vows "
                   "settled across threads (sum %lld checked), %ld tokens loop to loop, %ld "
-                  "noise posts run, the rest refused after close", LOOPS, PRODUCERS, rounds,
-                  stress_now() - t0, settled, (long long)seen, settled, noise_ran);
+                  "noise posts run, the rest refused after close",
+                  LOOPS, PRODUCERS, rounds, stress_now() - t0, settled, (long long)seen, settled,
+                  noise_ran);
     free(hand.items);
     free(hand.vals);
 }

@@ -103,9 +103,11 @@ int main(int argc, char **argv)
     if (!B.seen_done)
         bench_fail("post-awake", "the last send was not seen");
     ev_loop_destroy(B.loop);
-    printf("workload=post-awake-cold impl=libev n=%d seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f cpu_ns_per_op=%.1f\n",
+    printf("workload=post-awake-cold impl=libev n=%d seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
+           "cpu_ns_per_op=%.1f\n",
            COLD, B.cold_s, COLD / B.cold_s, B.cold_s * 1e9 / COLD, B.cold_cpu * 1e9 / COLD);
-    printf("workload=post-awake impl=libev n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f cpu_ns_per_op=%.1f\n",
+    printf("workload=post-awake impl=libev n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
+           "cpu_ns_per_op=%.1f\n",
            B.n, B.warm_s, (double)B.n / B.warm_s, B.warm_s * 1e9 / (double)B.n,
            B.warm_cpu * 1e9 / (double)B.n);
     return 0;

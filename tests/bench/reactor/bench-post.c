@@ -32,17 +32,17 @@ static double thread_cpu(void)
 }
 
 struct bench {
-    vow_loop *l;         /* the loop, run by the main thread */
-    vow_immediate im;    /* keeps the loop turning */
-    long total;          /* posts to expect */
-    long ran;            /* posts run (loop thread) */
-    long sum;            /* sum of their arguments, checked */
-    atomic_int running;  /* the loop has turned once */
-    double cold_s;       /* the first COLD posts, poster's time */
-    double warm_s;       /* the measured N posts, poster's time */
-    double cold_cpu;     /* the same, the poster thread's CPU time */
+    vow_loop *l;        /* the loop, run by the main thread */
+    vow_immediate im;   /* keeps the loop turning */
+    long total;         /* posts to expect */
+    long ran;           /* posts run (loop thread) */
+    long sum;           /* sum of their arguments, checked */
+    atomic_int running; /* the loop has turned once */
+    double cold_s;      /* the first COLD posts, poster's time */
+    double warm_s;      /* the measured N posts, poster's time */
+    double cold_cpu;    /* the same, the poster thread's CPU time */
     double warm_cpu;
-    long n;              /* measured posts */
+    long n; /* measured posts */
 };
 
 static struct bench B;
@@ -101,8 +101,7 @@ int main(int argc, char **argv)
     B.n = bench_n(argc, argv, 2000000);
     B.total = COLD + B.n / 10 + B.n;
     B.l = vow_loop_new();
-    if (!B.l || vow_immediate_init(B.l, &B.im, on_turn) != 0 ||
-        vow_immediate_start(&B.im) != 0)
+    if (!B.l || vow_immediate_init(B.l, &B.im, on_turn) != 0 || vow_immediate_start(&B.im) != 0)
         bench_fail("post-awake", "setup");
     pthread_t th;
     if (pthread_create(&th, NULL, poster, NULL) != 0)
@@ -117,10 +116,12 @@ int main(int argc, char **argv)
         bench_fail("post-awake", "not every post ran once");
     if (vow_loop_close(B.l) != 0)
         bench_fail("post-awake", "vow_loop_close");
-    printf("workload=post-awake-cold impl=%s n=%d seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f cpu_ns_per_op=%.1f\n",
+    printf("workload=post-awake-cold impl=%s n=%d seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
+           "cpu_ns_per_op=%.1f\n",
            IMPL, COLD, B.cold_s, COLD / B.cold_s, B.cold_s * 1e9 / COLD, B.cold_cpu * 1e9 / COLD);
-    printf("workload=post-awake impl=%s n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f cpu_ns_per_op=%.1f\n", IMPL,
-           B.n, B.warm_s, (double)B.n / B.warm_s, B.warm_s * 1e9 / (double)B.n,
+    printf("workload=post-awake impl=%s n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
+           "cpu_ns_per_op=%.1f\n",
+           IMPL, B.n, B.warm_s, (double)B.n / B.warm_s, B.warm_s * 1e9 / (double)B.n,
            B.warm_cpu * 1e9 / (double)B.n);
     return 0;
 }

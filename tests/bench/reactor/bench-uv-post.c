@@ -36,14 +36,14 @@ static struct {
     uv_loop_t loop;
     uv_async_t async;
     uv_idle_t idle;
-    int queued;            /* impl=libuv+queue */
-    pthread_mutex_t mu;    /* guards head/tail */
+    int queued;         /* impl=libuv+queue */
+    pthread_mutex_t mu; /* guards head/tail */
     struct node *head, **tail;
-    long total;            /* posts to expect (queue mode) */
-    long ran, sum;         /* loop thread */
-    atomic_int running;    /* the loop has turned once */
-    atomic_int done;       /* the poster has finished (bare mode) */
-    int seen_done;         /* an async callback ran after done (bare mode) */
+    long total;         /* posts to expect (queue mode) */
+    long ran, sum;      /* loop thread */
+    atomic_int running; /* the loop has turned once */
+    atomic_int done;    /* the poster has finished (bare mode) */
+    int seen_done;      /* an async callback ran after done (bare mode) */
     long n;
     double cold_s, warm_s;
     double cold_cpu, warm_cpu; /* the poster thread's CPU time for the same phases */
@@ -153,10 +153,12 @@ int main(int argc, char **argv)
     }
     if (uv_loop_close(&B.loop) != 0)
         bench_fail("post-awake", "uv_loop_close");
-    printf("workload=post-awake-cold impl=%s n=%d seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f cpu_ns_per_op=%.1f\n",
+    printf("workload=post-awake-cold impl=%s n=%d seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
+           "cpu_ns_per_op=%.1f\n",
            impl, COLD, B.cold_s, COLD / B.cold_s, B.cold_s * 1e9 / COLD, B.cold_cpu * 1e9 / COLD);
-    printf("workload=post-awake impl=%s n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f cpu_ns_per_op=%.1f\n", impl,
-           B.n, B.warm_s, (double)B.n / B.warm_s, B.warm_s * 1e9 / (double)B.n,
+    printf("workload=post-awake impl=%s n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
+           "cpu_ns_per_op=%.1f\n",
+           impl, B.n, B.warm_s, (double)B.n / B.warm_s, B.warm_s * 1e9 / (double)B.n,
            B.warm_cpu * 1e9 / (double)B.n);
     return 0;
 }
