@@ -5,19 +5,25 @@
 # dir, then libvow installed and consumed as a user would. Ends with one line
 # "N passed, N failed" counting every TAP test case of every stage; exits non-zero if
 # anything failed. `--quick` runs only the first stage; `--deb` adds a last stage that
-# builds, installs, uses and removes the Debian packages (root, Debian 12).
+# builds, installs, uses and removes the Debian packages (root, Debian 12). `--stress`
+# runs only the stress suite (tests/stress) at full scale instead: in the gcc release
+# build, then the threaded programs under ThreadSanitizer and the rest under
+# AddressSanitizer (the default run has a short smoke of each).
 set -uo pipefail
 cd "$(dirname "$0")"
 src=$PWD
 
 quick=0
 deb=0
+stress=0
+usage="usage: bash test.sh [--quick] [--deb] | --stress"
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
     --deb) deb=1 ;;
-    -h|--help) echo "usage: bash test.sh [--quick] [--deb]"; exit 0 ;;
-    *) echo "test.sh: unknown argument '$arg' (usage: bash test.sh [--quick] [--deb])" >&2; exit 2 ;;
+    --stress) stress=1 ;;
+    -h|--help) echo "$usage"; exit 0 ;;
+    *) echo "test.sh: unknown argument '$arg' ($usage)" >&2; exit 2 ;;
   esac
 done
 
@@ -161,12 +167,12 @@ stage_valgrind() {
 # The programs that use threads: remote settling, cross-thread post, signals (which
 # other threads may receive), the quality sweep that posts from threads, coroutines
 # on several threads (one loop each), the thread pool (not its fork tests: TSan
-# cannot start threads in a child of a threaded process), channels between loops, and
-# scope children settled from threads.
+# cannot start threads in a child of a threaded process), channels between loops,
+# scope children settled from threads, and the stress programs with threads.
 tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread co-threads-asm
             co-threads-ucontext work-pool-epoll work-pool-poll work-fs-epoll work-fs-poll
             work-dns-epoll work-dns-poll work-co-asm work-env-3 sync-cross-epoll sync-cross-poll
-            scope-asm-epoll)
+            scope-asm-epoll stress-xthread stress-signals stress-conns stress-soak)
 stage_tsan() {
   local dir=$prefix-tsan
   if CC=clang setup_build "$dir" -Db_sanitize=thread -Db_lundef=false -Djemalloc=disabled \
@@ -324,7 +330,51 @@ stage_deb() {
   JOBS=$jobs run_tap bash tests/install/deb.sh "$src/$prefix-deb"
 }
 
+# --stress: the stress suite at full scale (VOW_STRESS=full). The timeouts in
+# tests/stress/meson.build are for the smoke run, hence the multiplier. The soak
+# runs VOW_STRESS_SECONDS (300 in the release build, 60 under a sanitizer); under the
+# sanitizers the other sizes are a tenth (VOW_STRESS_DIV).
+stress_run() {
+  local dir=$1 logbase=$2 secs=$3 div=$4
+  shift 4
+  VOW_STRESS=full VOW_STRESS_SECONDS=$secs VOW_STRESS_DIV=$div run_suite "$dir" "$logbase" \
+    --timeout-multiplier 20 "$@"
+}
+stage_stress() {
+  if CC=gcc setup_build "$prefix-gcc" -Dwerror=true -Dbuildtype=release; then
+    check "gcc -Werror build" 0
+    stress_run "$prefix-gcc" stress-gcc 300 1 --suite stress
+  else
+    check "gcc -Werror build" 1
+  fi
+  if CC=clang setup_build "$prefix-tsan" -Db_sanitize=thread -Db_lundef=false \
+      -Djemalloc=disabled -Dbench=false -Dexamples=false; then
+    check "clang TSan build" 0
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+      stress_run "$prefix-tsan" stress-tsan 60 10 stress-xthread stress-signals
+  else
+    check "clang TSan build" 1
+  fi
+  if CC=clang setup_build "$prefix-asan" -Dwerror=true -Db_sanitize=address,undefined \
+      -Db_lundef=false -Dbench=false; then
+    check "clang ASan+UBSan build" 0
+    ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1 \
+    UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+      stress_run "$prefix-asan" stress-asan 60 10 stress-starve stress-signals stress-conns \
+        stress-oom stress-cancel stress-fdlimit stress-soak
+  else
+    check "clang ASan+UBSan build" 1
+  fi
+}
+
 t_start=$SECONDS
+if [ $stress -eq 1 ]; then
+  stage stress stage_stress
+  echo "test.sh: stage times: ${timings[*]}; total $((SECONDS - t_start))s" >&2
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+fi
 stage gcc stage_gcc
 if [ $quick -eq 0 ]; then
   stage asan+ubsan stage_asan

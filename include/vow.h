@@ -95,7 +95,7 @@ typedef struct vow_loop vow_loop;
 enum vow_run_mode {
     VOW_RUN_DEFAULT = 0, /* until nothing is active or pending, or vow_loop_stop() */
     VOW_RUN_ONCE = 1,    /* one turn, blocking for events if there is nothing to do */
-    VOW_RUN_NOWAIT = 2,  /* one turn without blocking */
+    VOW_RUN_NOWAIT = 2,  /* one turn without blocking (one microtask slice) */
     _VOW_RUN_MAX
 };
 
@@ -104,9 +104,12 @@ enum vow_run_mode {
 VOW_API vow_loop *vow_loop_new(void);
 
 /*
- * Runs the loop in the given mode. Microtasks (vow handlers) are drained after every
- * callback. Returns 1 if work remains (active handles, keepalives, queued work),
- * 0 if the loop has nothing left, or:
+ * Runs the loop in the given mode. Microtasks (vow handlers) run after every
+ * callback, in FIFO order, at most 1024 of them or 2 ms of them per loop turn (the
+ * fairness slice): the rest runs at the next turn, so endless microtask work still
+ * lets I/O and timers run. VOW_RUN_ONCE that finds microtasks left over runs them and
+ * does not block. Returns 1 if work remains (active handles, keepalives, queued work
+ * or microtasks), 0 if the loop has nothing left, or:
  *   VOW_EINVAL  l is NULL or mode is unknown
  *   VOW_EBUSY   called from inside a callback or handler of this loop (nothing done)
  *   VOW_ETHREAD called from a thread that does not own the loop (debug builds)
@@ -163,15 +166,39 @@ VOW_API int vow_loop_backend_timeout(const vow_loop *l);
 VOW_API int vow_loop_keepalive(vow_loop *l, int delta);
 
 /*
- * Runs fn(l, arg) on the loop's thread at its next turn, in posting order.
- * Any thread. The one thread-safe call of the reactor. Each post keeps the loop
- * alive until it has run.
+ * Runs fn(l, arg) on the loop's thread at its next turn, in posting order. Any
+ * thread, as long as l stays open for the whole call: the caller must know that
+ * vow_loop_close cannot run meanwhile (the loop thread holds a keepalive until the
+ * posting threads are done, or joins them before closing). A thread that cannot know
+ * when the loop closes posts through a vow_poster instead. Each post keeps the loop
+ * alive until it has run. A post to a loop that is running callbacks, or that an
+ * earlier post already woke, makes no system call; a post to a sleeping loop writes
+ * its eventfd once.
  *   VOW_ENOMEM  the queue node could not be allocated (fn will not run)
  *   VOW_ECLOSED the loop is closing (fn will not run)
  *   VOW_EINVAL  l or fn is NULL
  */
 typedef void (*vow_post_fn)(vow_loop *l, void *arg);
 VOW_API int vow_loop_post(vow_loop *l, vow_post_fn fn, void *arg);
+
+/*
+ * A poster: a handle to post to a loop whose lifetime its holder controls, for threads
+ * that may race with vow_loop_close. It does not keep the loop alive or open; once
+ * the loop has closed, vow_poster_post returns VOW_ECLOSED, and the poster stays valid
+ * until vow_poster_close. vow_loop_close succeeds only when no post is queued and no
+ * poster is inside vow_poster_post, in one atomic step, so each post either runs
+ * before the loop closes or is refused.
+ */
+typedef struct vow_poster vow_poster;
+/* A poster of l. Any thread while l is certainly open (typically the loop thread,
+ * before handing it to another thread). Allocates nothing: NULL only if l is NULL.
+ * Every vow_poster_new is matched by one vow_poster_close. */
+VOW_API vow_poster *vow_poster_new(vow_loop *l);
+/* As vow_loop_post, through p. Any thread, at any time until vow_poster_close(p).
+ *   VOW_ECLOSED the loop has closed (fn will not run);  VOW_ENOMEM;  VOW_EINVAL */
+VOW_API int vow_poster_post(vow_poster *p, vow_post_fn fn, void *arg);
+/* Lets go of p (NULL: no-op). Any thread; p must not be used afterwards. */
+VOW_API void vow_poster_close(vow_poster *p);
 
 /*
  * Queues fn(l, arg) as a microtask: it runs after the current callback or handler,
@@ -247,8 +274,12 @@ VOW_API int vow_immediate_start(vow_immediate *im);
 VOW_API int vow_immediate_stop(vow_immediate *im);
 
 /* Signal watcher: the callback runs on the loop's thread (never inside the signal
- * handler) once per turn in which signum was delivered at least once. Several
- * watchers and several loops may watch the same signal. */
+ * handler) once per turn in which signum was delivered at least once since the
+ * watcher started (a watcher started from a callback does not see earlier
+ * deliveries). Several watchers and several loops may watch the same signal. When
+ * the last watcher of a signal on a loop stops from a callback or microtask, the
+ * loop keeps the signal's handler until its microtask queue is empty, so a watcher
+ * started again from there leaves no moment for the default action. */
 typedef struct vow_signal vow_signal;
 typedef void (*vow_signal_fn)(vow_signal *s, int signum);
 struct vow_signal {

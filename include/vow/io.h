@@ -67,8 +67,16 @@ VOW_API vow *vow_read_exact(vow_loop *l, int fd, void *buf, size_t len);
 /*
  * Writes all len bytes of buf. Fulfils with len once the last byte is handed to the
  * kernel: this is the backpressure point, so wait for it before writing more.
- * Rejects with -errno (-EPIPE, -ECONNRESET). Sockets are written with MSG_NOSIGNAL;
- * for pipes, ignore SIGPIPE in your program to get -EPIPE instead of dying.
+ * Rejects with -errno (-EPIPE, -ECONNRESET; detail: bytes written). Sockets are
+ * written with MSG_NOSIGNAL; for pipes, ignore SIGPIPE in your program to get -EPIPE
+ * instead of dying.
+ * Writes to one fd on one loop are queued: a call made while earlier writes on fd
+ * still wait for the kernel writes nothing itself and goes out after them, so bytes
+ * leave in call order and each vow fulfils in that order; queued writes hold no fd or
+ * watcher of their own. Cancelling or dropping a queued write withdraws it before
+ * any of its bytes are written; cancelling the write in progress leaves what it
+ * already wrote, and the next one follows. vow_stream_write is not part of this
+ * queue: do not mix the two on one fd.
  */
 VOW_API vow *vow_write_all(vow_loop *l, int fd, const void *buf, size_t len);
 
@@ -213,9 +221,13 @@ static inline int vow_exit_signal(int64_t status)
 
 /* -------------------------------------------------------------- signals */
 
-/* Fulfils with signum (num) at the next delivery of signum after the call. Rejects
- * with VOW_EINVAL for uncatchable signals. While pending, the signal's default action
- * is replaced by the loop's handling (as with vow_signal). */
+/* Fulfils with signum (num) at the next delivery of signum after the call (never one
+ * that happened before it, even if not yet dispatched). Rejects with VOW_EINVAL for
+ * uncatchable signals. While pending, the signal's default action is replaced by the
+ * loop's handling (as with vow_signal), and when it settles, times out or is
+ * cancelled the handling stays until the loop's microtask queue is empty, so a wait
+ * started again from a handler or coroutine after it leaves no gap (docs/reference/
+ * loop.md, Signal watcher). */
 VOW_API vow *vow_signal_wait(vow_loop *l, int signum);
 
 /* ---------------------------------------------------------------- ticker */

@@ -35,7 +35,6 @@ enum vow__fdop_kind {
     VOW__OP_WRITABLE,
     VOW__OP_READ,
     VOW__OP_READ_EXACT,
-    VOW__OP_WRITE_ALL,
     VOW__OP_ACCEPT,
     VOW__OP_CONNECT
 };
@@ -55,5 +54,9 @@ vow *vow__tcp_connect_name(vow_loop *l, const char *host, int port);
 struct addrinfo;
 /* Races the stream addresses of ai (borrowed: copied) as RFC 8305 says (connect.c). */
 vow *vow__connect_addrinfo(vow_loop *l, const struct addrinfo *ai);
+
+/* A file, directory or block device: no readiness, so fd operations refuse it with
+ * VOW_EFILE on every backend (vow/fs.h is the way to them). */
+bool vow__fd_no_readiness(int fd);
 
 #endif /* VOW_IO_INT_H */

@@ -20,6 +20,7 @@ _Static_assert(sizeof(struct vow) <= 64, "a vow fits in 64 bytes");
 /* ------------------------------------------------------------ per-loop state */
 
 static void ext_checkpoint(vow_loop *l);
+static void ext_trim(vow_loop *l);
 
 static int ext_busy(vow_loop *l)
 {
@@ -54,7 +55,8 @@ static void ext_fini(vow_loop *l)
     vow__head(l)->ext_ops = NULL;
 }
 
-static const struct vow__ext_ops ext_ops = { ext_checkpoint, ext_busy, ext_fini };
+static const struct vow__ext_ops ext_ops = { ext_checkpoint, ext_busy, ext_fini,
+                                                ext_trim };
 
 static struct vow__ext *ext_get(vow_loop *l)
 {
@@ -695,6 +697,38 @@ static void report(struct vow__ext *x, vow *p, int event)
     } else if (event == VOW_UNHANDLED) {
         fprintf(stderr, "libvow: unhandled rejection: %s (%s)\n", vow_err_name(p->code),
                 vow_strerror(p->code));
+    }
+}
+
+/*
+ * A drain stopped at the end of its fairness slice with microtasks left, so no
+ * checkpoint comes yet: rejections handled since they were listed are let go, so work
+ * that keeps the queue busy (a loop of rejected vows it handles) cannot grow the list.
+ * Those still unhandled stay for the checkpoint.
+ */
+static void ext_trim(vow_loop *l)
+{
+    struct vow__ext *x = vow__head(l)->ext;
+    vow *gone = NULL;
+    vow **pp = &x->unhandled;
+    x->unhandled_tail = &x->unhandled;
+    while (*pp) {
+        vow *p = *pp;
+        if (p->flags & VF_HANDLED) {
+            *pp = p->list_next;
+            p->flags &= (uint8_t)~VF_LISTED;
+            p->list_next = gone;
+            gone = p;
+        } else {
+            pp = &p->list_next;
+            x->unhandled_tail = pp;
+        }
+    }
+    /* Released once the list is whole again: a drop may reject and list more. */
+    while (gone) {
+        vow *p = gone;
+        gone = p->list_next;
+        vow_unref(p);
     }
 }
 
