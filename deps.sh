@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs (as root, with apt-get) the Debian 12 packages libvow's build, tests and
-# benchmarks need, skipping those already present. Usage: deps.sh [build|test|bench]
+# Installs (as root, with apt-get) the Debian 12 packages that libvow's build, tests,
+# benchmarks and the Debian packaging need, skipping those already present.
+# Usage: deps.sh [build|test|bench|deb]
 set -euo pipefail
 what=${1:-test}
 pkgs=(meson ninja-build pkg-config gcc libjemalloc-dev libcmocka-dev
@@ -10,6 +11,8 @@ case "$what" in
   # libclang-rt-14-dev holds clang 14's sanitizer and libFuzzer runtimes on Debian 12.
   test)  pkgs+=(clang libclang-rt-14-dev valgrind lcov python3) ;;
   bench) pkgs+=(libboost-context-dev nodejs python3 valgrind) ;;
+  # test.sh --deb: dpkg-buildpackage, debhelper's dh with the meson build system, lintian.
+  deb)   pkgs+=(dpkg-dev debhelper fakeroot lintian python3) ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

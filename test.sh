@@ -2,24 +2,37 @@
 # SPDX-License-Identifier: MIT
 # The quality gates: gcc -Werror, clang ASan+UBSan, Valgrind memcheck, TSan on the
 # threaded tests, a coverage floor and a bounded libFuzzer run, each in its own build
-# dir. Ends with one line "N passed, N failed" counting every TAP test case of every
-# stage; exits non-zero if anything failed. `--quick` runs only the first stage.
+# dir, then libvow installed and consumed as a user would. Ends with one line
+# "N passed, N failed" counting every TAP test case of every stage; exits non-zero if
+# anything failed. `--quick` runs only the first stage; `--deb` adds a last stage that
+# builds, installs, uses and removes the Debian packages (root, Debian 12). `--stress`
+# runs only the stress suite (tests/stress) at full scale instead: in the gcc release
+# build, then the threaded programs under ThreadSanitizer and the rest under
+# AddressSanitizer (the default run has a short smoke of each).
 set -uo pipefail
 cd "$(dirname "$0")"
 src=$PWD
 
 quick=0
+deb=0
+stress=0
+usage="usage: bash test.sh [--quick] [--deb] | --stress"
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) echo "usage: bash test.sh [--quick]"; exit 0 ;;
-    *) echo "test.sh: unknown argument '$arg' (usage: bash test.sh [--quick])" >&2; exit 2 ;;
+    --deb) deb=1 ;;
+    --stress) stress=1 ;;
+    -h|--help) echo "$usage"; exit 0 ;;
+    *) echo "test.sh: unknown argument '$arg' ($usage)" >&2; exit 2 ;;
   esac
 done
 
 # Everything the stages need comes from deps.sh; a missing tool is installed, never
 # a reason to skip a stage.
 bash ./deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
+if [ $deb -eq 1 ]; then
+  bash ./deps.sh deb || { echo "0 passed, 1 failed"; exit 1; }
+fi
 
 prefix=${BUILD_PREFIX:-build-test}
 jobs=${JOBS:-$(nproc)}
@@ -152,10 +165,14 @@ stage_valgrind() {
 }
 
 # The programs that use threads: remote settling, cross-thread post, signals (which
-# other threads may receive), the quality sweep that posts from threads, and
-# coroutines on several threads (one loop each).
+# other threads may receive), the quality sweep that posts from threads, coroutines
+# on several threads (one loop each), the thread pool (not its fork tests: TSan
+# cannot start threads in a child of a threaded process), channels between loops,
+# scope children settled from threads, and the stress programs with threads.
 tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread co-threads-asm
-            co-threads-ucontext)
+            co-threads-ucontext work-pool-epoll work-pool-poll work-fs-epoll work-fs-poll
+            work-dns-epoll work-dns-poll work-co-asm work-env-3 sync-cross-epoll sync-cross-poll
+            scope-asm-epoll stress-xthread stress-signals stress-conns stress-soak)
 stage_tsan() {
   local dir=$prefix-tsan
   if CC=clang setup_build "$dir" -Db_sanitize=thread -Db_lundef=false -Djemalloc=disabled \
@@ -284,7 +301,80 @@ stage_fuzz() {
   done
 }
 
+# Adds the counts of a TAP stream (a script's output, echoed to stderr as it goes).
+run_tap() {
+  local out counts
+  out=$("$@" 2>&1)
+  local rc=$?
+  printf '%s\n' "$out" >&2
+  counts=$(printf '%s\n' "$out" | awk '/^ok /{p++} /^not ok /{f++} END {print p+0, f+0}')
+  # A script that failed without a "not ok" line (it died) still counts one failure.
+  if [ $rc -ne 0 ] && [ "${counts#* }" -eq 0 ]; then
+    counts="${counts% *} 1"
+  fi
+  echo "test.sh: ${2##*/} ${3:-}: ${counts% *} passed, ${counts#* } failed" >&2
+  add_counts $counts
+}
+
+# libvow as users take it (tests/install/consume.sh): installed with meson install
+# --destdir, each pkg-config file's consumer program built against the installed tree
+# and run; then a project of its own that uses libvow as a meson subproject.
+stage_install() {
+  JOBS=$jobs run_tap bash tests/install/consume.sh install "$src/$prefix-install"
+  JOBS=$jobs run_tap bash tests/install/consume.sh subproject "$src/$prefix-subproject"
+}
+
+# The Debian packages (tests/install/deb.sh): dpkg-buildpackage, lintian, dpkg -i, the
+# consumer programs against the packages, dpkg --purge.
+stage_deb() {
+  JOBS=$jobs run_tap bash tests/install/deb.sh "$src/$prefix-deb"
+}
+
+# --stress: the stress suite at full scale (VOW_STRESS=full). The timeouts in
+# tests/stress/meson.build are for the smoke run, hence the multiplier. The soak
+# runs VOW_STRESS_SECONDS (300 in the release build, 60 under a sanitizer); under the
+# sanitizers the other sizes are a tenth (VOW_STRESS_DIV).
+stress_run() {
+  local dir=$1 logbase=$2 secs=$3 div=$4
+  shift 4
+  VOW_STRESS=full VOW_STRESS_SECONDS=$secs VOW_STRESS_DIV=$div run_suite "$dir" "$logbase" \
+    --timeout-multiplier 20 "$@"
+}
+stage_stress() {
+  if CC=gcc setup_build "$prefix-gcc" -Dwerror=true -Dbuildtype=release; then
+    check "gcc -Werror build" 0
+    stress_run "$prefix-gcc" stress-gcc 300 1 --suite stress
+  else
+    check "gcc -Werror build" 1
+  fi
+  if CC=clang setup_build "$prefix-tsan" -Db_sanitize=thread -Db_lundef=false \
+      -Djemalloc=disabled -Dbench=false -Dexamples=false; then
+    check "clang TSan build" 0
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+      stress_run "$prefix-tsan" stress-tsan 60 10 stress-xthread stress-signals
+  else
+    check "clang TSan build" 1
+  fi
+  if CC=clang setup_build "$prefix-asan" -Dwerror=true -Db_sanitize=address,undefined \
+      -Db_lundef=false -Dbench=false; then
+    check "clang ASan+UBSan build" 0
+    ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1 \
+    UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+      stress_run "$prefix-asan" stress-asan 60 10 stress-starve stress-signals stress-conns \
+        stress-oom stress-cancel stress-fdlimit stress-soak
+  else
+    check "clang ASan+UBSan build" 1
+  fi
+}
+
 t_start=$SECONDS
+if [ $stress -eq 1 ]; then
+  stage stress stage_stress
+  echo "test.sh: stage times: ${timings[*]}; total $((SECONDS - t_start))s" >&2
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+fi
 stage gcc stage_gcc
 if [ $quick -eq 0 ]; then
   stage asan+ubsan stage_asan
@@ -292,6 +382,10 @@ if [ $quick -eq 0 ]; then
   stage tsan stage_tsan
   stage coverage stage_coverage
   stage fuzz stage_fuzz
+  stage install stage_install
+fi
+if [ $deb -eq 1 ]; then
+  stage deb stage_deb
 fi
 echo "test.sh: stage times: ${timings[*]}; total $((SECONDS - t_start))s" >&2
 echo "$passed passed, $failed failed"

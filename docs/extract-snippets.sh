@@ -3,9 +3,10 @@
 # Guide snippets are quoted verbatim from marked regions of an example:
 #   /* guide:NAME-begin */ ... /* guide:NAME-end */
 #   extract-snippets.sh SOURCE NAME        prints region NAME of SOURCE
-#   extract-snippets.sh --check GUIDE SOURCE
+#   extract-snippets.sh --check GUIDE SOURCE...
 #     every "<!-- snippet: NAME -->" line in GUIDE must be followed by a ```c block
-#     identical to region NAME of SOURCE; prints TAP, exits 1 on any difference.
+#     identical to region NAME of the first SOURCE that has it; prints TAP, exits 1
+#     on any difference.
 set -eu
 
 region() {
@@ -30,7 +31,7 @@ if [ "${1:-}" != "--check" ]; then
     exit $?
 fi
 guide=$2
-source=$3
+shift 2
 names=$(sed -n 's/^<!-- snippet: \([a-z0-9-]*\) -->$/\1/p' "$guide")
 count=$(printf '%s\n' "$names" | grep -c . || true)
 echo "1..$count"
@@ -40,11 +41,18 @@ tmp=${TMPDIR:-/tmp}/extract-snippets.$$
 trap 'rm -f "$tmp".a "$tmp".b' EXIT
 for n in $names; do
     i=$((i + 1))
-    if region "$source" "$n" >"$tmp.a" && block "$guide" "$n" >"$tmp.b" &&
+    source=
+    for s in "$@"; do
+        if region "$s" "$n" >"$tmp.a"; then
+            source=$s
+            break
+        fi
+    done
+    if [ -n "$source" ] && block "$guide" "$n" >"$tmp.b" &&
         [ -s "$tmp.a" ] && cmp -s "$tmp.a" "$tmp.b"; then
         echo "ok $i - snippet $n"
     else
-        echo "not ok $i - snippet $n differs from $source"
+        echo "not ok $i - snippet $n differs from ${source:-every source}"
         diff "$tmp.a" "$tmp.b" | sed 's/^/# /' || true
         fail=1
     fi

@@ -1,149 +1,193 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A TCP proxy for one connection: listen on 127.0.0.1, accept one client, connect to
- * the destination, copy both ways until each side's EOF (passed on as a shutdown of
- * the write side), then close both ends. Backpressure: each direction holds at most
- * one read chunk and reads again only after vow_write_all handed it to the kernel.
- *   usage: proxy [--port P] DEST_HOST DEST_PORT     (prints "port=N")
+ * A TCP proxy on 127.0.0.1, structured with scopes: for each client, connect to the
+ * destination and copy both ways until each side's EOF (passed on as a shutdown of
+ * the write side), then close both ends. Each session is a coroutine with a scope of
+ * its own: its deadline is the idle timeout (any traffic moves it), and its two pumps
+ * are children that fail fast (a reset on one side ends both). Sessions are children
+ * of a server scope in discard mode; the whole proxy is one scope that --seconds,
+ * SIGINT or SIGTERM ends, joining every session before the program exits.
+ * Backpressure: each direction holds at most one chunk and reads again only after
+ * the write handed it to the kernel.
+ *   usage: proxy [--port P] [--max-conns N] [--seconds S] [--idle-ms MS] DEST_HOST DEST_PORT
+ *   (prints "port=N"; exits 1 if a session failed, 0 otherwise)
  */
 #include <vow.h>
 #include <vow/io.h>
+#include <vow/scope.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CHUNK 65536
-
-struct proxy;
-
-/* One direction: read from `from`, write to `to`, one chunk in flight at most. */
-struct pump {
-    struct proxy *px;
-    struct pump *other; /* the opposite direction, stopped if this one fails */
-    int from, to;       /* fds, for the shutdown at EOF */
-    vow_stream *in;     /* reads from `from` */
-    vow_stream *out;    /* writes to `to` */
-    vow *op;            /* the read or write in flight (our reference), or NULL */
-    int result;         /* 0: clean EOF; else the code that ended it */
-    size_t bytes;       /* copied so far */
-    char buf[CHUNK];
-};
+#define ACCEPT_BACKOFF_MS 10
 
 struct proxy {
     vow_loop *l;
-    int lfd, client, server; /* -1 when closed */
-    const char *host;        /* destination */
+    int lfd;          /* listening socket, -1 once closed */
+    const char *host; /* destination */
     int port;
-    int pumps_left;          /* directions still running */
-    vow_stream *cs, *ss;     /* client and server streams, each shared by both pumps */
-    struct pump up, down;    /* client->server, server->client */
+    long max_conns;   /* stop accepting after this many (0: never) */
+    long accepted;    /* sessions accepted so far */
+    uint64_t idle_ms; /* a session idle this long ends (0: never) */
+    long failed;      /* sessions that ended with an error */
+    size_t up, down;  /* bytes copied, all sessions */
 };
 
-static vow_ret pump_got(void *ctx, const vow_val *v);
-static vow_ret pump_written(void *ctx, const vow_val *v);
-static vow_ret pump_failed(void *ctx, int code, const vow_val *detail);
+/* One direction of a session. */
+struct pump {
+    struct proxy *px;
+    vow_scope *session; /* its deadline moves with every chunk */
+    vow_stream *in;     /* reads from here */
+    vow_stream *out;    /* writes there */
+    int to;             /* the fd behind out, shut down for writing at EOF */
+    size_t *bytes;      /* where the count goes */
+};
 
-/* A fresh chain per step, so a long transfer never builds a long chain. */
-static void pump_step(struct pump *p, vow *op, vow_ok_fn next)
+/* Copies until EOF, then passes the EOF on. A failure (reset, the idle deadline,
+ * cancellation) fails the pump, and the session's scope cancels the other one. */
+static vow_ret pump(void *arg)
 {
-    p->op = op;
-    vow_unref(vow_then(vow_ref(op), next, pump_failed, p));
-}
-
-static void pump_read(struct pump *p)
-{
-    pump_step(p, vow_stream_read(p->in, p->buf, sizeof(p->buf)), pump_got);
-}
-
-static void pump_done(struct pump *p, int result)
-{
-    vow_unref(p->op);
-    p->op = NULL;
-    p->result = result;
-    struct proxy *px = p->px;
-    if (result != 0 && p->other->op)
-        vow_cancel(p->other->op); /* a reset ends the whole session */
-    if (--px->pumps_left == 0) {
-        vow_stream_close(px->cs);
-        vow_stream_close(px->ss);
-        px->cs = px->ss = NULL;
-        vow_fd_close(px->client);
-        vow_fd_close(px->server);
-        px->client = px->server = -1;
+    struct pump *p = arg;
+    char *buf = vow_malloc(CHUNK);
+    int rc = buf ? 0 : VOW_ENOMEM;
+    while (rc == 0) {
+        vow *r = vow_stream_read(p->in, buf, CHUNK);
+        rc = vow_await(r);
+        int64_t n = rc == 0 ? vow_value(r)->num : 0;
+        vow_unref(r);
+        if (rc != 0 || n == 0)
+            break;
+        vow *w = vow_stream_write(p->out, buf, (size_t)n);
+        rc = vow_await(w);
+        vow_unref(w);
+        *p->bytes += rc == 0 ? (size_t)n : 0;
+        if (rc == 0 && p->px->idle_ms)
+            vow_scope_set_timeout(p->session, p->px->idle_ms);
     }
+    vow_free(buf);
+    if (rc != 0)
+        return vow_fail(rc, vow_val_none());
+    vow_shutdown_write(p->to);
+    return vow_ok(vow_val_none());
 }
 
-static vow_ret pump_got(void *ctx, const vow_val *v)
+struct client {
+    struct proxy *px;
+    int fd;
+};
+
+static vow_ret session(void *arg)
 {
-    struct pump *p = ctx;
-    vow_unref(p->op);
-    if (v->num == 0) {
-        /* EOF: pass it on, and let the other direction finish on its own. */
-        p->op = NULL;
-        vow_shutdown_write(p->to);
-        pump_done(p, 0);
-    } else {
-        pump_step(p, vow_stream_write(p->out, p->buf, (size_t)v->num), pump_written);
+    struct client c = *(struct client *)arg;
+    struct proxy *px = c.px;
+    vow_free(arg);
+    /* The session's scope covers the connect too: the idle deadline bounds it. */
+    vow_scope *s = vow_scope_new(px->l, &(vow_scope_opts){ .timeout_ms = px->idle_ms });
+    int server = -1, rc = VOW_ENOMEM;
+    vow *conn = s ? vow_tcp_connect(px->l, px->host, px->port) : NULL;
+    if (conn) {
+        rc = vow_await(conn);
+        server = rc == 0 ? (int)vow_value(conn)->num : -1;
+        vow_unref(conn);
     }
-    return vow_ok(vow_val_none());
-}
-
-static vow_ret pump_written(void *ctx, const vow_val *v)
-{
-    struct pump *p = ctx;
-    vow_unref(p->op);
-    p->bytes += (size_t)v->num;
-    pump_read(p);
-    return vow_ok(vow_val_none());
-}
-
-static vow_ret pump_failed(void *ctx, int code, const vow_val *detail)
-{
-    pump_done(ctx, code);
-    return vow_ok(vow_val_none());
-}
-
-static vow_ret on_accepted(void *ctx, const vow_val *v)
-{
-    struct proxy *px = ctx;
-    px->client = (int)v->num;
-    vow_fd_close(px->lfd); /* one connection only */
-    px->lfd = -1;
-    return vow_follow(vow_tcp_connect(px->l, px->host, px->port));
-}
-
-static vow_ret on_connected(void *ctx, const vow_val *v)
-{
-    struct proxy *px = ctx;
-    px->server = (int)v->num;
     /* One stream per socket: each carries one pump's reads and the other's writes. */
-    px->cs = vow_stream_new(px->l, px->client);
-    px->ss = vow_stream_new(px->l, px->server);
-    if (!px->cs || !px->ss)
-        return vow_fail(VOW_ENOMEM, vow_val_none());
-    px->up = (struct pump){ .px = px, .other = &px->down, .from = px->client,
-                            .to = px->server, .in = px->cs, .out = px->ss };
-    px->down = (struct pump){ .px = px, .other = &px->up, .from = px->server,
-                              .to = px->client, .in = px->ss, .out = px->cs };
-    px->pumps_left = 2;
-    pump_read(&px->up);
-    pump_read(&px->down);
+    vow_stream *cs = server >= 0 ? vow_stream_new(px->l, c.fd) : NULL;
+    vow_stream *ss = cs ? vow_stream_new(px->l, server) : NULL;
+    if (ss) {
+        struct pump up = { px, s, cs, ss, server, &px->up };
+        struct pump down = { px, s, ss, cs, c.fd, &px->down };
+        vow_scope_spawn(s, pump, &up, NULL);
+        vow_scope_spawn(s, pump, &down, NULL);
+        /* Both pumps end before their locals go: this waits for them, even when the
+         * server is shutting down. */
+        vow *j = vow_scope_join(s);
+        rc = vow_await(j);
+        vow_unref(j);
+    } else if (rc == 0) {
+        rc = VOW_ENOMEM;
+    }
+    vow_stream_close(cs);
+    vow_stream_close(ss);
+    if (server >= 0)
+        vow_fd_close(server);
+    vow_fd_close(c.fd);
+    vow_scope_close(s);
+    /* Shut down or idle too long: an ending, not a failure. */
+    if (rc != 0 && rc != VOW_ECANCELED && rc != VOW_ETIMEDOUT)
+        px->failed++;
     return vow_ok(vow_val_none());
+}
+
+static vow_ret serve(void *arg)
+{
+    struct proxy *px = arg;
+    vow_scope *sessions = vow_scope_new(
+        px->l, &(vow_scope_opts){ .flags = VOW_SCOPE_DISCARD | VOW_SCOPE_SUPERVISOR });
+    while (sessions && (px->max_conns == 0 || px->accepted < px->max_conns)) {
+        vow *a = vow_accept(px->l, px->lfd);
+        int rc = vow_await(a);
+        int fd = rc == 0 ? (int)vow_value(a)->num : -1;
+        vow_unref(a);
+        if (rc == VOW_ECANCELED)
+            break;
+        if (fd < 0) {
+            /* Out of fds or memory: back off so the loop keeps turning. */
+            if ((rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM || !a) &&
+                vow_co_sleep(ACCEPT_BACKOFF_MS) == VOW_ECANCELED)
+                break;
+            continue;
+        }
+        px->accepted++;
+        struct client *c = vow_malloc(sizeof(*c));
+        if (c)
+            *c = (struct client){ px, fd };
+        if (!c || vow_scope_spawn(sessions, session, c, NULL) < 0) {
+            vow_free(c);
+            vow_fd_close(fd);
+        }
+    }
+    vow_fd_close(px->lfd);
+    px->lfd = -1;
+    vow *j = vow_scope_join(sessions);
+    vow_await(j);
+    vow_unref(j);
+    vow_scope_close(sessions);
+    return vow_ok(vow_val_none());
+}
+
+static void wait_for(vow_loop *l, vow *p)
+{
+    while (vow_state(p) == VOW_PENDING && vow_loop_run(l, VOW_RUN_ONCE) > 0)
+        ;
 }
 
 int main(int argc, char **argv)
 {
-    struct proxy px = { .lfd = -1, .client = -1, .server = -1 };
+    struct proxy px = { .lfd = -1, .idle_ms = 30000 };
     int listen_port = 0;
+    double seconds = 0;
     int i = 1;
-    if (i + 1 < argc && strcmp(argv[i], "--port") == 0) {
-        listen_port = atoi(argv[i + 1]);
-        i += 2;
+    for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
+        if (strcmp(argv[i], "--port") == 0)
+            listen_port = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--max-conns") == 0)
+            px.max_conns = strtol(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--seconds") == 0)
+            seconds = strtod(argv[i + 1], NULL);
+        else if (strcmp(argv[i], "--idle-ms") == 0)
+            px.idle_ms = strtoull(argv[i + 1], NULL, 10);
+        else
+            break;
     }
     if (argc - i != 2) {
-        fprintf(stderr, "usage: %s [--port P] DEST_HOST DEST_PORT\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s [--port P] [--max-conns N] [--seconds S] [--idle-ms MS] "
+                "DEST_HOST DEST_PORT\n",
+                argv[0]);
         return 2;
     }
     px.host = argv[i];
@@ -152,7 +196,7 @@ int main(int argc, char **argv)
     px.l = vow_loop_new();
     if (!px.l)
         return 1;
-    px.lfd = vow_tcp_listen("127.0.0.1", listen_port, 1);
+    px.lfd = vow_tcp_listen("127.0.0.1", listen_port, 128);
     if (px.lfd < 0) {
         fprintf(stderr, "proxy: listen: %s\n", vow_strerror(px.lfd));
         vow_loop_close(px.l);
@@ -161,29 +205,28 @@ int main(int argc, char **argv)
     printf("port=%d\n", vow_sock_port(px.lfd));
     fflush(stdout);
 
-    vow *session = vow_then(vow_then(vow_accept(px.l, px.lfd), on_accepted, NULL, &px),
-                            on_connected, NULL, &px);
-    vow_loop_run(px.l, VOW_RUN_DEFAULT);
-
-    int status = 0;
-    if (vow_state(session) == VOW_REJECTED) {
-        fprintf(stderr, "proxy: %s\n", vow_strerror(vow_code(session)));
-        status = 1;
-    } else {
-        fprintf(stderr, "proxy: %zu bytes up, %zu down%s\n", px.up.bytes, px.down.bytes,
-                px.up.result || px.down.result ? " (reset)" : "");
-        status = px.up.result || px.down.result;
+    /* The whole proxy: --seconds ends it as a success (move-on); a signal wins the
+     * race, the race cancels the join it beat, and that cancels the scope. Then
+     * everything is joined. */
+    vow_scope *top = vow_scope_new(px.l, &(vow_scope_opts){
+        .flags = VOW_SCOPE_MOVE_ON, .timeout_ms = (uint64_t)(seconds * 1000) });
+    if (top) {
+        vow_scope_spawn(top, serve, &px, NULL);
+        vow *sigs[2] = { vow_signal_wait(px.l, SIGINT), vow_signal_wait(px.l, SIGTERM) };
+        vow *first[2] = { vow_scope_join(top), vow_race(px.l, sigs, 2) };
+        vow *ended = vow_race(px.l, first, 2);
+        wait_for(px.l, ended);
+        vow_unref(ended);
+        vow *all = vow_scope_join(top);
+        wait_for(px.l, all);
+        vow_unref(all);
+        vow_scope_close(top);
     }
-    vow_unref(session);
-    vow_stream_close(px.cs);
-    vow_stream_close(px.ss);
-    if (px.server >= 0)
-        vow_fd_close(px.server);
-    /* What a failed connect left open. */
-    if (px.client >= 0)
-        vow_fd_close(px.client);
     if (px.lfd >= 0)
         vow_fd_close(px.lfd);
+    vow_loop_run(px.l, VOW_RUN_DEFAULT);
+    fprintf(stderr, "proxy: %ld sessions, %zu bytes up, %zu down, %ld failed\n", px.accepted,
+            px.up, px.down, px.failed);
     int r = vow_loop_close(px.l);
-    return r < 0 ? 1 : status;
+    return r < 0 || !top || px.failed > 0;
 }

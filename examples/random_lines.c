@@ -157,6 +157,9 @@ static int spawn_raw(const char *script, int *ret_fd)
         execl("/bin/sh", "sh", script, (char *)NULL);
         _exit(127);
     }
+    /* The parent sets the group too: the child may not have run yet when Ctrl-C
+     * makes cb_stop signal the group (EACCES once the child has exec'd: it did). */
+    setpgid(pid, pid);
     close(p[1]);
     vow_fd_nonblock(p[0]);
     *ret_fd = p[0];

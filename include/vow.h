@@ -35,15 +35,28 @@ extern "C" {
     XX(ETIMEDOUT, (-ETIMEDOUT), "operation timed out")                                     \
     XX(EEXIST, (-EEXIST), "already exists")                                                \
     XX(ENOSPC, (-ENOSPC), "no space left")                                                 \
+    XX(EAGAIN, (-EAGAIN), "resource temporarily unavailable")                              \
+    XX(EPERM, (-EPERM), "operation not permitted")                                         \
     XX(ECYCLE, (-4096), "vow adopts itself (chaining cycle)")                              \
     XX(EAGGREGATE, (-4097), "all inputs rejected")                                         \
     XX(EUSER, (-4098), "rejected by user code (reason in detail)")                         \
     XX(ESETTLED, (-4099), "vow already resolved")                                          \
     XX(ENOTCORO, (-4100), "not inside a coroutine")                                        \
-    XX(ECLOSED, (-4101), "loop is closed or closing")                                      \
-    XX(EOF, (-4102), "unexpected end of file")                                             \
+    XX(ECLOSED, (-4101), "closed or closing (loop, channel or other object)")              \
+    XX(EOF, (-4102), "end of file, stream or channel")                                     \
     XX(ESTATE, (-4103), "operation not allowed in this state")                             \
-    XX(ETHREAD, (-4104), "called from a thread that does not own the loop")
+    XX(ETHREAD, (-4104), "called from a thread that does not own the loop")              \
+    XX(EQUEUEFULL, (-4120), "thread pool queue is full")                                 \
+    XX(EFILE, (-4121), "files have no readiness: use vow_fs_*")                          \
+    XX(EAI_ADDRFAMILY, (-4122), "host has no address in the requested family")           \
+    XX(EAI_AGAIN, (-4123), "temporary failure in name resolution")                       \
+    XX(EAI_BADFLAGS, (-4124), "bad flags in name lookup hints")                          \
+    XX(EAI_FAIL, (-4125), "name server failure (non-recoverable)")                       \
+    XX(EAI_FAMILY, (-4126), "address family not supported")                              \
+    XX(EAI_NODATA, (-4127), "host has no address")                                       \
+    XX(EAI_NONAME, (-4128), "no such host or service")                                   \
+    XX(EAI_SERVICE, (-4129), "service not available for the socket type")                \
+    XX(EAI_SOCKTYPE, (-4130), "socket type not supported")
 
 enum vow_error {
 #define VOW__ERR_ENUM(name, val, msg) VOW_##name = val,
@@ -93,7 +106,7 @@ typedef struct vow_loop vow_loop;
 enum vow_run_mode {
     VOW_RUN_DEFAULT = 0, /* until nothing is active or pending, or vow_loop_stop() */
     VOW_RUN_ONCE = 1,    /* one turn, blocking for events if there is nothing to do */
-    VOW_RUN_NOWAIT = 2,  /* one turn without blocking */
+    VOW_RUN_NOWAIT = 2,  /* one turn without blocking (one microtask slice) */
     _VOW_RUN_MAX
 };
 
@@ -102,9 +115,12 @@ enum vow_run_mode {
 VOW_API vow_loop *vow_loop_new(void);
 
 /*
- * Runs the loop in the given mode. Microtasks (vow handlers) are drained after every
- * callback. Returns 1 if work remains (active handles, keepalives, queued work),
- * 0 if the loop has nothing left, or:
+ * Runs the loop in the given mode. Microtasks (vow handlers) run after every
+ * callback, in FIFO order, at most 1024 of them or 2 ms of them per loop turn (the
+ * fairness slice): the rest runs at the next turn, so endless microtask work still
+ * lets I/O and timers run. VOW_RUN_ONCE that finds microtasks left over runs them and
+ * does not block. Returns 1 if work remains (active handles, keepalives, queued work
+ * or microtasks), 0 if the loop has nothing left, or:
  *   VOW_EINVAL  l is NULL or mode is unknown
  *   VOW_EBUSY   called from inside a callback or handler of this loop (nothing done)
  *   VOW_ETHREAD called from a thread that does not own the loop (debug builds)
@@ -119,7 +135,7 @@ VOW_API void vow_loop_stop(vow_loop *l);
  * Frees the loop. Fails, changing nothing, with
  *   VOW_EBUSY   handles are active, keepalives held, callbacks posted but not run,
  *               microtasks queued, or vows still alive (a debug build with
- *               -Dvow_debug=true lists the pending vows on stderr with their
+ *               -Dvow_debug=true lists all of these on stderr, the vows with their
  *               creation sites)
  *   VOW_EINVAL  l is NULL
  */
@@ -129,7 +145,8 @@ VOW_API int vow_loop_close(vow_loop *l);
 VOW_API uint64_t vow_loop_now(const vow_loop *l);
 /* Refreshes the cached time (for long callbacks). */
 VOW_API void vow_loop_update_time(vow_loop *l);
-/* 1 if vow_loop_run(DEFAULT) would have anything to do, else 0. */
+/* 1 if vow_loop_run(DEFAULT) would have anything to do, else 0 (also for a NULL l):
+ * never fails. */
 VOW_API int vow_loop_alive(const vow_loop *l);
 /* "epoll" or "poll": the backend chosen at vow_loop_new (VOW_BACKEND overrides). */
 VOW_API const char *vow_loop_backend_name(const vow_loop *l);
@@ -146,7 +163,8 @@ VOW_API const char *vow_loop_backend_name(const vow_loop *l);
  * has work (so the host wakes it). poll(2) has no fd that reports the readiness of
  * the fds it watches, so on that backend vow_loop_backend_timeout() itself checks
  * them (making the eventfd readable if one is ready) and, while any fd is watched,
- * returns at most 10 ms: call it before every sleep. Loop thread only.
+ * returns at most 10 ms: call it before every sleep. Loop thread only. Both return
+ * VOW_EINVAL for a NULL l.
  */
 VOW_API int vow_loop_backend_fd(const vow_loop *l);
 VOW_API int vow_loop_backend_timeout(const vow_loop *l);
@@ -159,15 +177,39 @@ VOW_API int vow_loop_backend_timeout(const vow_loop *l);
 VOW_API int vow_loop_keepalive(vow_loop *l, int delta);
 
 /*
- * Runs fn(l, arg) on the loop's thread at its next turn, in posting order.
- * Any thread. The one thread-safe call of the reactor. Each post keeps the loop
- * alive until it has run.
+ * Runs fn(l, arg) on the loop's thread at its next turn, in posting order. Any
+ * thread, as long as l stays open for the whole call: the caller must know that
+ * vow_loop_close cannot run meanwhile (the loop thread holds a keepalive until the
+ * posting threads are done, or joins them before closing). A thread that cannot know
+ * when the loop closes posts through a vow_poster instead. Each post keeps the loop
+ * alive until it has run. A post to a loop that is running callbacks, or that an
+ * earlier post already woke, makes no system call; a post to a sleeping loop writes
+ * its eventfd once.
  *   VOW_ENOMEM  the queue node could not be allocated (fn will not run)
  *   VOW_ECLOSED the loop is closing (fn will not run)
  *   VOW_EINVAL  l or fn is NULL
  */
 typedef void (*vow_post_fn)(vow_loop *l, void *arg);
 VOW_API int vow_loop_post(vow_loop *l, vow_post_fn fn, void *arg);
+
+/*
+ * A poster: a handle to post to a loop whose lifetime its holder controls, for threads
+ * that may race with vow_loop_close. It does not keep the loop alive or open; once
+ * the loop has closed, vow_poster_post returns VOW_ECLOSED, and the poster stays valid
+ * until vow_poster_close. vow_loop_close succeeds only when no post is queued and no
+ * poster is inside vow_poster_post, in one atomic step, so each post either runs
+ * before the loop closes or is refused.
+ */
+typedef struct vow_poster vow_poster;
+/* A poster of l. Any thread while l is certainly open (typically the loop thread,
+ * before handing it to another thread). Allocates nothing: NULL only if l is NULL.
+ * Every vow_poster_new is matched by one vow_poster_close. */
+VOW_API vow_poster *vow_poster_new(vow_loop *l);
+/* As vow_loop_post, through p. Any thread, at any time until vow_poster_close(p).
+ *   VOW_ECLOSED the loop has closed (fn will not run);  VOW_ENOMEM;  VOW_EINVAL */
+VOW_API int vow_poster_post(vow_poster *p, vow_post_fn fn, void *arg);
+/* Lets go of p (NULL: no-op). Any thread; p must not be used afterwards. */
+VOW_API void vow_poster_close(vow_poster *p);
 
 /*
  * Queues fn(l, arg) as a microtask: it runs after the current callback or handler,
@@ -222,6 +264,7 @@ struct vow_timer {
     void *data; /* rw */
     VOW__PRIVATE(8);
 };
+/*   VOW_EINVAL  l, t or cb is NULL (init); t is NULL (start, stop) */
 VOW_API int vow_timer_init(vow_loop *l, vow_timer *t, vow_timer_fn cb);
 /* Restarts the timer if it is active. VOW_ENOMEM if the heap cannot grow. */
 VOW_API int vow_timer_start(vow_timer *t, uint64_t timeout, uint64_t repeat);
@@ -236,19 +279,25 @@ struct vow_immediate {
     void *data; /* rw */
     VOW__PRIVATE(5);
 };
+/*   VOW_EINVAL  l, im or cb is NULL (init); im is NULL (start, stop) */
 VOW_API int vow_immediate_init(vow_loop *l, vow_immediate *im, vow_immediate_fn cb);
 VOW_API int vow_immediate_start(vow_immediate *im);
 VOW_API int vow_immediate_stop(vow_immediate *im);
 
 /* Signal watcher: the callback runs on the loop's thread (never inside the signal
- * handler) once per turn in which signum was delivered at least once. Several
- * watchers and several loops may watch the same signal. */
+ * handler) once per turn in which signum was delivered at least once since the
+ * watcher started (a watcher started from a callback does not see earlier
+ * deliveries). Several watchers and several loops may watch the same signal. When
+ * the last watcher of a signal on a loop stops from a callback or microtask, the
+ * loop keeps the signal's handler until its microtask queue is empty, so a watcher
+ * started again from there leaves no moment for the default action. */
 typedef struct vow_signal vow_signal;
 typedef void (*vow_signal_fn)(vow_signal *s, int signum);
 struct vow_signal {
     void *data; /* rw */
     VOW__PRIVATE(8);
 };
+/*   VOW_EINVAL  l, s or cb is NULL (init); s is NULL (start, stop) */
 VOW_API int vow_signal_init(vow_loop *l, vow_signal *s, vow_signal_fn cb);
 /*   VOW_EINVAL  signum is not a catchable signal (SIGKILL, SIGSTOP, out of range)
  *   VOW_ENOSPC  too many loops watch signals at once */
@@ -265,6 +314,7 @@ struct vow_child {
     void *data; /* rw */
     VOW__PRIVATE(10);
 };
+/*   VOW_EINVAL  l, c or cb is NULL (init); c is NULL (start, stop) */
 VOW_API int vow_child_init(vow_loop *l, vow_child *c, vow_child_fn cb);
 /*   VOW_EINVAL  pid <= 0;  -ESRCH  no such child */
 VOW_API int vow_child_start(vow_child *c, int pid);
@@ -331,8 +381,9 @@ typedef vow_ret (*vow_err_fn)(void *ctx, int code, const vow_val *detail);
 
 /* A new pending vow (a new reference). NULL on out-of-memory or NULL l. */
 VOW_API vow *vow_pending(vow_loop *l);
-/* A new vow already fulfilled with v / rejected with code (< 0) and detail. v and
- * detail are consumed even on failure (their drop runs). NULL on out-of-memory. */
+/* A new vow already fulfilled with v / rejected with code (< 0; others become
+ * VOW_EINVAL) and detail, as a new reference. v and detail are consumed even on
+ * failure (their drop runs). NULL on out-of-memory or NULL l. */
 VOW_API vow *vow_resolved(vow_loop *l, vow_val v);
 VOW_API vow *vow_rejected(vow_loop *l, int code, vow_val detail);
 
@@ -363,9 +414,15 @@ VOW_API vow *vow_then_full(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx
                            void (*ctx_drop)(void *ctx));
 VOW_API vow *vow_catch(vow *p, vow_err_fn on_err, void *ctx);
 /* fn runs on either outcome; the original outcome passes through unless fn's result
- * fails or is a vow that rejects (ECMAScript Promise.prototype.finally). */
+ * fails or is a vow that rejects (ECMAScript Promise.prototype.finally). Consumes p
+ * and returns a new reference, like vow_then; NULL only on out-of-memory or NULL p. */
 VOW_API vow *vow_finally(vow *p, vow_ret (*fn)(void *ctx), void *ctx);
 
+/* Handler results, for a handler's return (or vow_settle): vow_ok fulfils with v,
+ * vow_fail rejects with code (< 0; others become VOW_EINVAL) and detail, vow_follow
+ * adopts other (consumes the reference; a NULL other gives VOW_EINVAL),
+ * vow_pass lets the outcome through unchanged. Each consumes what it is given (the
+ * handler's vow takes it over) and never fails. */
 VOW_API vow_ret vow_ok(vow_val v);
 VOW_API vow_ret vow_fail(int code, vow_val detail);
 VOW_API vow_ret vow_follow(vow *other);
@@ -379,10 +436,22 @@ VOW_API vow_ret vow_pass(void);
  */
 VOW_API int vow_settle(vow *p, vow_ret r);
 
-/* vow_ref returns p; vow_unref(NULL) is a no-op. */
+/* vow_ref takes a new reference to p (borrowed) and returns p, NULL for a NULL p;
+ * vow_unref consumes one reference (the last one frees p once nothing else needs it);
+ * vow_unref(NULL) is a no-op. */
 VOW_API vow *vow_ref(vow *p);
 VOW_API void vow_unref(vow *p);
+/* p's state (enum vow_state_e) and its rejection code (0 unless rejected), or
+ * VOW_EINVAL for a NULL p. */
 VOW_API int vow_state(const vow *p);
+/*
+ * 1 if p is resolved: settled, or pending but locked onto another vow (by
+ * vow_resolve_with or a handler's vow_follow), so that vow_resolve, vow_reject,
+ * vow_resolve_with and vow_settle on it return VOW_ESETTLED; 0 if p is pending and
+ * free to be resolved; VOW_EINVAL if p is NULL. vow_state tells settled from pending
+ * only: a locked vow is VOW_PENDING there. Borrows p.
+ */
+VOW_API int vow_is_resolved(const vow *p);
 VOW_API int vow_code(const vow *p);
 /* Fulfilment value or rejection detail, borrowed from p; NULL while pending. */
 VOW_API const vow_val *vow_value(const vow *p);
@@ -390,7 +459,7 @@ VOW_API vow_loop *vow_loop_of(const vow *p);
 
 /*
  * Combinators (ECMAScript). Each consumes every ps[i] (even on failure) and returns
- * a new vow, or NULL on out-of-memory. all/all_settled fulfil with a vow_list in
+ * a new reference to a new vow, or NULL on out-of-memory or NULL l. all/all_settled fulfil with a vow_list in
  * input order (empty input: at once, empty list); race of none stays pending; any of
  * none rejects with VOW_EAGGREGATE whose detail is a vow_list of the rejections.
  * race/any cancel the losers no other consumer wants once decided, all the inputs
@@ -411,10 +480,24 @@ typedef struct vow_list {
 /* v's list, or NULL if v does not hold one. */
 VOW_API const vow_list *vow_list_get(const vow_val *v);
 
-/* Fulfils with v after ms on the loop clock (keeps the loop alive meanwhile). */
+/*
+ * A list value of its own for a producer that reports several settled vows at once,
+ * as all_settled and any do (a scope's join uses it). Takes a new reference to each
+ * of items[0..n) (borrowed; each must be settled); the value's drop releases them.
+ * Returns 0 and writes *ret (hand it to vow_resolve, vow_reject or vow_ok, which
+ * consume it), or, with *ret untouched:
+ *   VOW_EINVAL  ret is NULL, items is NULL with n > 0, or an item is NULL or pending
+ *   VOW_ENOMEM
+ */
+VOW_API int vow_val_list(vow *const *items, size_t n, vow_val *ret);
+
+/* A new vow (a new reference) that fulfils with v after ms on the loop clock (keeps
+ * the loop alive meanwhile). v is consumed, dropped if the call fails. NULL on
+ * out-of-memory or NULL l. */
 VOW_API vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v);
-/* Settles like p, or rejects with VOW_ETIMEDOUT after ms and cancels p if no other
- * consumer wants it. Consumes p. Dropping the result stops the timer and leaves p. */
+/* A new vow (a new reference) that settles like p, or rejects with VOW_ETIMEDOUT
+ * after ms and cancels p if no other consumer wants it. Consumes p, even on failure.
+ * Dropping the result stops the timer and leaves p. NULL on out-of-memory or NULL p. */
 VOW_API vow *vow_timeout(vow *p, uint64_t ms);
 
 /*
@@ -430,9 +513,11 @@ VOW_API vow *vow_timeout(vow *p, uint64_t ms);
 VOW_API int vow_cancel(vow *p);
 
 /*
- * Producers: fn(ctx, p) runs if p is cancelled while pending (before its
+ * Producers: fn(ctx, p) runs if p (borrowed) is cancelled while pending (before its
  * handlers run), or when its last reference is dropped while it is pending; never
- * after p settled otherwise. Hooks run newest first.
+ * after p was resolved otherwise (settled, or locked onto another vow by
+ * vow_resolve_with or vow_settle(vow_follow): cancelling p then reaches what it
+ * adopted). Hooks run newest first.
  *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
  */
 typedef void (*vow_cancel_fn)(void *ctx, vow *p);
@@ -516,10 +601,15 @@ VOW_API int vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx);
 /*
  * Settling from another thread. vow_remote_new (loop thread) takes a reference to p
  * and keeps the loop alive until the remote is used. vow_remote_resolve/_reject
- * (any thread, exactly once) consume r and post the settlement to p's loop; a
- * value's drop runs on the loop thread.
+ * (any thread, once) consume r and post the settlement to p's loop; a value's drop
+ * runs on the loop thread. A remote is a checked handle, not memory: using it a
+ * second time, or racing another thread to use it, is an error, never a crash; of
+ * two threads that race, exactly one succeeds.
  *   vow_remote_new: NULL on out-of-memory or NULL p
- *   resolve/reject: VOW_ENOMEM (r is not consumed: try again), VOW_EINVAL
+ *   resolve/reject, each leaving v or detail with the caller on error:
+ *     VOW_ESETTLED r was already used (or is being used by another thread)
+ *     VOW_ENOMEM   the post could not be queued (r is not consumed: try again)
+ *     VOW_EINVAL   r is NULL or not a remote, or code >= 0 for reject
  */
 typedef struct vow_remote vow_remote;
 VOW_API vow_remote *vow_remote_new(vow *p);
@@ -528,13 +618,35 @@ VOW_API int vow_remote_reject(vow_remote *r, int code, vow_val detail);
 
 /*
  * Debug aid. A library built with -Dvow_debug=true records where each vow was
- * created and, when vow_loop_close() returns VOW_EBUSY, lists every vow still alive
- * with its site on stderr. Define VOW_TRACK_SITES before including vow.h to record
- * the file:line of your calls; vow_debug_site() is a no-op in other builds.
+ * created and, when vow_loop_close() returns VOW_EBUSY, lists on stderr what keeps
+ * the loop busy: its active handles by kind, keepalives, posts and microtasks, and
+ * every vow still alive with its site. It also catches misuse of references at the
+ * faulty call, with a message naming the misuse on stderr, then abort():
+ *   - a vow_unref from code that holds no reference (a double unref, an unref of a
+ *     borrowed vow such as a vow_list item or vow_co_self());
+ *   - a consuming call (vow_then, vow_catch, vow_finally, vow_all, vow_race,
+ *     vow_timeout, vow_resolve_with's other, a handler's vow_follow ...) on a vow
+ *     the caller no longer holds (already consumed); a vow_follow is checked when
+ *     the library applies the handler's result;
+ *   - any call on a freed vow (freed vows are kept unused for a while, marked dead).
+ * Define VOW_TRACK_SITES before including vow.h (and vow/co.h, vow/io.h) to record
+ * the file:line of your calls: the vow constructors record the creation site
+ * (vow_debug_site), the other checked calls the call site (vow_debug_call_site), and
+ * the messages name them. Both are no-ops in other builds; any thread (per thread).
  */
 VOW_API void vow_debug_site(const char *file, int line);
+VOW_API void vow_debug_call_site(const char *file, int line);
+/*
+ * For code that keeps a vow and lends it out borrowed (the coroutine adapter's
+ * vow_co_self()): delta +1 marks one of the caller's references to p as held by the
+ * library, so that a debug build catches a vow_unref or a consuming call from code
+ * that only borrowed p; -1 unmarks it, before the caller lets go of it. A no-op in
+ * other builds. Loop thread only.
+ */
+VOW_API void vow_debug_hold(vow *p, int delta);
 #ifdef VOW_TRACK_SITES
 #define VOW__SITE(call) (vow_debug_site(__FILE__, __LINE__), call)
+#define VOW__CALL(call) (vow_debug_call_site(__FILE__, __LINE__), call)
 #define vow_pending(l) VOW__SITE(vow_pending(l))
 #define vow_resolved(l, v) VOW__SITE(vow_resolved(l, v))
 #define vow_rejected(l, c, d) VOW__SITE(vow_rejected(l, c, d))
@@ -548,6 +660,21 @@ VOW_API void vow_debug_site(const char *file, int line);
 #define vow_any(l, ps, n) VOW__SITE(vow_any(l, ps, n))
 #define vow_delay(l, ms, v) VOW__SITE(vow_delay(l, ms, v))
 #define vow_timeout(p, ms) VOW__SITE(vow_timeout(p, ms))
+#define vow_ref(p) VOW__CALL(vow_ref(p))
+#define vow_unref(p) VOW__CALL(vow_unref(p))
+#define vow_resolve(p, v) VOW__CALL(vow_resolve(p, v))
+#define vow_reject(p, c, d) VOW__CALL(vow_reject(p, c, d))
+#define vow_resolve_with(p, o) VOW__CALL(vow_resolve_with(p, o))
+#define vow_settle(p, r) VOW__CALL(vow_settle(p, r))
+#define vow_state(p) VOW__CALL(vow_state(p))
+#define vow_is_resolved(p) VOW__CALL(vow_is_resolved(p))
+#define vow_code(p) VOW__CALL(vow_code(p))
+#define vow_value(p) VOW__CALL(vow_value(p))
+#define vow_loop_of(p) VOW__CALL(vow_loop_of(p))
+#define vow_cancel(p) VOW__CALL(vow_cancel(p))
+#define vow_on_cancel(p, f, c) VOW__CALL(vow_on_cancel(p, f, c))
+#define vow_remote_new(p) VOW__CALL(vow_remote_new(p))
+#define vow_follow(o) VOW__CALL(vow_follow(o))
 #endif
 #endif /* VOW__LOOP_ONLY */
 

@@ -21,7 +21,7 @@ typedef vow_ret (*vow_co_fn)(void *arg);
 typedef struct vow_co_opts {
     size_t stack_size; /* rw: stack bytes, 0 = VOW_CO_STACK_DEFAULT; rounded up to whole
                           pages, at least VOW_CO_STACK_MIN, at most VOW_CO_STACK_MAX. The
-                          coroutine's bookkeeping (136 bytes, about 1 KiB with ucontext)
+                          coroutine's bookkeeping (144 bytes, about 1 KiB with ucontext)
                           and up to 3 KiB of cache colouring come out of it.
                           With VOW_CO_COPY_STACK: 0, or at most VOW_CO_COPY_STACK_SIZE */
     unsigned flags;    /* rw: 0 or VOW_CO_COPY_STACK */
@@ -45,7 +45,7 @@ typedef struct vow_co_opts {
  * (VOW_CO_COPY_STACK_SIZE bytes, guard-paged) instead of a stack of its own. When
  * another copy-stack coroutine needs the shared stack, the part this one uses is
  * copied into a heap buffer of its own, and copied back before it resumes. A
- * suspended copy-stack coroutine costs its bookkeeping (136 bytes) plus the bytes of
+ * suspended copy-stack coroutine costs its bookkeeping (144 bytes) plus the bytes of
  * stack it was using (176 for one that awaits from its body) instead of a mapped,
  * touched stack page and guard.
  * The price: while it is suspended, its locals do not stay at their addresses, so a
@@ -72,7 +72,8 @@ typedef struct vow_co_opts {
  * Cancellation that reaches the returned vow (vow_cancel on it, a vow_timeout over
  * it firing, a lost race, a consumer of it cancelled with no other consumer left)
  * makes the coroutine's current or next vow_await return VOW_ECANCELED, and every
- * later one too, so it runs to its end. The coroutine body is user code: it runs
+ * later one too (except inside a shield scope, vow/scope.h, which lets it await its
+ * cleanup), so it runs to its end. The coroutine body is user code: it runs
  * whether or not anybody holds the returned vow (dropping it cancels nothing).
  * Returning vow_follow(q) adopts q like vow_resolve_with: q is then withdrawn if
  * nobody holds or consumes the coroutine's vow.
@@ -91,11 +92,16 @@ VOW_API vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opt
  * least once through the microtask queue, even when p is already settled, so other
  * microtasks run in between.
  *   VOW_ECANCELED the coroutine's own vow was cancelled (now or earlier: once
- *                 cancelled, vow_await returns this at once without suspending); p has
- *                 then lost this consumer (cancelled if it had no other)
+ *                 cancelled, vow_await returns this at once without suspending), or
+ *                 a scope around the call was (vow/scope.h; a shield scope keeps
+ *                 outer cancellation out); p has then lost this consumer (cancelled
+ *                 if it had no other)
+ *   VOW_ETIMEDOUT the deadline of a scope around the call passed (vow/scope.h); p has
+ *                 lost this consumer, as above
  *   VOW_ENOTCORO  not called from inside a coroutine (nothing happens)
  *   VOW_EINVAL    p is NULL or belongs to another loop
- *   VOW_ECYCLE    p is the calling coroutine's own vow (it would wait for itself)
+ *   VOW_ECYCLE    p is the calling coroutine's own vow, or the join of the scope it
+ *                 is a child of (it would wait for itself)
  *   VOW_ENOMEM    copy-stack mode only: the buffer that keeps its stack while
  *                 suspended could not grow to the stack in use; the coroutine did
  *                 not suspend and may try again (a wait itself allocates nothing)
@@ -104,20 +110,22 @@ VOW_API int vow_await(vow *p);
 
 /*
  * Suspends the calling coroutine for at least ms on the loop clock (vow_delay).
- * Returns 0, or VOW_ECANCELED (the timer is then stopped), VOW_ENOTCORO, VOW_ENOMEM.
+ * Returns 0, or VOW_ECANCELED or VOW_ETIMEDOUT as vow_await (the timer is then
+ * stopped), VOW_ENOTCORO, VOW_ENOMEM.
  */
 VOW_API int vow_co_sleep(uint64_t ms);
 
 /*
  * Lets every microtask already queued run, and callbacks if the loop gets a turn,
  * then resumes the calling coroutine: an await of an already-settled vow.
- * Returns 0, or VOW_ECANCELED, VOW_ENOTCORO, VOW_ENOMEM (copy-stack mode, as
- * vow_await).
+ * Returns 0, or VOW_ECANCELED or VOW_ETIMEDOUT as vow_await, VOW_ENOTCORO, VOW_ENOMEM
+ * (copy-stack mode, as vow_await).
  */
 VOW_API int vow_co_yield(void);
 
-/* The calling coroutine's result vow, borrowed (vow_ref it to keep it); NULL outside a
- * coroutine. */
+/* The calling coroutine's result vow, borrowed (vow_ref it to keep it, never
+ * vow_unref it: a debug build aborts on an unref from code that holds no reference of
+ * its own); NULL outside a coroutine. */
 VOW_API vow *vow_co_self(void);
 
 /*
@@ -150,6 +158,11 @@ VOW_API size_t vow_co_trim(void);
 
 /* The context switch in use: "asm-x86_64", "asm-aarch64" or "ucontext". Any thread. */
 VOW_API const char *vow_co_switch_name(void);
+
+/* Site tracking (see vow_debug_site in vow.h): the coroutine's vow records your line. */
+#ifdef VOW_TRACK_SITES
+#define vow_co_spawn(l, fn, arg, opts) VOW__SITE(vow_co_spawn(l, fn, arg, opts))
+#endif
 
 #ifdef __cplusplus
 }

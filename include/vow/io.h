@@ -2,6 +2,7 @@
 /*
  * Promise-returning I/O on a libvow loop: fd readiness, byte streams on non-blocking
  * fds, a line reader, TCP and Unix sockets, child processes, signals and a ticker.
+ * Regular files are in vow/fs.h.
  * Every operation starts at once and returns a vow (a new reference). Loop thread only.
  */
 #ifndef VOW_IO_H
@@ -32,6 +33,10 @@ extern "C" {
  *   cancelled. Bytes already transferred when an operation is withdrawn are lost to
  *   the caller (except for vow_lines, which never loses data).
  * - fds must be non-blocking (vow_fd_nonblock); a blocking fd would stall the loop.
+ * - Files have no readiness (poll calls them always ready, and a read of a slow disk
+ *   would stall the loop): the fd operations below reject a regular file, a
+ *   directory or a block device with VOW_EFILE, on every backend. Use vow/fs.h,
+ *   which runs file system calls on the thread pool.
  * - Waiting for an fd that another started vow_io on the loop already watches works:
  *   the operation then watches a private duplicate of the fd.
  */
@@ -62,8 +67,16 @@ VOW_API vow *vow_read_exact(vow_loop *l, int fd, void *buf, size_t len);
 /*
  * Writes all len bytes of buf. Fulfils with len once the last byte is handed to the
  * kernel: this is the backpressure point, so wait for it before writing more.
- * Rejects with -errno (-EPIPE, -ECONNRESET). Sockets are written with MSG_NOSIGNAL;
- * for pipes, ignore SIGPIPE in your program to get -EPIPE instead of dying.
+ * Rejects with -errno (-EPIPE, -ECONNRESET; detail: bytes written). Sockets are
+ * written with MSG_NOSIGNAL; for pipes, ignore SIGPIPE in your program to get -EPIPE
+ * instead of dying.
+ * Writes to one fd on one loop are queued: a call made while earlier writes on fd
+ * still wait for the kernel writes nothing itself and goes out after them, so bytes
+ * leave in call order and each vow fulfils in that order; queued writes hold no fd or
+ * watcher of their own. Cancelling or dropping a queued write withdraws it before
+ * any of its bytes are written; cancelling the write in progress leaves what it
+ * already wrote, and the next one follows. vow_stream_write is not part of this
+ * queue: do not mix the two on one fd.
  */
 VOW_API vow *vow_write_all(vow_loop *l, int fd, const void *buf, size_t len);
 
@@ -139,10 +152,17 @@ VOW_API int vow_sock_port(int fd);
 VOW_API vow *vow_accept(vow_loop *l, int listen_fd);
 
 /*
- * Connects to a numeric address and port. Fulfils with the connected fd (num,
- * non-blocking, close-on-exec, yours to close). Rejects with the real -errno
- * (-ECONNREFUSED, -ENETUNREACH), or VOW_EINVAL for a bad address. The socket is
- * closed on failure and on cancellation.
+ * Connects to host and port (1..65535). A numeric address ("127.0.0.1", "::1") is
+ * connected at once; anything else is a host name, resolved on the thread pool
+ * (vow_getaddrinfo, vow/work.h), whose addresses are then tried Happy Eyeballs
+ * style (RFC 8305): both families interleaved, a new attempt every 250 ms or as soon
+ * as the previous one fails, the first connection wins and the others are closed.
+ * Fulfils with the connected fd (num, non-blocking, close-on-exec, TCP_NODELAY,
+ * yours to close). Rejects with the real -errno of the last attempt
+ * (-ECONNREFUSED, -ENETUNREACH), a lookup error (VOW_EAI_NONAME, VOW_EAI_AGAIN, ...:
+ * see vow_getaddrinfo), or VOW_EINVAL (NULL or empty host, port out of range).
+ * Sockets are closed on failure and on cancellation; cancelling during the lookup
+ * withdraws it.
  */
 VOW_API vow *vow_tcp_connect(vow_loop *l, const char *host, int port);
 VOW_API vow *vow_unix_connect(vow_loop *l, const char *path);
@@ -201,9 +221,13 @@ static inline int vow_exit_signal(int64_t status)
 
 /* -------------------------------------------------------------- signals */
 
-/* Fulfils with signum (num) at the next delivery of signum after the call. Rejects
- * with VOW_EINVAL for uncatchable signals. While pending, the signal's default action
- * is replaced by the loop's handling (as with vow_signal). */
+/* Fulfils with signum (num) at the next delivery of signum after the call (never one
+ * that happened before it, even if not yet dispatched). Rejects with VOW_EINVAL for
+ * uncatchable signals. While pending, the signal's default action is replaced by the
+ * loop's handling (as with vow_signal), and when it settles, times out or is
+ * cancelled the handling stays until the loop's microtask queue is empty, so a wait
+ * started again from a handler or coroutine after it leaves no gap (docs/reference/
+ * loop.md, Signal watcher). */
 VOW_API vow *vow_signal_wait(vow_loop *l, int signum);
 
 /* ---------------------------------------------------------------- ticker */
@@ -222,6 +246,24 @@ VOW_API vow_ticker *vow_ticker_new(vow_loop *l, uint64_t period_ms);
 VOW_API vow *vow_ticker_next(vow_ticker *t);
 /* Frees the ticker, cancelling a pending vow_ticker_next. NULL is a no-op. */
 VOW_API void vow_ticker_close(vow_ticker *t);
+
+/* Site tracking (see vow_debug_site in vow.h): each vow made here records your line. */
+#ifdef VOW_TRACK_SITES
+#define vow_readable(l, fd) VOW__SITE(vow_readable(l, fd))
+#define vow_writable(l, fd) VOW__SITE(vow_writable(l, fd))
+#define vow_read(l, fd, buf, len) VOW__SITE(vow_read(l, fd, buf, len))
+#define vow_read_exact(l, fd, buf, len) VOW__SITE(vow_read_exact(l, fd, buf, len))
+#define vow_write_all(l, fd, buf, len) VOW__SITE(vow_write_all(l, fd, buf, len))
+#define vow_lines_next(r) VOW__SITE(vow_lines_next(r))
+#define vow_stream_read(s, buf, len) VOW__SITE(vow_stream_read(s, buf, len))
+#define vow_stream_write(s, buf, len) VOW__SITE(vow_stream_write(s, buf, len))
+#define vow_accept(l, fd) VOW__SITE(vow_accept(l, fd))
+#define vow_tcp_connect(l, host, port) VOW__SITE(vow_tcp_connect(l, host, port))
+#define vow_unix_connect(l, path) VOW__SITE(vow_unix_connect(l, path))
+#define vow_spawn(l, argv, flags, ret) VOW__SITE(vow_spawn(l, argv, flags, ret))
+#define vow_signal_wait(l, signum) VOW__SITE(vow_signal_wait(l, signum))
+#define vow_ticker_next(t) VOW__SITE(vow_ticker_next(t))
+#endif
 
 #ifdef __cplusplus
 }

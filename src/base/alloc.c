@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one allocation seam. jemalloc, when the build links it, replaces the system
- * malloc underneath these calls; vow_replace_allocator() swaps the functions (tests
- * use it for counting and failure injection). Callers handle NULL as VOW_ENOMEM.
+ * The one allocation seam: the system malloc (whichever malloc the process has, so
+ * a program that links or preloads jemalloc gets it here too), or jemalloc's own
+ * mallocx when the build links libvow against it (-Djemalloc=enabled, which makes
+ * the shared library impossible to dlopen() where jemalloc uses initial-exec TLS);
+ * vow_replace_allocator() swaps the functions (tests use it for counting and failure
+ * injection). Callers handle NULL as VOW_ENOMEM.
  */
 #include "base.h"
 

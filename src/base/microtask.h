@@ -47,6 +47,9 @@ struct vow__ext_ops {
     void (*checkpoint)(vow_loop *l); /* after a drain emptied the queue (unhandled report) */
     int (*busy)(vow_loop *l);        /* non-zero: close must fail with VOW_EBUSY */
     void (*fini)(vow_loop *l);       /* close: free the tier's per-loop state */
+    void (*trim)(vow_loop *l);       /* a drain stopped at its slice's end with work left:
+                                        drop what no longer needs keeping (handled
+                                        rejections), report nothing; may be NULL */
 };
 
 /* Appends one task (t->next is overwritten). */
@@ -87,9 +90,11 @@ static inline struct vow__microq *vow__loop_microq(vow_loop *l)
 }
 
 /*
- * Runs queued microtasks until the queue is empty, including tasks queued meanwhile,
- * then the checkpoint hook, repeating while the hook queued more. Called by the loop
- * after every callback; a nested call (from inside a task) returns at once.
+ * Runs queued microtasks, including tasks queued meanwhile, until the queue is empty
+ * (then the checkpoint hook runs, repeating while the hook queued more) or until the
+ * loop turn's fairness slice is used up (then the trim hook runs and the rest waits
+ * for the next turn). Called by the loop after every callback; a nested call (from
+ * inside a task) returns at once.
  */
 void vow__drain(vow_loop *l);
 

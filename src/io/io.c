@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Promise-returning fd operations: readiness, read, read-exactly, write-all, and the
- * fd operation machine that accept and connect (net.c) reuse. Each operation tries
- * its syscall at once and only waits on the reactor when the fd would block.
+ * Promise-returning fd operations: readiness, read, read-exactly, and the fd
+ * operation machine that accept and connect (net.c) reuse. Each operation tries its
+ * syscall at once and only waits on the reactor when the fd would block. Writes have
+ * a queue per fd (writeq.c).
  */
 #include "io_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int vow_fd_nonblock(int fd)
@@ -86,17 +88,15 @@ struct fdop {
     struct vow__watch wt; /* readiness wait, armed only while the fd would block */
     int kind;             /* enum vow__fdop_kind */
     int fd;               /* the fd operated on (owned for CONNECT until success) */
-    char *buf;            /* caller's buffer (READ*, WRITE_ALL) */
+    char *buf;            /* caller's buffer (READ*) */
     size_t len;           /* buffer length */
     size_t done;          /* bytes transferred so far */
-    bool not_sock;        /* WRITE_ALL: send() said ENOTSOCK, use write() */
 };
 
 static unsigned wanted_events(int kind)
 {
     switch (kind) {
     case VOW__OP_WRITABLE:
-    case VOW__OP_WRITE_ALL:
     case VOW__OP_CONNECT:
         return VOW_WRITABLE;
     default:
@@ -144,31 +144,6 @@ static int step(struct fdop *op, unsigned events, int64_t *ret)
             if (n == 0) {
                 *ret = (int64_t)op->done;
                 return VOW_EOF;
-            }
-            if (errno == EINTR)
-                continue;
-            if (would_block(errno))
-                return 0;
-            *ret = (int64_t)op->done;
-            return -errno;
-        }
-        *ret = (int64_t)op->len;
-        return 1;
-    case VOW__OP_WRITE_ALL:
-        while (op->done < op->len) {
-            ssize_t n;
-            if (!op->not_sock) {
-                n = send(op->fd, op->buf + op->done, op->len - op->done, MSG_NOSIGNAL);
-                if (n < 0 && errno == ENOTSOCK) {
-                    op->not_sock = true;
-                    continue;
-                }
-            } else {
-                n = write(op->fd, op->buf + op->done, op->len - op->done);
-            }
-            if (n >= 0) {
-                op->done += (size_t)n;
-                continue;
             }
             if (errno == EINTR)
                 continue;
@@ -244,8 +219,22 @@ static void on_abort(void *ctx, vow *p)
     fdop_free(ctx);
 }
 
+/*
+ * Files, directories and block devices have no readiness: epoll refuses them and
+ * poll calls them always ready, so a read would block the loop on the disk. They
+ * are refused the same way on every backend; vow/fs.h is the way to them.
+ */
+bool vow__fd_no_readiness(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 &&
+           (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
 vow *vow__fdop(vow_loop *l, int kind, int fd, void *buf, size_t len)
 {
+    if (kind != VOW__OP_ACCEPT && kind != VOW__OP_CONNECT && vow__fd_no_readiness(fd))
+        return vow_rejected(l, VOW_EFILE, vow_val_none());
     vow *p = vow_pending(l);
     if (!p)
         goto fail;
@@ -316,14 +305,4 @@ vow *vow_read_exact(vow_loop *l, int fd, void *buf, size_t len)
     if (fd < 0 || (!buf && len > 0))
         return reject_now(l, VOW_EINVAL);
     return vow__fdop(l, VOW__OP_READ_EXACT, fd, buf, len);
-}
-
-vow *vow_write_all(vow_loop *l, int fd, const void *buf, size_t len)
-{
-    if (!l)
-        return NULL;
-    if (fd < 0 || (!buf && len > 0))
-        return reject_now(l, VOW_EINVAL);
-    /* The machine never writes through buf; the cast only shares the field. */
-    return vow__fdop(l, VOW__OP_WRITE_ALL, fd, (void *)(uintptr_t)buf, len);
 }

@@ -10,6 +10,7 @@
 #include "vow/io.h"
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 /*
  * A watch on an fd for one operation. When another started vow_io already watches
@@ -34,7 +35,6 @@ enum vow__fdop_kind {
     VOW__OP_WRITABLE,
     VOW__OP_READ,
     VOW__OP_READ_EXACT,
-    VOW__OP_WRITE_ALL,
     VOW__OP_ACCEPT,
     VOW__OP_CONNECT
 };
@@ -46,5 +46,17 @@ enum vow__fdop_kind {
  * (a CONNECT fd is closed then too).
  */
 vow *vow__fdop(vow_loop *l, int kind, int fd, void *buf, size_t len);
+
+/* A non-blocking connect to sa (net.c): a vow of the connected fd, NULL on OOM. */
+vow *vow__connect_addr(vow_loop *l, const struct sockaddr *sa, socklen_t len);
+/* Connects to a host name resolved on the thread pool (connect.c). */
+vow *vow__tcp_connect_name(vow_loop *l, const char *host, int port);
+struct addrinfo;
+/* Races the stream addresses of ai (borrowed: copied) as RFC 8305 says (connect.c). */
+vow *vow__connect_addrinfo(vow_loop *l, const struct addrinfo *ai);
+
+/* A file, directory or block device: no readiness, so fd operations refuse it with
+ * VOW_EFILE on every backend (vow/fs.h is the way to them). */
+bool vow__fd_no_readiness(int fd);
 
 #endif /* VOW_IO_INT_H */

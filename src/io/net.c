@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TCP and Unix stream sockets: listen, accept, connect, shutdown. Addresses are
- * numeric only, so no call here ever blocks the loop on a name lookup. Every socket
- * is created non-blocking and close-on-exec in one syscall.
+ * TCP and Unix stream sockets: listen, accept, connect, shutdown. Addresses here are
+ * numeric, so no call blocks the loop on a name lookup; vow_tcp_connect hands a host
+ * name to connect.c, which resolves it on the thread pool. Every socket is created
+ * non-blocking and close-on-exec in one syscall.
  */
 #include "io_int.h"
 
@@ -118,7 +119,7 @@ vow *vow_accept(vow_loop *l, int listen_fd)
 }
 
 /* Starts a non-blocking connect; the fd operation owns the socket from here on. */
-static vow *connect_to(vow_loop *l, const struct sockaddr *sa, socklen_t len)
+vow *vow__connect_addr(vow_loop *l, const struct sockaddr *sa, socklen_t len)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -154,9 +155,12 @@ vow *vow_tcp_connect(vow_loop *l, const char *host, int port)
     struct sockaddr_storage ss;
     socklen_t len;
     int r = inet_addr_parse(host, port, &ss, &len);
+    /* Not a numeric address: a host name, resolved on the thread pool (connect.c). */
+    if (r < 0 && host && host[0] && port > 0 && port <= 65535)
+        return vow__tcp_connect_name(l, host, port);
     if (r < 0 || port == 0)
         return vow_rejected(l, VOW_EINVAL, vow_val_none());
-    return connect_to(l, (struct sockaddr *)&ss, len);
+    return vow__connect_addr(l, (struct sockaddr *)&ss, len);
 }
 
 vow *vow_unix_connect(vow_loop *l, const char *path)
@@ -167,7 +171,7 @@ vow *vow_unix_connect(vow_loop *l, const char *path)
     socklen_t len;
     if (unix_addr_parse(path, &un, &len) < 0)
         return vow_rejected(l, VOW_EINVAL, vow_val_none());
-    return connect_to(l, (struct sockaddr *)&un, len);
+    return vow__connect_addr(l, (struct sockaddr *)&un, len);
 }
 
 int vow_shutdown_write(int fd)

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The run loop: turns, liveness, the microtask drain, fd watchers and the eventfd
- * that wakes the loop for posts, signals and child re-checks. A turn is: poll (not
- * blocking when work is ready), I/O callbacks, immediates, timers (libuv's order).
+ * that wakes the loop for posts, signals and child re-checks. A turn is: what the
+ * last turn's microtask slice left over, poll (not blocking when work is ready), I/O
+ * callbacks, posts, immediates, timers (libuv's order, posts where its async is).
  */
 #include "reactor.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -32,6 +34,20 @@ static uint64_t clock_ms(void)
 
 /* ------------------------------------------------------------- microtasks */
 
+/* A new slice: called at the start of each turn. */
+static void slice_begin(vow_loop *l)
+{
+    l->slice_left = VOW__SLICE_TASKS;
+    l->slice_end = clock_ms() + VOW__SLICE_MS;
+}
+
+/*
+ * Runs queued microtasks until the queue is empty or the turn's slice is used up.
+ * When the queue empties, the checkpoint hook runs (the unhandled-rejection report),
+ * repeating while it queued more; when the slice runs out first, the trim hook runs
+ * instead (it lets go of what is no longer needed without reporting anything) and
+ * the rest waits for the next turn.
+ */
 void vow__drain(vow_loop *l)
 {
     struct vow__loop_head *h = &l->head;
@@ -39,13 +55,27 @@ void vow__drain(vow_loop *l)
         return;
     l->draining = 1;
     l->cb_depth++;
+    int yielded = 0;
+    unsigned left0 = l->slice_left;
     for (;;) {
         vow__task *t;
         while ((t = h->micro.head) != NULL) {
+            if (l->slice_left == 0) {
+                yielded = 1;
+                break;
+            }
+            if (--l->slice_left % VOW__SLICE_CLOCK_EVERY == 0 && clock_ms() >= l->slice_end)
+                l->slice_left = 0;
             h->micro.head = t->next;
             if (!h->micro.head)
                 h->micro.tail = &h->micro.head;
             t->ops->run(l, t);
+        }
+        if (yielded) {
+            /* Only a drain that ran something can have handled a listed rejection. */
+            if (l->slice_left != left0 && h->ext_ops && h->ext_ops->trim)
+                h->ext_ops->trim(l);
+            break;
         }
         if (h->ext_ops && h->ext_ops->checkpoint)
             h->ext_ops->checkpoint(l);
@@ -54,6 +84,8 @@ void vow__drain(vow_loop *l)
     }
     l->cb_depth--;
     l->draining = 0;
+    if (l->sig_linger && !h->micro.head)
+        vow__signals_linger_end(l);
 }
 
 bool vow__loop_in_callback(const vow_loop *l)
@@ -245,12 +277,6 @@ static void wake_dispatch(struct vow__io_core *c, unsigned revents)
         else
             vow__children_run(l);
     }
-    if (vow__posts_ready(l)) {
-        if (l->stop_flag)
-            vow__loop_wake(l);
-        else
-            vow__posts_run(l);
-    }
 }
 
 /* ------------------------------------------------------------------- loop */
@@ -274,16 +300,15 @@ static const struct vow__backend *backend_choose(void)
 }
 
 /* Frees a loop in any state of construction (destructors accept half-built objects). */
-static void loop_free(vow_loop *l, int mutex_ok)
+static void loop_free(vow_loop *l)
 {
+    if (l->sig_linger)
+        vow__signals_linger_end(l);
     if (l->wake_io.events)
         vow__io_core_stop(&l->wake_io);
     if (l->bdata || l->bfd >= 0)
         l->backend->fini(l);
-    if (l->wakefd >= 0)
-        close(l->wakefd);
-    if (mutex_ok)
-        pthread_mutex_destroy(&l->post_mu);
+    vow__posts_fini(l);
     vow__free(l->fdtab);
     vow__heap_fini(&l->timers);
     vow__free(l);
@@ -300,18 +325,13 @@ vow_loop *vow_loop_new(void)
     l->sig_slot = -1;
     l->owner = pthread_self();
     l->backend = backend_choose();
-    l->post_tail = &l->post_head;
     vow__q_init(&l->immediates);
     vow__q_init(&l->signals);
     vow__q_init(&l->children);
-    atomic_init(&l->posts_pending, 0);
-    if (pthread_mutex_init(&l->post_mu, NULL) != 0) {
-        vow__free(l);
-        return NULL;
-    }
-    l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (l->wakefd < 0)
+    l->postq = vow__postq_new();
+    if (!l->postq)
         goto fail;
+    l->wakefd = vow__postq_fd(l->postq);
     if (l->backend->init(l) < 0)
         goto fail;
     l->wake_io.loop = l;
@@ -321,17 +341,18 @@ vow_loop *vow_loop_new(void)
     if (vow__io_core_start(&l->wake_io, VOW_READABLE) < 0)
         goto fail;
     l->now = clock_ms();
+    slice_begin(l);
     vow__alloc_loop_count(1);
     return l;
 fail:
-    loop_free(l, 1);
+    loop_free(l);
     return NULL;
 }
 
 static int loop_alive(const vow_loop *l)
 {
     return l->active > 0 || l->keepalive > 0 || l->head.micro.head != NULL ||
-           atomic_load_explicit(&l->posts_pending, memory_order_relaxed) > 0;
+           vow__posts_pending(l) > 0;
 }
 
 int vow_loop_alive(const vow_loop *l)
@@ -343,7 +364,7 @@ int vow_loop_alive(const vow_loop *l)
 /* How long the loop may sleep: 0 whenever something can run without waiting. */
 static int ready_timeout(const vow_loop *l)
 {
-    if (!vow__q_empty(&l->immediates) || l->head.micro.head)
+    if (!vow__q_empty(&l->immediates) || l->head.micro.head || vow__posts_pending(l))
         return 0;
     return vow__timers_timeout(l);
 }
@@ -362,30 +383,56 @@ int vow_loop_run(vow_loop *l, int mode)
     vow__check(pthread_equal(l->owner, pthread_self()), VOW_ETHREAD);
 #endif
     vow__check(!vow__loop_in_callback(l), VOW_EBUSY);
+    vow__posts_awake(l);
+    slice_begin(l);
     vow__loop_after_cb(l);
+    /* Microtasks left by the last slice (or queued outside the loop) ran just now: that
+     * was this call's work, so VOW_RUN_ONCE does not block for more. */
+    int worked = l->slice_left != VOW__SLICE_TASKS;
     int r = loop_alive(l);
     if (mode == VOW_RUN_DEFAULT && r && !l->stop_flag) {
         vow_loop_update_time(l);
         vow__timers_run(l);
     }
+    int first = 1;
     while (r && !l->stop_flag) {
-        int timeout = mode == VOW_RUN_NOWAIT ? 0 : poll_timeout(l);
+        /* What the last slice left over runs first, in a slice of this turn's own. */
+        if (!first) {
+            slice_begin(l);
+            vow__loop_after_cb(l);
+        }
+        first = 0;
+        int timeout = mode == VOW_RUN_NOWAIT || (mode == VOW_RUN_ONCE && worked)
+                          ? 0
+                          : poll_timeout(l);
+        if (timeout != 0)
+            timeout = vow__posts_sleep(l, timeout);
         int pr = l->backend->poll(l, timeout);
+        if (timeout != 0)
+            vow__posts_awake(l);
         if (pr < 0) {
             l->stop_flag = 0;
+            vow__posts_leave(l);
             return pr;
         }
+        if (!l->stop_flag && vow__posts_pending(l))
+            vow__posts_run(l);
         if (!l->stop_flag)
             vow__immediates_run(l);
         if (!l->stop_flag) {
             vow_loop_update_time(l);
             vow__timers_run(l);
         }
+        if (l->sig_linger && !l->head.micro.head)
+            vow__signals_linger_end(l);
         r = loop_alive(l);
         if (mode != VOW_RUN_DEFAULT)
             break;
     }
     l->stop_flag = 0;
+    if (l->sig_linger && !l->head.micro.head)
+        vow__signals_linger_end(l);
+    vow__posts_leave(l);
     return loop_alive(l);
 }
 
@@ -395,25 +442,60 @@ void vow_loop_stop(vow_loop *l)
         l->stop_flag = 1;
 }
 
+#ifdef VOW_DEBUG
+/*
+ * Debug builds: the reactor's part of why close is refused, on stderr: handles by
+ * kind, keepalives, posts and microtasks. The vow tier lists its vows through its
+ * busy hook.
+ */
+static void report_busy(vow_loop *l)
+{
+    size_t posts = vow__posts_pending(l);
+    if (l->active == 0 && l->keepalive == 0 && !l->head.micro.head && posts == 0)
+        return;
+    unsigned n_imm = 0, n_sig = 0;
+    for (struct vow__qnode *q = l->immediates.next; q != &l->immediates; q = q->next)
+        n_imm++;
+    for (struct vow__qnode *q = l->signals.next; q != &l->signals; q = q->next)
+        if (!vow__container_of(q, struct vow__signal_impl, link)->internal)
+            n_sig++;
+    size_t n_micro = 0;
+    for (vow__task *t = l->head.micro.head; t; t = t->next)
+        n_micro++;
+    fprintf(stderr,
+            "libvow: vow_loop_close: busy: %u active handles (fd watchers %u, timers %zu, "
+            "immediates %u, signal watchers %u, child watchers %u), keepalives %d, "
+            "posts pending %zu, microtasks queued %zu\n",
+            l->active, l->n_user_io, l->timers.n, n_imm, n_sig, l->n_child, l->keepalive, posts,
+            n_micro);
+}
+#endif
+
 int vow_loop_close(vow_loop *l)
 {
     vow__check(l, VOW_EINVAL);
     vow__check(!vow__loop_in_callback(l), VOW_EBUSY);
-    vow__check(l->active == 0 && l->keepalive == 0 && !l->head.micro.head, VOW_EBUSY);
+    /* In debug builds everything that keeps the loop busy is listed, each tier its
+     * part (a job on the thread pool holds a keepalive and a pending vow: both named). */
+    int busy = l->active != 0 || l->keepalive != 0 || l->head.micro.head != NULL;
     const struct vow__ext_ops *ops = l->head.ext_ops;
+#ifdef VOW_DEBUG
+    report_busy(l);
     if (ops && ops->busy && ops->busy(l))
+        busy = 1;
+#else
+    if (!busy && ops && ops->busy && ops->busy(l))
+        busy = 1;
+#endif
+    if (busy)
         return VOW_EBUSY;
-    /* Posters race with close: refuse new posts under the lock that queues them. */
-    pthread_mutex_lock(&l->post_mu);
-    if (atomic_load(&l->posts_pending) > 0) {
-        pthread_mutex_unlock(&l->post_mu);
+    /* Posters race with close: one atomic step refuses them from now on, or finds a
+     * post queued or a poster inside its call and fails. */
+    if (vow__posts_close(l) < 0)
         return VOW_EBUSY;
-    }
-    l->closing = 1;
-    pthread_mutex_unlock(&l->post_mu);
     if (ops && ops->fini)
         ops->fini(l);
-    loop_free(l, 1);
+    loop_free(l);
     vow__alloc_loop_count(-1);
     return 0;
 }
@@ -453,7 +535,7 @@ int vow_loop_backend_fd(const vow_loop *l)
 int vow_loop_backend_timeout(const vow_loop *l)
 {
     vow__check(l, VOW_EINVAL);
-    if (atomic_load_explicit(&l->posts_pending, memory_order_relaxed) > 0)
+    if (vow__posts_pending(l) > 0)
         return 0;
     int t = !vow__q_empty(&l->immediates) || l->head.micro.head
                 ? 0
@@ -482,7 +564,7 @@ int vow_loop_keepalive(vow_loop *l, int delta)
  * In a child after fork(): the eventfd and the backend's kernel state are shared with
  * the parent, so each gets a private replacement. The new eventfd takes the old
  * number, which the fd table, the backend and the signal slot already use. Only safe
- * while no other thread uses this loop (the post mutex is copied as it was).
+ * while no other thread uses this loop.
  */
 int vow__loop_after_fork(vow_loop *l)
 {
@@ -499,7 +581,7 @@ int vow__loop_after_fork(vow_loop *l)
         return r;
     l->owner = pthread_self();
     /* Work queued before the fork is still queued here: make sure it is seen. */
-    if (vow__posts_ready(l) || l->child_recheck || l->sig_slot >= 0)
+    if (vow__posts_pending(l) || l->child_recheck || l->sig_slot >= 0)
         vow__loop_wake(l);
     return 0;
 }
@@ -538,7 +620,7 @@ int vow__loop_verify(vow_loop *l)
     }
     if (memcmp(per_sig, l->sig_count, sizeof(per_sig)) != 0)
         return VOW_ESTATE;
-    if ((n_sig_all > 0) != (l->sig_slot >= 0))
+    if ((n_sig_all > 0 || l->sig_linger) != (l->sig_slot >= 0))
         return VOW_ESTATE;
     if (l->active != l->timers.n + n_imm + n_sig + n_io + l->n_child)
         return VOW_ESTATE;

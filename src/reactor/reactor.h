@@ -17,6 +17,22 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+/*
+ * Fairness: microtasks may queue microtasks forever (a coroutine awaiting settled
+ * vows, a chain adopting settled vows), and I/O and timers must still get turns. So
+ * a turn runs at most VOW__SLICE_TASKS microtasks, or microtasks for VOW__SLICE_MS on
+ * the clock, whichever comes first; what is left runs at the start of the next turn,
+ * after a poll that does not block. 1024 tasks take 20-100 us on current hardware, so
+ * the poll (a syscall of about 1 us) that each slice adds costs a few percent of a
+ * long drain at most, while a loop turn comes at least every ~0.1 ms of such work.
+ * The time bound is for slow handlers: 2 ms is what the loop may add to the latency
+ * of ready I/O and due timers. The clock is read every VOW__SLICE_CLOCK_EVERY tasks
+ * only (a vDSO call each), so slow tasks may overrun a slice by that many.
+ */
+#define VOW__SLICE_TASKS 1024u
+#define VOW__SLICE_MS 2u
+#define VOW__SLICE_CLOCK_EVERY 64u
+
 /* Signals 1..VOW__NSIG-1 can be watched (Linux: 64 including real-time signals). */
 #define VOW__NSIG 65
 
@@ -35,12 +51,15 @@ struct vow__io_core {
     uint32_t internal;           /* non-zero: does not count toward liveness */
 };
 
-/* A posted callback, queued under post_mu. */
-struct vow__post_node {
-    struct vow__post_node *next; /* FIFO link */
-    vow_post_fn fn;              /* what to run */
-    void *arg;                   /* its argument */
+/* What posters must do to wake the loop (post.c). */
+enum vow__wake_state {
+    VOW__WAKE_AWAKE = 0, /* the loop runs callbacks and will look at the queue */
+    VOW__WAKE_SLEEP = 1, /* the loop may block (or is not running): write the eventfd */
+    VOW__WAKE_WOKEN = 2  /* a poster wrote the eventfd since the loop went to sleep */
 };
+
+/* The cross-thread queue, shared by the loop and its posters (post.c). */
+struct vow__postq;
 
 struct vow_loop {
     struct vow__loop_head head;         /* first: the vow tier's view (microtask.h) */
@@ -50,6 +69,8 @@ struct vow_loop {
     int stop_flag;                      /* vow_loop_stop() was called */
     int cb_depth;                       /* callbacks and microtasks running now */
     int draining;                       /* inside vow__drain */
+    unsigned slice_left;                /* microtasks this turn may still run */
+    uint64_t slice_end;                 /* clock ms at which this turn's slice ends */
     uint64_t now;                       /* cached monotonic ms */
     unsigned active;                    /* active user handles */
     int keepalive;                      /* vow_loop_keepalive count */
@@ -65,20 +86,18 @@ struct vow_loop {
 
     struct vow__qnode immediates; /* queued immediates in start order */
 
-    int wakefd;                     /* eventfd: posts, signals and child re-checks */
+    int wakefd;                     /* eventfd: posts, signals and child re-checks
+                                       (the post queue owns it: posters may outlive
+                                       the loop) */
     struct vow__io_core wake_io;    /* internal watcher of wakefd */
-    pthread_mutex_t post_mu;        /* guards the post fields below */
-    struct vow__post_node *post_head; /* FIFO of posted callbacks */
-    struct vow__post_node **post_tail;/* &last->next, or &post_head */
-    int post_woken;                 /* wakefd was written since the queue was taken */
-    int closing;                    /* close succeeded: posts are refused */
-    atomic_size_t posts_pending;    /* posted but not yet run (liveness) */
+    struct vow__postq *postq;       /* posted callbacks (post.c) */
 
     int sig_slot;                   /* index in the global signal table, -1 if none */
     unsigned sig_count[VOW__NSIG];  /* started signal watchers per signum */
     struct vow__qnode signals;      /* started signal watchers */
-    uint32_t sig_round[VOW__NSIG];  /* dispatch round per signum: each watcher runs once */
     uint64_t sig_resume;            /* rounds cut short by vow_loop_stop, to finish */
+    uint64_t sig_linger;            /* signals whose last watcher stopped in a callback:
+                                       handler kept until the microtask queue is empty */
 
     struct vow__qnode children;     /* child watchers using the SIGCHLD fallback */
     int child_recheck;              /* fallback: reap watched children next wake-up */
@@ -112,7 +131,7 @@ struct vow__signal_impl {
     int signum;              /* watched signal while started, else 0 */
     int internal;            /* does not count toward liveness */
     struct vow__qnode link;  /* on l->signals while started */
-    uint32_t stamp;          /* last dispatch round that ran it */
+    uint64_t seen;           /* delivery count of signum it has been called for */
 };
 
 struct vow__child_impl {
@@ -155,11 +174,21 @@ int vow__timers_timeout_at(const vow_loop *l, uint64_t now);
 void vow__immediates_run(vow_loop *l);
 
 /* post.c */
+struct vow__postq *vow__postq_new(void);
+int vow__postq_fd(const struct vow__postq *q);
+/* Posts queued (or being queued) and not yet run: they keep the loop alive. */
+size_t vow__posts_pending(const vow_loop *l);
 void vow__posts_run(vow_loop *l);
-int vow__posts_ready(vow_loop *l);
+int vow__posts_sleep(vow_loop *l, int timeout);
+void vow__posts_awake(vow_loop *l);
+void vow__posts_leave(vow_loop *l);
+int vow__posts_close(vow_loop *l);
+void vow__posts_fini(vow_loop *l);
 
 /* signal.c: wake-up processing, the fallback's internal watch and close-time cleanup. */
 void vow__signals_run(vow_loop *l);
+/* Ends the grace period of signals no watcher took over (sig_linger). */
+void vow__signals_linger_end(vow_loop *l);
 int vow__signal_start_internal(vow_signal *s, int signum);
 
 /* child.c */

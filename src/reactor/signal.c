@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Signal watchers. One process-wide sigaction per signum, refcounted under sig_mu
- * and restored when the last watcher stops. The handler only marks the signal
- * pending in each watching loop's slot and writes that loop's eventfd; callbacks run
- * on the loop thread from the eventfd's wake-up.
+ * and restored when the last watcher stops. The handler only counts the delivery,
+ * marks the signal pending in each watching loop's slot and writes that loop's
+ * eventfd; callbacks run on the loop thread from the eventfd's wake-up. A watcher
+ * sees only deliveries counted after it started, and a loop whose last watcher of a
+ * signal stops inside a callback or microtask keeps the handler until its microtask
+ * queue is empty (so a waiter that re-arms from the microtasks leaves no gap).
  */
 #include "reactor.h"
 
@@ -25,6 +28,8 @@ struct sig_slot {
 };
 
 static struct sig_slot slots[SIG_SLOTS];
+/* Deliveries of each signal since the process started (any thread, the handler). */
+static atomic_uint_least64_t sig_seq[VOW__NSIG];
 static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER; /* sigaction and slot claims */
 static unsigned sig_refs[VOW__NSIG];           /* watchers per signum, all loops */
 static struct sigaction sig_old[VOW__NSIG];    /* disposition to restore */
@@ -40,6 +45,9 @@ static void sig_handler(int signum)
 {
     int saved = errno;
     atomic_fetch_add(&in_handler, 1);
+    /* Counted before any loop is told, so a loop that sees the pending bit sees the
+     * count too, and a watcher started after this point has a count that includes it. */
+    atomic_fetch_add(&sig_seq[signum], 1);
     uint64_t bit = sig_bit(signum);
     for (int i = 0; i < SIG_SLOTS; i++) {
         int fd1 = atomic_load(&slots[i].fd_plus1);
@@ -83,6 +91,21 @@ static void slot_release(vow_loop *l)
         sched_yield();
     l->sig_slot = -1;
     l->sig_resume = 0;
+    l->sig_linger = 0;
+}
+
+/*
+ * Under sig_mu: l no longer watches signum (its last watcher stopped, or the grace
+ * period after that ended). Gives back the reference that watcher held on the
+ * process-wide handler, and the loop's slot if nothing else needs it.
+ */
+static void signal_release(vow_loop *l, int signum)
+{
+    atomic_fetch_and(&slots[l->sig_slot].mask, ~sig_bit(signum));
+    if (--sig_refs[signum] == 0)
+        sigaction(signum, &sig_old[signum], NULL);
+    if (vow__q_empty(&l->signals) && !l->sig_linger)
+        slot_release(l);
 }
 
 int vow_signal_init(vow_loop *l, vow_signal *s, vow_signal_fn cb)
@@ -115,6 +138,12 @@ static int signal_start(vow_signal *s, int signum, int internal)
             goto out;
         claimed = 1;
     }
+    if (l->sig_linger & sig_bit(signum)) {
+        /* The loop kept the handler since the last watcher stopped: take it over. */
+        l->sig_linger &= ~sig_bit(signum);
+        l->sig_count[signum]++;
+        goto out;
+    }
     if (sig_refs[signum] == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
@@ -137,6 +166,7 @@ out:
         return r;
     si->signum = signum;
     si->internal = internal;
+    si->seen = atomic_load(&sig_seq[signum]);
     vow__q_insert_tail(&l->signals, &si->link);
     if (!internal)
         l->active++;
@@ -166,48 +196,71 @@ int vow_signal_stop(vow_signal *s)
         l->active--;
     si->signum = 0;
     pthread_mutex_lock(&sig_mu);
-    if (--l->sig_count[signum] == 0)
-        atomic_fetch_and(&slots[l->sig_slot].mask, ~sig_bit(signum));
-    if (--sig_refs[signum] == 0)
-        sigaction(signum, &sig_old[signum], NULL);
-    if (vow__q_empty(&l->signals))
-        slot_release(l);
+    if (--l->sig_count[signum] > 0) {
+        /* Others on this loop still watch: only this watcher's reference goes. */
+        if (--sig_refs[signum] == 0)
+            sigaction(signum, &sig_old[signum], NULL);
+    } else if (vow__loop_in_callback(l)) {
+        /* Stopped from a callback or microtask (a wait that settled, timed out or
+         * was cancelled): the loop keeps this watcher's reference and its slot bit
+         * until the microtask queue is empty, so a wait that starts again from the
+         * microtasks after it takes them over without a gap. */
+        l->sig_linger |= sig_bit(signum);
+    } else {
+        signal_release(l, signum);
+    }
     pthread_mutex_unlock(&sig_mu);
     return 0;
 }
 
 /*
- * Runs each watcher of each delivered signal once. The list may change under any
- * callback, so the scan restarts after each one and a per-signal round stamp marks
- * who already ran. A vow_loop_stop leaves the rest of the round for the next wake-up
- * (same stamp, so nobody runs twice for one delivery).
+ * Ends the grace period of every signal whose last watcher stopped during its
+ * dispatch and was not started again by the microtasks after it. Called once the
+ * microtask queue is empty, and at close.
+ */
+void vow__signals_linger_end(vow_loop *l)
+{
+    pthread_mutex_lock(&sig_mu);
+    while (l->sig_linger) {
+        int signum = __builtin_ctzll(l->sig_linger) + 1;
+        l->sig_linger &= ~sig_bit(signum);
+        signal_release(l, signum);
+    }
+    pthread_mutex_unlock(&sig_mu);
+}
+
+/*
+ * Runs each watcher of each delivered signal once, if the signal was delivered after
+ * the watcher started: the delivery count is read once per signal, and a watcher
+ * runs when it has not seen that count yet. The list may change under any callback,
+ * so the scan restarts after each one; a watcher started meanwhile has seen the
+ * count already. A vow_loop_stop leaves the rest of the round for the next wake-up.
  */
 void vow__signals_run(vow_loop *l)
 {
     uint64_t pend = atomic_exchange(&slots[l->sig_slot].pending, 0);
-    uint64_t resume = l->sig_resume;
+    pend |= l->sig_resume;
     l->sig_resume = 0;
-    pend |= resume;
     for (int signum = 1; signum < VOW__NSIG && pend; signum++) {
         uint64_t bit = sig_bit(signum);
         if (!(pend & bit))
             continue;
         pend &= ~bit;
-        if (!(resume & bit))
-            l->sig_round[signum]++;
-        uint32_t stamp = l->sig_round[signum];
+        uint64_t count = atomic_load(&sig_seq[signum]);
         struct vow__qnode *q = l->signals.next;
         while (q != &l->signals) {
             struct vow__signal_impl *si = vow__container_of(q, struct vow__signal_impl, link);
-            if (si->signum != signum || si->stamp == stamp) {
+            if (si->signum != signum || si->seen >= count) {
                 q = q->next;
                 continue;
             }
-            si->stamp = stamp;
+            si->seen = count;
             l->cb_depth++;
             si->cb(VOW__PUB(signal, si), signum);
             l->cb_depth--;
             vow__loop_after_cb(l);
+            if (l->sig_linger && !l->head.micro.head)
+                vow__signals_linger_end(l);
             if (l->sig_slot < 0)
                 return;
             if (l->stop_flag) {

@@ -41,7 +41,7 @@ void vow__react_detach(struct vow__react *r, vow **work)
     if (work && src->nreact == 0)
         vow__cancel_push(src, work);
     else
-        vow_unref(src);
+        vow__drop(src);
 }
 
 /*
@@ -52,7 +52,7 @@ void vow__react_detach(struct vow__react *r, vow **work)
 void vow__cancel_push(vow *src, vow **work)
 {
     if (src->flags & (VF_QUEUED | VF_GARBAGE)) {
-        vow_unref(src);
+        vow__drop(src);
         return;
     }
     src->flags |= VF_QUEUED;
@@ -86,18 +86,23 @@ void vow__cancel_run(vow *work)
         x->flags &= (uint8_t)~VF_QUEUED;
         if (x->state == VOW_PENDING)
             cancel_one(x, &work);
-        vow_unref(x);
+        vow__drop(x);
     }
 }
 
 int vow_cancel(vow *p)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_cancel");
+    vow__dbg_call_done();
+#endif
     vow__check(p, VOW_EINVAL);
     vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
     vow *work = NULL;
-    vow_ref(p);
+    vow__hold(p);
     cancel_one(p, &work);
-    vow_unref(p);
+    vow__drop(p);
     vow__cancel_run(work);
     return 0;
 }
@@ -126,8 +131,33 @@ static void hook_release(struct vow__link *k)
 
 static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL };
 
+/*
+ * p was resolved by locking it onto another vow (vow_resolve_with, or a producer's
+ * vow_settle with vow_follow): its abort hooks' producers are done with it, so the
+ * hooks are released unrun, as on settlement, and cancelling p from now on reaches
+ * what it adopted instead. A producer may therefore free the hook's ctx once it has
+ * resolved p either way (a coroutine that returned vow_follow(q) is gone).
+ */
+void vow__hooks_release(vow *p)
+{
+    for (struct vow__link **pp = &p->up; *pp;) {
+        struct vow__link *k = *pp;
+        if (k->ops == &hook_ops) {
+            *pp = k->next;
+            hook_release(k);
+        } else {
+            pp = &k->next;
+        }
+    }
+}
+
 int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_on_cancel");
+    vow__dbg_call_done();
+#endif
     vow__check(p && fn, VOW_EINVAL);
     vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
     struct hook *h = vow__malloc(sizeof(*h));

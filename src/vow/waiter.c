@@ -39,7 +39,7 @@ static void waiter_run(vow_loop *l, vow__task *t)
     w->base.src = NULL;
     w->base.task.ops = &waiter_ops.task;
     w->fn((vow_waiter *)(void *)w, src);
-    vow_unref(src);
+    vow__drop(src);
 }
 
 /*
@@ -72,7 +72,7 @@ int vow_waiter_start(vow_waiter *pub, vow *p)
     vow__check(w->fn, VOW_EINVAL);
     vow__check(!w->base.src, VOW_EBUSY);
     /* The caller keeps its reference: p cannot be garbage here. */
-    vow__attach(vow_ref(p), &w->base);
+    vow__attach(vow__hold(p), &w->base);
     return 0;
 }
 

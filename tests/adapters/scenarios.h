@@ -16,6 +16,7 @@
 #include "vow/bridge.h"
 #ifdef HAVE_CO
 #include "vow/co.h"
+#include "vow/scope.h"
 #endif
 
 struct host;
@@ -219,6 +220,71 @@ static void test_coroutine_awaits_host(void **state)
     assert_int_equal(s.done, 1);
     assert_int_equal(vow_state(co), VOW_FULFILLED);
     assert_int_equal(vow_value(co)->num, 14);
+    vow_unref(co);
+    assert_int_equal(vow_co_live(s.l), 0);
+    assert_int_equal(s.ops->detach(s.l), 0);
+    sc_end(&s);
+}
+
+/* A scope inside the host loop: children that wait for host timers are joined, and
+ * a deadline scope cuts an await short with VOW_ETIMEDOUT. */
+struct sc_kid {
+    struct sc *s; /* the scenario */
+    vow *p;       /* what a host timer resolves */
+};
+
+static void sc_kid_settle(void *arg)
+{
+    struct sc_kid *k = arg;
+    assert_int_equal(vow_resolve(k->p, vow_val_num(1)), 0);
+}
+
+static vow_ret sc_kid(void *arg)
+{
+    struct sc_kid *k = arg;
+    int rc = vow_await(k->p);
+    vow_unref(k->p);
+    k->s->steps++;
+    return rc ? vow_fail(rc, vow_val_none()) : vow_ok(vow_val_none());
+}
+
+static vow_ret scope_body(void *arg)
+{
+    struct sc *s = arg;
+    struct sc_kid kids[3];
+    vow_scope *sc = vow_scope_new(s->l, NULL);
+    assert_non_null(sc);
+    for (int i = 0; i < 3; i++) {
+        kids[i] = (struct sc_kid){ s, vow_pending(s->l) };
+        s->ops->timer(s->h, 2 + 2 * (uint64_t)i, sc_kid_settle, &kids[i]);
+        assert_int_equal(vow_scope_spawn(sc, sc_kid, &kids[i], NULL), 0);
+    }
+    vow *j = vow_scope_join(sc);
+    assert_int_equal(vow_await(j), 0);
+    assert_int_equal(s->steps, 3);
+    assert_int_equal(vow_list_get(vow_value(j))->n, 3);
+    vow_unref(j);
+    assert_int_equal(vow_scope_close(sc), 0);
+    vow_scope *d = vow_scope_new(s->l, &(vow_scope_opts){ .timeout_ms = 5 });
+    vow *never = vow_pending(s->l);
+    assert_int_equal(vow_await(never), VOW_ETIMEDOUT);
+    assert_int_equal(vow_state(never), VOW_REJECTED);
+    vow_unref(never);
+    assert_int_equal(vow_scope_close(d), 0);
+    s->done = 1;
+    return vow_ok(vow_val_none());
+}
+
+static void test_scope_in_host(void **state)
+{
+    struct sc s;
+    sc_begin(&s, state);
+    assert_int_equal(s.ops->attach(s.l, s.h), 0);
+    vow *co = vow_co_spawn(s.l, scope_body, &s, NULL);
+    assert_non_null(co);
+    s.ops->run(s.h, &s.done);
+    assert_int_equal(s.done, 1);
+    assert_int_equal(vow_state(co), VOW_FULFILLED);
     vow_unref(co);
     assert_int_equal(vow_co_live(s.l), 0);
     assert_int_equal(s.ops->detach(s.l), 0);
@@ -563,6 +629,7 @@ static int run_scenarios(const struct host_ops *ops)
         cmocka_unit_test_prestate(test_vow_timers_drive_chain, st),
 #ifdef HAVE_CO
         cmocka_unit_test_prestate(test_coroutine_awaits_host, st),
+        cmocka_unit_test_prestate(test_scope_in_host, st),
 #endif
         cmocka_unit_test_prestate(test_attach_twice, st),
         cmocka_unit_test_prestate(test_attach_claimed, st),

@@ -231,6 +231,175 @@ static void test_stop_mid_round(void **state)
     rt_end(l);
 }
 
+/* ------------------------------------------------- re-arming in the callback */
+
+struct rearm {
+    vow_signal w[2]; /* used in turn: each callback starts a fresh watcher */
+    int cur;         /* the one started now */
+    int calls;       /* callbacks */
+    int limit;       /* callbacks after which it stops re-arming (a livelock guard) */
+};
+
+static void rearm_cb(vow_signal *s, int signum)
+{
+    struct rearm *r = s->data;
+    r->calls++;
+    assert_int_equal(vow_signal_stop(s), 0);
+    if (r->calls >= r->limit)
+        return;
+    r->cur ^= 1;
+    assert_int_equal(vow_signal_init(VOW__IMPL(signal, s)->loop, &r->w[r->cur], rearm_cb), 0);
+    r->w[r->cur].data = r;
+    assert_int_equal(vow_signal_start(&r->w[r->cur], signum), 0);
+}
+
+/*
+ * A watcher started from a callback of the signal it watches sees only deliveries
+ * after it started: one raise() is one callback, not a callback per re-arm (a
+ * livelock that the limit turns into a failure).
+ */
+static void test_rearm_in_callback(void **state)
+{
+    vow_loop *l = rt_new();
+    struct rearm r = { .limit = 1000 };
+    assert_int_equal(vow_signal_init(l, &r.w[0], rearm_cb), 0);
+    r.w[0].data = &r;
+    assert_int_equal(vow_signal_start(&r.w[0], SIGUSR1), 0);
+    for (int i = 1; i <= 5; i++) {
+        assert_int_equal(raise(SIGUSR1), 0);
+        assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+        assert_int_equal(r.calls, i);
+    }
+    assert_int_equal(vow_signal_stop(&r.w[r.cur]), 0);
+    rt_end(l);
+}
+
+static void mark_sig(vow_signal *s, int signum)
+{
+    (*(int *)s->data)++;
+}
+
+/* A delivery that the loop has not dispatched yet predates a watcher started now:
+ * that watcher does not see it, the older one does. */
+static void test_delivery_before_start(void **state)
+{
+    vow_loop *l = rt_new();
+    int old_calls = 0, new_calls = 0;
+    vow_signal a, b;
+    assert_int_equal(vow_signal_init(l, &a, mark_sig), 0);
+    assert_int_equal(vow_signal_init(l, &b, mark_sig), 0);
+    a.data = &old_calls;
+    b.data = &new_calls;
+    assert_int_equal(vow_signal_start(&a, SIGUSR2), 0);
+    assert_int_equal(raise(SIGUSR2), 0);
+    assert_int_equal(vow_signal_start(&b, SIGUSR2), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(old_calls, 1);
+    assert_int_equal(new_calls, 0);
+    assert_int_equal(raise(SIGUSR2), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(old_calls, 2);
+    assert_int_equal(new_calls, 1);
+    assert_int_equal(vow_signal_stop(&a), 0);
+    assert_int_equal(vow_signal_stop(&b), 0);
+    rt_end(l);
+}
+
+struct gap {
+    vow_signal s;    /* the watcher, stopped in its callback and started again later */
+    int calls;       /* callbacks */
+    int raise_in_gap;/* raise the signal between the stop and the restart */
+};
+
+static void gap_restart(vow_loop *l, void *arg)
+{
+    struct gap *g = arg;
+    /* Nobody watches SIGUSR1 right now: a default action would end the process. */
+    if (g->raise_in_gap)
+        assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(vow_signal_start(&g->s, SIGUSR1), 0);
+}
+
+static void gap_cb(vow_signal *s, int signum)
+{
+    struct gap *g = s->data;
+    g->calls++;
+    assert_int_equal(vow_signal_stop(s), 0);
+    if (g->calls < 3)
+        assert_int_equal(vow_loop_queue_microtask(VOW__IMPL(signal, s)->loop, gap_restart, g), 0);
+}
+
+/*
+ * The "wait in a loop" pattern: the last watcher stops in its callback and a microtask
+ * after it starts a new one. The loop's handler stays installed in between, so a
+ * delivery in that gap does not run SIGUSR1's default action (which would end this
+ * test program); the new watcher does not see that delivery either. Once the
+ * microtasks have run without a restart, the previous disposition is back.
+ */
+static void test_rearm_gap(void **state)
+{
+    vow_loop *l = rt_new();
+    struct gap g = { .raise_in_gap = 1 };
+    assert_int_equal(vow_signal_init(l, &g.s, gap_cb), 0);
+    g.s.data = &g;
+    assert_int_equal(vow_signal_start(&g.s, SIGUSR1), 0);
+    assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(g.calls, 1);
+    /* The delivery raised in the gap predates the new watcher. */
+    assert_int_equal(rt_turn(l, VOW_RUN_NOWAIT), 1);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(g.calls, 2);
+    g.raise_in_gap = 0;
+    assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 0);
+    assert_int_equal(g.calls, 3);
+    /* Stopped for good in the third callback: the default disposition is back. */
+    struct sigaction cur;
+    assert_int_equal(sigaction(SIGUSR1, NULL, &cur), 0);
+    assert_ptr_equal(cur.sa_handler, SIG_DFL);
+    rt_end(l);
+}
+
+static void timer_stops(vow_timer *t)
+{
+    struct gap *g = t->data;
+    assert_int_equal(vow_signal_stop(&g->s), 0);
+    assert_int_equal(vow_loop_queue_microtask(VOW__IMPL(timer, t)->loop, gap_restart, g), 0);
+}
+
+/*
+ * The same gap when the wait ends for another reason (a timeout: a timer callback
+ * stops the last watcher) and a microtask starts the next wait.
+ */
+static void test_timeout_gap(void **state)
+{
+    vow_loop *l = rt_new();
+    struct gap g = { .raise_in_gap = 1 };
+    assert_int_equal(vow_signal_init(l, &g.s, gap_cb), 0);
+    g.s.data = &g;
+    assert_int_equal(vow_signal_start(&g.s, SIGUSR1), 0);
+    vow_timer t;
+    assert_int_equal(vow_timer_init(l, &t, timer_stops), 0);
+    t.data = &g;
+    assert_int_equal(vow_timer_start(&t, 0, 0), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(g.calls, 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_NOWAIT), 1);
+    assert_int_equal(g.calls, 0);
+    g.raise_in_gap = 0;
+    assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(rt_turn(l, VOW_RUN_ONCE), 1);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(vow_signal_stop(&g.s), 0);
+    struct sigaction cur;
+    assert_int_equal(sigaction(SIGUSR1, NULL, &cur), 0);
+    assert_ptr_equal(cur.sa_handler, SIG_DFL);
+    rt_end(l);
+}
+
 /* The handler's table has a fixed number of loop slots. */
 static void test_too_many_loops(void **state)
 {
@@ -270,6 +439,10 @@ int main(void)
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_stop_mid_round),
         cmocka_unit_test(test_too_many_loops),
+        cmocka_unit_test(test_rearm_in_callback),
+        cmocka_unit_test(test_delivery_before_start),
+        cmocka_unit_test(test_rearm_gap),
+        cmocka_unit_test(test_timeout_gap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,6 +104,38 @@ static void cancel_settled_changes_nothing(void **state)
     finish(l);
 }
 
+/* Locking p onto another vow resolves it: its producer is done, so its abort hook is
+ * released unrun (the producer may have freed the hook's ctx) and cancelling p later
+ * reaches what it adopted instead. */
+static void lock_releases_hooks(void **state)
+{
+    (void)state;
+    vow_loop *l = new_loop();
+    struct counts c = { 0 }, cq = { 0 };
+    vow *p = vow_pending(l);
+    vow *q = vow_pending(l);
+    assert_int_equal(vow_on_cancel(p, hook, &c), 0);
+    assert_int_equal(vow_on_cancel(q, hook, &cq), 0);
+    assert_int_equal(vow_resolve_with(p, vow_ref(q)), 0);
+    vow_loop_run(l, VOW_RUN_NOWAIT);
+    assert_int_equal(vow_cancel(p), 0);
+    assert_int_equal(c.hooks, 0);
+    assert_int_equal(cq.hooks, 1);
+    assert_int_equal(vow_code(q), VOW_ECANCELED);
+    vow_unref(q);
+    vow_unref(p);
+    /* The same through vow_settle(vow_follow), and dropped instead of cancelled. */
+    p = vow_pending(l);
+    q = vow_pending(l);
+    assert_int_equal(vow_on_cancel(p, hook, &c), 0);
+    assert_int_equal(vow_settle(p, vow_follow(vow_ref(q))), 0);
+    vow_unref(q);
+    vow_unref(p);
+    assert_int_equal(c.hooks, 0);
+    vow_loop_run(l, VOW_RUN_DEFAULT);
+    finish(l);
+}
+
 static void cancel_travels_to_sole_source(void **state)
 {
     (void)state;
@@ -435,6 +467,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cancel_pending_rejects),
         cmocka_unit_test(cancel_settled_changes_nothing),
+        cmocka_unit_test(lock_releases_hooks),
         cmocka_unit_test(cancel_travels_to_sole_source),
         cmocka_unit_test(cancel_stops_at_shared_source),
         cmocka_unit_test(cancel_reaches_source_held_by_reference),

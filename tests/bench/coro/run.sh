@@ -9,7 +9,8 @@
 #           are joined (vow_all), all at once (1M parked coroutines), with separate
 #           stacks (impl=libvow) and in copy-stack mode (impl=libvow_copy), vs Node
 #           (async fn + await + Promise.all) and asyncio (tasks + gather);
-#   coro_batch1000: the same in batches of 1,000 (pooled stacks reused).
+#   coro_batch1000: the same in batches of 1,000 (pooled stacks reused);
+#   allocs: allocator calls per coroutine life and per chain step (bench-allocs).
 # Every impl runs the same N. BENCH_SCALE divides it (the asyncio runs are the long
 # ones: about 15 s per 1M-coroutine run here).
 set -uo pipefail
@@ -57,6 +58,12 @@ for batch in 0 1000; do
     bench_row $w libvow_copy "node asyncio" ""
   fi
 done
+
+# Allocator calls per coroutine life and per chain step: counts, not times, the same
+# in every process, so one run is enough.
+if [ -x "$bin/bench-allocs" ]; then
+  "$bin/bench-allocs" "$(n 100000)" | tee -a "$raw" || status=1
+fi
 
 bench_table
 exit $status

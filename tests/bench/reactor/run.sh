@@ -24,5 +24,7 @@ for w in turn pingpong; do
   bench_row $w libvow libuv "cold:libuv>=1 warm:libuv>=1"
 done
 
+# post-awake has its own script: medians of fresh processes, more peers, a baseline.
+bash "$(dirname "$0")/post.sh" "$build" || status=1
 bench_table
 exit $status
