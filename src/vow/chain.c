@@ -71,8 +71,7 @@ struct adopt_react {
     uint32_t hops;          /* queue turns still to wait (see struct then_kind) */
 };
 
-/* Slab object size for adoption reactions (life.c). */
-const size_t vow__react_size = sizeof(struct adopt_react);
+_Static_assert(sizeof(struct adopt_react) <= VOW__REACT_SIZE, "an adoption fits its slab");
 
 /*
  * The kinds of reaction, each with what it becomes when its derived vow is cancelled

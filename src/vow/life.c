@@ -69,7 +69,7 @@ static struct vow__ext *ext_get(vow_loop *l)
     vow__slab_init(&x->slabs[VOW__CLS_VOW], sizeof(struct vow), &x->reserve);
     vow__slab_init(&x->slabs[VOW__CLS_THEN1], vow__then_size[0], &x->reserve);
     vow__slab_init(&x->slabs[VOW__CLS_THEN2], vow__then_size[1], &x->reserve);
-    vow__slab_init(&x->slabs[VOW__SLAB_REACT], vow__react_size, &x->reserve);
+    vow__slab_init(&x->slabs[VOW__SLAB_REACT], VOW__REACT_SIZE, &x->reserve);
     h->ext = x;
     h->ext_ops = &ext_ops;
     return x;

@@ -221,7 +221,9 @@ static inline void vow__dbg_call_done(void)
 vow *vow__new(vow_loop *l);                  /* refs = 1, pending; NULL on OOM */
 /* The same from the slab of class cls (VOW__CLS_*): a fused then object's vow. */
 vow *vow__new_in(vow_loop *l, unsigned cls);
-void *vow__react_alloc(vow_loop *l); /* an adoption-sized reaction */
+/* Slab objects of VOW__REACT_SIZE bytes: adoption reactions (chain.c), abort hooks. */
+#define VOW__REACT_SIZE (7 * sizeof(void *))
+void *vow__react_alloc(vow_loop *l);
 void vow__react_free(vow_loop *l, void *r);
 /* Settle p (pending, maybe locked) now; queues its reactions. */
 void vow__fulfil(vow *p, vow_val v);
@@ -252,7 +254,6 @@ void vow__collect_check(vow *p, vow **work);
 void vow__collect_maybe(vow *p);
 
 /* chain.c */
-extern const size_t vow__react_size;   /* slab size of adoption reactions */
 extern const size_t vow__then_size[2]; /* slab sizes of small and large fused thens */
 #ifdef VOW_DEBUG
 /* Aborts unless the reaction half of the fused then object p is done. */
