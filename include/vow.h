@@ -463,8 +463,9 @@ VOW_API int vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx);
  * Memory. Vows and reactions come from per-loop slabs. When no vow of the loop is
  * alive, the slabs' chunks stay in a warm reserve of at most 64 MiB per loop (the rest
  * goes back at once), so the next burst does not fault its memory in again;
- * vow_loop_close gives everything back. vow_loop_trim gives the reserve back now
- * (chunks that hold a live vow stay). Loop thread only. 0, or VOW_EINVAL (l NULL).
+ * vow_loop_close gives everything back (debug and ASan builds keep every chunk until
+ * then). vow_loop_trim gives the reserve back now (chunks that hold a live vow stay).
+ * Loop thread only. 0, or VOW_EINVAL (l NULL).
  */
 VOW_API int vow_loop_trim(vow_loop *l);
 

@@ -49,7 +49,9 @@
  * back the sizes it grew to); a loop's slabs share the budget. vow_loop_trim and the
  * loop's close give them back.
  */
+#ifndef VOW__SLAB_RESERVE_MAX /* (defined to 0 for a benchmark without the reserve) */
 #define VOW__SLAB_RESERVE_MAX ((size_t)64 * 1024 * 1024)
+#endif
 struct vow__slab_reserve {
     size_t bytes; /* idle chunks of every slab sharing it, in bytes */
 };
