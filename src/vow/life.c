@@ -264,6 +264,15 @@ vow *vow__new_in(vow_loop *l, unsigned cls)
     return new_in(l, cls);
 }
 
+#if !VOW__SLAB_QUARANTINE
+/* Every slab's chunks go idle (out of line: freeing a vow stays a leaf call). */
+static __attribute__((noinline)) void slabs_idle(struct vow__ext *x)
+{
+    for (int i = 0; i < VOW__NSLABS; i++)
+        vow__slab_reset(&x->slabs[i]);
+}
+#endif
+
 static void vow_free_mem(vow *p)
 {
     vow_loop *l = p->loop;
@@ -297,9 +306,8 @@ static void vow_free_mem(vow *p)
      * the chunks go to the warm reserve (bounded; the rest goes back now, not at loop
      * close). Builds that quarantine freed objects keep them in their slabs, so that
      * stale pointers keep pointing at freed objects. */
-    if (x->live == 0)
-        for (int i = 0; i < VOW__NSLABS; i++)
-            vow__slab_reset(&x->slabs[i]);
+    if (vow__unlikely(x->live == 0))
+        slabs_idle(x);
 #endif
 }
 
@@ -326,43 +334,55 @@ int vow_loop_trim(vow_loop *l)
 
 static void collect(vow *p);
 
+static void vow_free_mem(vow *p);
+
 /*
- * The last holder let go. A pending vow can only get here when nothing reacts to it
- * (reactions hold their source) and no user code will settle it (handlers hold the
- * vow they settle): dropping is withdrawing. Its producers are told to abort, and
+ * The last holder of a pending vow let go. It can only get here when nothing reacts
+ * to it (reactions hold their source) and no user code will settle it (handlers hold
+ * the vow they settle): dropping is withdrawing. Its producers are told to abort, and
  * every source that only they consumed is cancelled in turn, before the caller's
- * vow_unref returns. A settled vow drops its value, or its reference to the vow
- * that owns the outcome (which never forwards itself, so this is at most one level
- * deep).
+ * vow_unref returns. Apart from the settled case, so that destroying a settled vow
+ * saves no registers for this.
+ */
+static __attribute__((noinline)) void destroy_pending(vow *p)
+{
+    /* Settled as cancelled first, so a hook that touches p sees it settled; the
+     * reference taken here (the library's) keeps p alive while the hooks run. */
+    struct vow__link *k = p->up;
+    vow *work = NULL;
+    p->up = NULL;
+    p->state = VOW_REJECTED;
+    p->code = VOW_ECANCELED;
+    p->val = vow_val_none();
+    vow__hold(p);
+    while (k) {
+        struct vow__link *next = k->next;
+        k->ops->cancel(k, p, &work);
+        k = next;
+    }
+    vow__cancel_run(work);
+#ifdef VOW_DEBUG
+    p->dbg_held--;
+#endif
+    if (--p->refs == 0)
+        vow_free_mem(p);
+}
+
+/*
+ * The last holder let go: a pending vow is withdrawn (above); a settled vow drops its
+ * value, or its reference to the vow that owns the outcome (which never forwards
+ * itself, so this is at most one level deep).
  */
 static void vow_destroy(vow *p)
 {
-    if (p->state == VOW_PENDING) {
-        /* Settled as cancelled first, so a hook that touches p sees it settled; the
-         * reference taken here (the library's) keeps p alive while the hooks run. */
-        struct vow__link *k = p->up;
-        vow *work = NULL;
-        p->up = NULL;
-        p->state = VOW_REJECTED;
-        p->code = VOW_ECANCELED;
-        p->val = vow_val_none();
-        vow__hold(p);
-        while (k) {
-            struct vow__link *next = k->next;
-            k->ops->cancel(k, p, &work);
-            k = next;
-        }
-        vow__cancel_run(work);
-#ifdef VOW_DEBUG
-        p->dbg_held--;
-#endif
-        if (--p->refs != 0)
-            return;
-    } else if (p->flags & VF_FWD) {
-        vow__drop(p->fwd);
-    } else {
-        vow__val_drop(&p->val);
+    if (vow__unlikely(p->state == VOW_PENDING)) {
+        destroy_pending(p);
+        return;
     }
+    if (p->flags & VF_FWD)
+        vow__drop(p->fwd);
+    else
+        vow__val_drop(&p->val);
     vow_free_mem(p);
 }
 
