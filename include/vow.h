@@ -599,6 +599,16 @@ typedef void (*vow_unhandled_fn)(void *ctx, vow *p, int event);
 VOW_API int vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx);
 
 /*
+ * Memory. Vows and reactions come from per-loop slabs. When no vow of the loop is
+ * alive, the slabs' chunks stay in a warm reserve of at most 64 MiB per loop (the rest
+ * goes back at once), so the next burst does not fault its memory in again;
+ * vow_loop_close gives everything back (debug and ASan builds keep every chunk until
+ * then). vow_loop_trim gives the reserve back now (chunks that hold a live vow stay).
+ * Loop thread only. 0, or VOW_EINVAL (l NULL).
+ */
+VOW_API int vow_loop_trim(vow_loop *l);
+
+/*
  * Settling from another thread. vow_remote_new (loop thread) takes a reference to p
  * and keeps the loop alive until the remote is used. vow_remote_resolve/_reject
  * (any thread, once) consume r and post the settlement to p's loop; a value's drop

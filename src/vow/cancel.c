@@ -69,7 +69,9 @@ static void cancel_one(vow *x, vow **work)
     struct vow__link *k = x->up;
     x->up = NULL;
     vow__reject(x, VOW_ECANCELED, vow_val_none());
-    /* Settled now, so no link can be added while they run. */
+    /* Settled now, so no link can be added while they run; the up word is free (a
+     * cancellation is never listed as unhandled), so the rest of the list stays there
+     * for a hook that takes another off it. */
     x->up = k;
     while ((k = x->up) != NULL) {
         x->up = k->next;
@@ -107,12 +109,19 @@ int vow_cancel(vow *p)
     return 0;
 }
 
-/* A user abort hook: runs on cancel or when the vow is dropped while pending. */
+/*
+ * A user abort hook: runs on cancel or when the vow is dropped while pending. It
+ * comes from the loop's slab of adoption-sized objects: an I/O operation that waits
+ * with one (a read on a stream) costs no allocator call.
+ */
 struct hook {
     struct vow__link link; /* on the vow */
     vow_cancel_fn fn;      /* the producer's abort */
     void *ctx;             /* for fn */
+    vow_loop *loop;        /* whose slab it came from */
 };
+
+_Static_assert(sizeof(struct hook) <= VOW__REACT_SIZE, "a hook fits its slab");
 
 static void hook_cancel(struct vow__link *k, vow *p, vow **work)
 {
@@ -120,13 +129,14 @@ static void hook_cancel(struct vow__link *k, vow *p, vow **work)
     (void)work;
     vow_cancel_fn fn = h->fn;
     void *ctx = h->ctx;
-    vow__free(h);
+    vow__react_free(h->loop, h);
     fn(ctx, p);
 }
 
 static void hook_release(struct vow__link *k)
 {
-    vow__free(vow__container_of(k, struct hook, link));
+    struct hook *h = vow__container_of(k, struct hook, link);
+    vow__react_free(h->loop, h);
 }
 
 static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL };
@@ -160,12 +170,13 @@ int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 #endif
     vow__check(p && fn, VOW_EINVAL);
     vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
-    struct hook *h = vow__malloc(sizeof(*h));
+    struct hook *h = vow__react_alloc(p->loop);
     if (!h)
         return VOW_ENOMEM;
     h->link.ops = &hook_ops;
     h->fn = fn;
     h->ctx = ctx;
+    h->loop = p->loop;
     vow__add_link(p, &h->link);
     return 0;
 }

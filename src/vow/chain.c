@@ -7,37 +7,77 @@
  */
 #include "vow_int.h"
 
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-
-/* A then/catch/finally or adoption reaction: one size, so one free list. */
-struct then_react {
-    struct vow__react base;   /* queue node and the source it holds */
-    vow *out;                 /* the derived vow it settles (a reference if the kind holds it) */
-    struct vow__link link;    /* on out: cancellation reaches the source through it */
+/*
+ * A then, catch or finally is one slab object: the derived vow, then the reaction
+ * that settles it (fused). The reaction holds its vow until it is done, so the
+ * reaction half is always done first; the object goes back to its slab when the
+ * vow's last reference goes, and until then the done half is dead space (poisoned
+ * under ASan). The small form has one handler and no ctx_drop (vow_then with only
+ * on_ok, vow_catch): the fields up to on_err; the large form has them all.
+ */
+struct then_part {
+    struct vow__react base; /* queue node and the source it holds */
     union {
-        vow_ok_fn on_ok;              /* then: fulfilment handler or NULL */
-        vow_ret (*fin)(void *ctx);    /* finally: the callback */
+        vow_ok_fn on_ok;           /* then: fulfilment handler or NULL */
+        vow_err_fn on_err1;        /* small catch: its rejection handler */
+        vow_ret (*fin)(void *ctx); /* finally: the callback */
     };
+    void *ctx; /* handler context; finally-wait: the original vow */
+    /* The large form only: */
     union {
-        vow_err_fn on_err;    /* then: rejection handler or NULL */
-        uint32_t hops;        /* adoption, finally: queue turns still to wait (see below) */
+        vow_err_fn on_err; /* then: rejection handler or NULL */
+        uint32_t hops;     /* finally: queue turns still to wait (see below) */
     };
-    void *ctx;                /* handler context; finally-wait: the original vow */
     void (*ctx_drop)(void *ctx); /* runs once after the handler or when discarded */
 };
 
-/* Memory per reaction: a then, catch or finally costs this and its derived vow. */
-_Static_assert(sizeof(struct then_react) <= 80, "a then reaction fits in 80 bytes");
+struct then_obj {
+    struct vow v;       /* the derived vow */
+    struct then_part r; /* the reaction that settles it */
+};
 
-/* Slab object size for reactions (life.c). */
-const size_t vow__react_size = sizeof(struct then_react);
+#define THEN1_SIZE offsetof(struct then_obj, r.on_err)
+#define THEN2_SIZE sizeof(struct then_obj)
+
+/* Memory per step: a then with one handler costs 88 bytes, vow included. */
+#ifndef VOW_DEBUG
+_Static_assert(sizeof(void *) != 8 || THEN1_SIZE == 88, "a small then is 88 bytes on LP64");
+_Static_assert(sizeof(void *) != 8 || THEN2_SIZE == 104, "a large then is 104 bytes on LP64");
+#endif
+
+/* Slab object sizes (life.c). */
+const size_t vow__then_size[2] = {THEN1_SIZE, THEN2_SIZE};
+
+static inline struct then_part *part_of(vow *out)
+{
+    return &((struct then_obj *)(void *)out)->r;
+}
+
+static inline vow *out_of(struct then_part *r)
+{
+    return &vow__container_of(r, struct then_obj, r)->v;
+}
+
+/* An adoption reaction (a handler's vow_follow, vow_resolve_with): its own slab. */
+struct adopt_react {
+    struct vow__react base; /* queue node and the vow adopted (held) */
+    vow *out;               /* the adopter (a reference if the kind holds it) */
+    struct vow__link link;  /* on out: cancellation reaches the source through it */
+    uint32_t hops;          /* queue turns still to wait (see struct then_kind) */
+};
+
+_Static_assert(sizeof(struct adopt_react) <= VOW__REACT_SIZE, "an adoption fits its slab");
 
 /*
- * The kinds of then-sized reaction, each with what it becomes when its derived vow is
- * cancelled after it was queued (dead: it only lets go when it comes up), and whether
- * it holds a reference to that vow. Reactions that run user code (then, finally and
- * the adoption of what a handler returned) hold it: they run whether or not anybody
+ * The kinds of reaction, each with what it becomes when its derived vow is cancelled
+ * after it was queued (dead: it only lets go when it comes up), and whether it holds
+ * a reference to that vow. Reactions that run user code (then, finally and the
+ * adoption of what a handler returned) hold it: they run whether or not anybody
  * else holds their vow, fire and forget as in JavaScript. An adoption made by
  * vow_resolve_with holds its vow weakly: dropping the vow withdraws it.
  *
@@ -54,64 +94,140 @@ const size_t vow__react_size = sizeof(struct then_react);
 struct then_kind {
     struct vow__react_ops ops;    /* run and discard; first, so task.ops points here */
     const struct then_kind *dead; /* the kind a queued reaction becomes when cancelled */
-    int holds_out;                /* the reaction holds a reference to out */
+    uint8_t large;                /* a fused then of the large form */
+    uint8_t holds_out;            /* an adoption that holds a reference to out */
 };
 
-static inline const struct then_kind *kind_of(const struct then_react *r)
+static inline const struct then_kind *kind_of(const struct vow__react *r)
 {
-    return (const struct then_kind *)(const void *)r->base.task.ops;
+    return (const struct then_kind *)(const void *)r->task.ops;
 }
 
-static void then_run(vow_loop *l, vow__task *t);
+static void then1_ok_run(vow_loop *l, vow__task *t);
+static void then1_err_run(vow_loop *l, vow__task *t);
+static void then2_run(vow_loop *l, vow__task *t);
 static void finally_run(vow_loop *l, vow__task *t);
 static void finhop_run(vow_loop *l, vow__task *t);
 static void finwait_run(vow_loop *l, vow__task *t);
-static void adopt_job_run(vow_loop *l, vow__task *t);
-static void adopt_run(vow_loop *l, vow__task *t);
-static void react_dead(vow_loop *l, vow__task *t);
+static void then_dead(vow_loop *l, vow__task *t);
 static void finwait_dead(vow_loop *l, vow__task *t);
 static void then_discard(struct vow__react *base, vow **work);
 static void finwait_discard(struct vow__react *base, vow **work);
+static void adopt_job_run(vow_loop *l, vow__task *t);
+static void adopt_run(vow_loop *l, vow__task *t);
+static void adopt_dead(vow_loop *l, vow__task *t);
+static void adopt_discard(struct vow__react *base, vow **work);
 
-static const struct then_kind dead_kind = { { { react_dead }, then_discard }, NULL, 1 };
-static const struct then_kind dead_weak_kind = { { { react_dead }, then_discard }, NULL, 0 };
-static const struct then_kind finwait_dead_kind = { { { finwait_dead }, finwait_discard }, NULL,
-                                                    1 };
-static const struct then_kind then_kind = { { { then_run }, then_discard }, &dead_kind, 1 };
-static const struct then_kind finally_kind = { { { finally_run }, then_discard }, &dead_kind, 1 };
-static const struct then_kind finhop_kind = { { { finhop_run }, then_discard }, &dead_kind, 1 };
-static const struct then_kind finwait_kind = { { { finwait_run }, finwait_discard },
-                                               &finwait_dead_kind, 1 };
-static const struct then_kind adopt_job_kind = { { { adopt_job_run }, then_discard },
-                                                 &dead_kind, 1 };
-static const struct then_kind adopt_job_weak_kind = { { { adopt_job_run }, then_discard },
-                                                      &dead_weak_kind, 0 };
-static const struct then_kind adopt_kind = { { { adopt_run }, then_discard }, &dead_kind, 1 };
-static const struct then_kind adopt_weak_kind = { { { adopt_run }, then_discard },
-                                                  &dead_weak_kind, 0 };
+/* Fused thens. */
+static const struct then_kind dead1_kind = {{{then_dead}, then_discard}, NULL, 0, 0};
+static const struct then_kind dead2_kind = {{{then_dead}, then_discard}, NULL, 1, 0};
+static const struct then_kind finwait_dead_kind = {{{finwait_dead}, finwait_discard}, NULL, 1, 0};
+static const struct then_kind then1_ok_kind = {{{then1_ok_run}, then_discard}, &dead1_kind, 0, 0};
+static const struct then_kind then1_err_kind = {{{then1_err_run}, then_discard}, &dead1_kind, 0, 0};
+static const struct then_kind then2_kind = {{{then2_run}, then_discard}, &dead2_kind, 1, 0};
+static const struct then_kind finally_kind = {{{finally_run}, then_discard}, &dead2_kind, 1, 0};
+static const struct then_kind finhop_kind = {{{finhop_run}, then_discard}, &dead2_kind, 1, 0};
+static const struct then_kind finwait_kind = {
+    {{finwait_run}, finwait_discard}, &finwait_dead_kind, 1, 0};
+/* Adoptions. */
+static const struct then_kind adopt_dead_kind = {{{adopt_dead}, adopt_discard}, NULL, 0, 1};
+static const struct then_kind adopt_dead_weak_kind = {{{adopt_dead}, adopt_discard}, NULL, 0, 0};
+static const struct then_kind adopt_job_kind = {
+    {{adopt_job_run}, adopt_discard}, &adopt_dead_kind, 0, 1};
+static const struct then_kind adopt_job_weak_kind = {
+    {{adopt_job_run}, adopt_discard}, &adopt_dead_weak_kind, 0, 0};
+static const struct then_kind adopt_kind = {{{adopt_run}, adopt_discard}, &adopt_dead_kind, 0, 1};
+static const struct then_kind adopt_weak_kind = {
+    {{adopt_run}, adopt_discard}, &adopt_dead_weak_kind, 0, 0};
 
-/* The link on the derived vow: cancelling it reaches the source through the reaction. */
-static void then_link_cancel(struct vow__link *k, vow *p, vow **work);
+/*
+ * The link on a fused then's vow. The reaction is at a fixed place after the vow, so
+ * every fused then shares this one link, reached through the vow it is on. It is
+ * only ever the last link of a list: its next stays NULL, never written (see
+ * self_link_add).
+ */
+static void self_link_cancel(struct vow__link *k, vow *p, vow **work);
+static void self_parents(struct vow__link *k, vow *p, struct vow__search *s);
+static const struct vow__link_ops self_link_ops = {self_link_cancel, NULL, self_parents};
+static struct vow__link self_link = {NULL, &self_link_ops};
+
+/* The link of an adoption on its adopter. */
+static void adopt_link_cancel(struct vow__link *k, vow *p, vow **work);
 static void job_link_cancel(struct vow__link *k, vow *p, vow **work);
-static void react_parents(struct vow__link *k, struct vow__search *s);
-static const struct vow__link_ops then_link_ops = { then_link_cancel, NULL, react_parents };
-static const struct vow__link_ops job_link_ops = { job_link_cancel, NULL, react_parents };
+static void adopt_parents(struct vow__link *k, vow *p, struct vow__search *s);
+static const struct vow__link_ops adopt_link_ops = {adopt_link_cancel, NULL, adopt_parents};
+static const struct vow__link_ops job_link_ops = {job_link_cancel, NULL, adopt_parents};
+
+/* out (pending) gets its fused reaction back as a producer, after any other. */
+static void self_link_add(vow *out)
+{
+    struct vow__link **pp = &out->up;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = &self_link;
+}
+
+/* out's fused reaction is no longer its producer. */
+static inline void self_unlink(vow *out)
+{
+    if (vow__likely(out->up == &self_link))
+        out->up = NULL;
+    else
+        vow__unlink(out, &self_link);
+}
+
+/* The reaction half is done: poisoned (ASan), marked (debug); the vow lives on. */
+static inline void part_free(struct then_part *r, int large)
+{
+#ifdef VOW_DEBUG
+    r->base.task.ops = NULL;
+#endif
+    VOW__POISON(r, large ? sizeof(*r) : offsetof(struct then_part, on_err));
+    (void)r;
+    (void)large;
+}
+
+#ifdef VOW_DEBUG
+void vow__then_dbg_done(const vow *p)
+{
+    const struct then_part *r = &((const struct then_obj *)(const void *)p)->r;
+#if VOW__ASAN
+    if (__asan_address_is_poisoned(&r->base.task.ops))
+        return;
+#endif
+    if (r->base.task.ops != NULL) {
+        fprintf(stderr, "libvow: internal error: vow %p freed before its reaction\n",
+                (const void *)p);
+        abort();
+    }
+}
+#endif
 
 /* Lets a queued reaction wait one more turn if it still has hops to make. */
-static inline int hop(vow_loop *l, struct then_react *r)
+static inline int hop(vow_loop *l, vow__task *t, uint32_t *hops)
 {
-    if (vow__likely(r->hops == 0))
+    if (vow__likely(*hops == 0))
         return 0;
-    r->hops--;
-    vow__task_push(vow__loop_microq(l), &r->base.task);
+    (*hops)--;
+    vow__task_push(vow__loop_microq(l), t);
     return 1;
 }
 
-/* Frees r after it ran or died: lets go of its source (if any) and of out if held. */
-static void react_release(vow_loop *l, struct then_react *r)
+/* A fused reaction ran or died: done, then lets go of its source (if any) and vow. */
+static void part_release(struct then_part *r, int large)
+{
+    vow *src = r->base.src, *out = out_of(r);
+    part_free(r, large);
+    vow__drop(src);
+    vow__drop(out);
+}
+
+/* Frees an adoption after it ran or died: lets go of its source (if any) and of out if
+ * held. */
+static void adopt_release(vow_loop *l, struct adopt_react *r)
 {
     vow *src = r->base.src, *out = r->out;
-    int holds = kind_of(r)->holds_out;
+    int holds = kind_of(&r->base)->holds_out;
     vow__react_free(l, r);
     vow__drop(src);
     if (holds)
@@ -150,9 +266,16 @@ void vow__search_visit(struct vow__search *s, vow *v)
     s->stack[s->len++] = v;
 }
 
-static void react_parents(struct vow__link *k, struct vow__search *s)
+static void self_parents(struct vow__link *k, vow *p, struct vow__search *s)
 {
-    vow__search_visit(s, vow__container_of(k, struct then_react, link)->base.src);
+    (void)k;
+    vow__search_visit(s, part_of(p)->base.src);
+}
+
+static void adopt_parents(struct vow__link *k, vow *p, struct vow__search *s)
+{
+    (void)p;
+    vow__search_visit(s, vow__container_of(k, struct adopt_react, link)->base.src);
 }
 
 /*
@@ -175,7 +298,7 @@ static int waits_on(vow *from, const vow *target)
         }
         for (struct vow__link *k = x->up; k; k = k->next)
             if (k->ops->parents)
-                k->ops->parents(k, &s);
+                k->ops->parents(k, x, &s);
     }
     for (size_t i = 0; i < s.nseen; i++)
         s.seen[i]->flags &= (uint8_t)~VF_SEEN;
@@ -194,7 +317,7 @@ static int waits_on(vow *from, const vow *target)
  * this, then follow the next step" thus runs in constant memory, with the job order
  * ECMAScript gives the unfolded chain.
  */
-static int collapse_onto(vow *p, vow *q, struct then_react *r)
+static int collapse_onto(vow *p, vow *q, struct adopt_react *r)
 {
     if (p->refs != p->nreact + 1 || p->up != &r->link || r->link.next || !p->rtail)
         return 0;
@@ -207,7 +330,7 @@ static int collapse_onto(vow *p, vow *q, struct then_react *r)
     } while (t != ptail);
     do {
         t = t->next;
-        struct then_react *a = (struct then_react *)t;
+        struct adopt_react *a = (struct adopt_react *)t;
         a->base.src = q;
         a->hops++;
     } while (t != ptail);
@@ -250,7 +373,7 @@ static int adopt(vow *p, vow *q, int holds, const char *fn)
         vow__reject(p, VOW_ECYCLE, vow_val_none());
         return 0;
     }
-    struct then_react *r = vow__react_alloc(l);
+    struct adopt_react *r = vow__react_alloc(l);
     if (!r) {
         vow_unref(q);
         return VOW_ENOMEM;
@@ -259,10 +382,7 @@ static int adopt(vow *p, vow *q, int holds, const char *fn)
     r->base.src = q;
     r->out = holds ? vow__hold(p) : p;
     r->link.ops = &job_link_ops;
-    r->on_ok = NULL;
     r->hops = 0;
-    r->ctx = NULL;
-    r->ctx_drop = NULL;
     r->base.task.ops = holds ? &adopt_job_kind.ops.task : &adopt_job_weak_kind.ops.task;
     vow__hooks_release(p);
     vow__add_link(p, &r->link);
@@ -276,30 +396,30 @@ static int adopt(vow *p, vow *q, int holds, const char *fn)
 /* The adoption job: react to q (collapsing a chain of adoptions where possible). */
 static void adopt_job_run(vow_loop *l, vow__task *t)
 {
-    struct then_react *r = (struct then_react *)t;
+    struct adopt_react *r = (struct adopt_react *)t;
     vow *p = r->out, *q = r->base.src;
-    int holds = kind_of(r)->holds_out;
+    int holds = kind_of(&r->base)->holds_out;
     if (holds && q->state == VOW_PENDING && collapse_onto(p, q, r)) {
         vow__unlink(p, &r->link);
-        react_release(l, r);
+        adopt_release(l, r);
         return;
     }
     r->base.task.ops = holds ? &adopt_kind.ops.task : &adopt_weak_kind.ops.task;
-    r->link.ops = &then_link_ops;
+    r->link.ops = &adopt_link_ops;
     vow__attach(q, &r->base);
 }
 
 /* q settled: the adopter takes its outcome, unless it was settled meanwhile. */
 static void adopt_run(vow_loop *l, vow__task *t)
 {
-    struct then_react *r = (struct then_react *)t;
-    if (hop(l, r))
+    struct adopt_react *r = (struct adopt_react *)t;
+    if (hop(l, t, &r->hops))
         return;
     vow *q = r->base.src, *out = r->out;
     vow__unlink(out, &r->link);
     if (out->state == VOW_PENDING)
         vow__forward(out, q);
-    react_release(l, r);
+    adopt_release(l, r);
 }
 
 static void ret_drop(vow_ret *r)
@@ -383,52 +503,108 @@ vow_ret vow_pass(void)
     return r;
 }
 
-static void then_run(vow_loop *l, vow__task *t)
+/* The common case first: a value for a derived vow nobody else settled. */
+static inline void then_settle(vow *out, vow_ret ret, vow *src)
 {
-    struct then_react *r = (struct then_react *)t;
-    vow *src = r->base.src, *out = r->out;
-    const vow *o = vow__owner(src);
-    /* Unlink first: a cancel of out from inside the handler must not see us. */
-    vow__unlink(out, &r->link);
-    vow_ret ret;
-    if (src->state == VOW_FULFILLED)
-        ret = r->on_ok ? r->on_ok(r->ctx, &o->val) : vow_pass();
-    else
-        ret = r->on_err ? r->on_err(r->ctx, src->code, &o->val) : vow_pass();
-    if (r->ctx_drop)
-        r->ctx_drop(r->ctx);
-    /* The common case first: a value for a derived vow nobody else settled. */
-    if (vow__likely(ret.kind_ == RET_OK && out->state == VOW_PENDING && !out->flags)) {
+    if (vow__likely(ret.kind_ == RET_OK && out->state == VOW_PENDING &&
+                    !(out->flags & VF_LOCKED))) {
         vow__fulfil(out, ret.val_);
     } else if (out->state != VOW_PENDING || (out->flags & VF_LOCKED)) {
         ret_drop(&ret);
     } else {
         apply(out, ret, src, 1);
     }
-    react_release(l, r);
+}
+
+/*
+ * A fused then runs: the handler of the source's outcome (NULL: the outcome passes
+ * through), then the ctx_drop; it settles its vow, and is done.
+ */
+static inline void then_run_common(struct then_part *r, vow_ok_fn on_ok, vow_err_fn on_err,
+                                   void (*ctx_drop)(void *), int large)
+{
+    vow *src = r->base.src, *out = out_of(r);
+    const vow *o = vow__owner(src);
+    /* Unlink first: a cancel of out from inside the handler must not see us. */
+    self_unlink(out);
+    vow_ret ret;
+    if (src->state == VOW_FULFILLED)
+        ret = on_ok ? on_ok(r->ctx, &o->val) : vow_pass();
+    else
+        ret = on_err ? on_err(r->ctx, src->code, &o->val) : vow_pass();
+    if (ctx_drop)
+        ctx_drop(r->ctx);
+    then_settle(out, ret, src);
+    part_release(r, large);
+}
+
+static void then1_ok_run(vow_loop *l, vow__task *t)
+{
+    struct then_part *r = (struct then_part *)t;
+    (void)l;
+    then_run_common(r, r->on_ok, NULL, NULL, 0);
+}
+
+static void then1_err_run(vow_loop *l, vow__task *t)
+{
+    struct then_part *r = (struct then_part *)t;
+    (void)l;
+    then_run_common(r, NULL, r->on_err1, NULL, 0);
+}
+
+static void then2_run(vow_loop *l, vow__task *t)
+{
+    struct then_part *r = (struct then_part *)t;
+    (void)l;
+    then_run_common(r, r->on_ok, r->on_err, r->ctx_drop, 1);
 }
 
 /* A queued reaction whose derived vow was cancelled: it only lets go. */
-static void react_dead(vow_loop *l, vow__task *t)
+static void then_dead(vow_loop *l, vow__task *t)
 {
-    react_release(l, (struct then_react *)t);
+    struct then_part *r = (struct then_part *)t;
+    (void)l;
+    part_release(r, kind_of(&r->base)->large);
 }
 
 static void finwait_dead(vow_loop *l, vow__task *t)
 {
-    struct then_react *r = (struct then_react *)t;
+    struct then_part *r = (struct then_part *)t;
+    (void)l;
     vow__drop((vow *)r->ctx);
-    react_release(l, r);
+    part_release(r, 1);
+}
+
+static void adopt_dead(vow_loop *l, vow__task *t)
+{
+    adopt_release(l, (struct adopt_react *)t);
 }
 
 /* The source of r is garbage: r will never run. */
 static void then_discard(struct vow__react *base, vow **work)
 {
-    struct then_react *r = (struct then_react *)base;
-    vow *src = r->base.src, *out = r->out;
-    int holds = kind_of(r)->holds_out;
-    if (r->ctx_drop)
+    struct then_part *r = (struct then_part *)base;
+    int large = kind_of(base)->large;
+    vow *src = r->base.src, *out = out_of(r);
+    if (large && r->ctx_drop)
         r->ctx_drop(r->ctx);
+    self_unlink(out);
+    part_free(r, large);
+    vow__unref_collect(out, work);
+    vow__unref_collect(src, work);
+}
+
+static void finwait_discard(struct vow__react *base, vow **work)
+{
+    vow__unref_collect((vow *)((struct then_part *)base)->ctx, work);
+    then_discard(base, work);
+}
+
+static void adopt_discard(struct vow__react *base, vow **work)
+{
+    struct adopt_react *r = (struct adopt_react *)base;
+    vow *src = r->base.src, *out = r->out;
+    int holds = kind_of(base)->holds_out;
     vow__unlink(out, &r->link);
     vow__react_free(src->loop, r);
     if (holds)
@@ -438,23 +614,18 @@ static void then_discard(struct vow__react *base, vow **work)
     vow__unref_collect(src, work);
 }
 
-static void finwait_discard(struct vow__react *base, vow **work)
-{
-    vow__unref_collect((vow *)((struct then_react *)base)->ctx, work);
-    then_discard(base, work);
-}
-
 /*
- * The derived vow p was cancelled or dropped: this reaction will never settle it.
- * Its context is dropped now. If it waits on a pending source it leaves it
- * (cancelling the source when no other consumer is left) and is freed; otherwise it
- * is already queued and becomes dead, to be freed when it comes up.
+ * The derived vow p was cancelled or dropped: its fused reaction will never settle
+ * it. Its context is dropped now. If it waits on a pending source it leaves it
+ * (cancelling the source when no other consumer is left) and is done; otherwise it
+ * is already queued and becomes dead, to be done when it comes up.
  */
-static void then_link_cancel(struct vow__link *k, vow *p, vow **work)
+static void self_link_cancel(struct vow__link *k, vow *p, vow **work)
 {
-    struct then_react *r = vow__container_of(k, struct then_react, link);
-    const struct then_kind *kind = kind_of(r);
-    if (r->ctx_drop) {
+    struct then_part *r = part_of(p);
+    const struct then_kind *kind = kind_of(&r->base);
+    (void)k;
+    if (kind->large && r->ctx_drop) {
         r->ctx_drop(r->ctx);
         r->ctx_drop = NULL;
     }
@@ -465,6 +636,21 @@ static void then_link_cancel(struct vow__link *k, vow *p, vow **work)
     vow__react_detach(&r->base, work);
     if (kind == &finwait_kind)
         vow__drop((vow *)r->ctx);
+    /* p is held by whoever is cancelling it: not the last reference. */
+    part_free(r, kind->large);
+    vow__drop(p);
+}
+
+/* The same for an adoption whose job ran (it reacts to what it adopts). */
+static void adopt_link_cancel(struct vow__link *k, vow *p, vow **work)
+{
+    struct adopt_react *r = vow__container_of(k, struct adopt_react, link);
+    const struct then_kind *kind = kind_of(&r->base);
+    if (r->base.src->state != VOW_PENDING) {
+        r->base.task.ops = &kind->dead->ops.task;
+        return;
+    }
+    vow__react_detach(&r->base, work);
     /* When held, out is p, which whoever is cancelling it holds: not the last reference. */
     vow__react_free(p->loop, r);
     if (kind->holds_out)
@@ -477,10 +663,10 @@ static void then_link_cancel(struct vow__link *k, vow *p, vow **work)
  */
 static void job_link_cancel(struct vow__link *k, vow *p, vow **work)
 {
-    struct then_react *r = vow__container_of(k, struct then_react, link);
+    struct adopt_react *r = vow__container_of(k, struct adopt_react, link);
     vow *q = r->base.src;
     (void)p;
-    r->base.task.ops = &kind_of(r)->dead->ops.task;
+    r->base.task.ops = &kind_of(&r->base)->dead->ops.task;
     /* q may be queued already (a combinator left it too): then the dead job keeps
      * its reference until it comes up, and q is cancelled once, by that worklist. */
     if (q->state == VOW_PENDING && q->nreact == 0 && !(q->flags & (VF_GARBAGE | VF_QUEUED))) {
@@ -491,7 +677,7 @@ static void job_link_cancel(struct vow__link *k, vow *p, vow **work)
 }
 
 static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx, void (*ctx_drop)(void *),
-                  const struct then_kind *kind, vow_ret (*fin)(void *ctx), const char *fn)
+                  vow_ret (*fin)(void *ctx), const char *fn)
 {
     if (vow__unlikely(!p)) {
         if (ctx_drop)
@@ -499,34 +685,37 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx, void (*
         return NULL;
     }
     vow__dbg_owned(p, fn);
-    vow_loop *l = p->loop;
-    vow *out = vow__new(l);
-    struct then_react *r = out ? vow__react_alloc(l) : NULL;
-    if (vow__unlikely(!r)) {
-        if (out)
-            vow_unref(out);
+    /* One handler and no ctx_drop: the small form. */
+    const struct then_kind *kind = &then1_ok_kind;
+    if (vow__unlikely(fin || ctx_drop || on_err))
+        kind = fin ? &finally_kind : ctx_drop || on_ok ? &then2_kind : &then1_err_kind;
+    vow *out = vow__new_in(p->loop, kind->large ? VOW__CLS_THEN2 : VOW__CLS_THEN1);
+    if (vow__unlikely(!out)) {
         if (ctx_drop)
             ctx_drop(ctx);
         vow_unref(p);
         return NULL;
     }
+    struct then_part *r = part_of(out);
     out->refs = 2; /* the caller's and the reaction's */
 #ifdef VOW_DEBUG
     out->dbg_held = 1;
 #endif
-    out->up = &r->link;
-    r->link.next = NULL;
-    r->link.ops = &then_link_ops;
-    r->out = out;
-    if (fin) {
+    out->up = &self_link;
+    if (kind == &then1_err_kind) {
+        r->on_err1 = on_err;
+    } else if (fin) {
         r->fin = fin;
         r->hops = 0;
+        r->ctx_drop = NULL;
     } else {
         r->on_ok = on_ok;
-        r->on_err = on_err;
+        if (kind->large) {
+            r->on_err = on_err;
+            r->ctx_drop = ctx_drop;
+        }
     }
     r->ctx = ctx;
-    r->ctx_drop = ctx_drop;
     r->base.task.ops = &kind->ops.task;
     /* Last: if p turns out to be garbage, r is discarded here and out stays pending. */
     vow__take(p);
@@ -537,24 +726,22 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx, void (*
 vow *vow_then_full(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
                    void (*ctx_drop)(void *ctx))
 {
-    return chain(p, on_ok, on_err, ctx, ctx_drop, &then_kind, NULL, "vow_then_full");
+    return chain(p, on_ok, on_err, ctx, ctx_drop, NULL, "vow_then_full");
 }
 
 vow *vow_then(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx)
 {
-    return chain(p, on_ok, on_err, ctx, NULL, &then_kind, NULL, "vow_then");
+    return chain(p, on_ok, on_err, ctx, NULL, NULL, "vow_then");
 }
 
 vow *vow_catch(vow *p, vow_err_fn on_err, void *ctx)
 {
-    return chain(p, NULL, on_err, ctx, NULL, &then_kind, NULL, "vow_catch");
+    return chain(p, NULL, on_err, ctx, NULL, NULL, "vow_catch");
 }
 
 vow *vow_finally(vow *p, vow_ret (*fn)(void *ctx), void *ctx)
 {
-    if (!fn)
-        return chain(p, NULL, NULL, ctx, NULL, &then_kind, NULL, "vow_finally");
-    return chain(p, NULL, NULL, ctx, NULL, &finally_kind, fn, "vow_finally");
+    return chain(p, NULL, NULL, ctx, NULL, fn, "vow_finally");
 }
 
 /*
@@ -566,13 +753,13 @@ vow *vow_finally(vow *p, vow_ret (*fn)(void *ctx), void *ctx)
  */
 static void finally_run(vow_loop *l, vow__task *t)
 {
-    struct then_react *r = (struct then_react *)t;
-    vow *src = r->base.src, *out = r->out;
-    vow__unlink(out, &r->link);
+    struct then_part *r = (struct then_part *)t;
+    vow *src = r->base.src, *out = out_of(r);
+    self_unlink(out);
     vow_ret ret = r->fin(r->ctx);
     if (out->state != VOW_PENDING || (out->flags & VF_LOCKED)) {
         ret_drop(&ret);
-        react_release(l, r);
+        part_release(r, 1);
         return;
     }
     switch (ret.kind_) {
@@ -581,7 +768,7 @@ static void finally_run(vow_loop *l, vow__task *t)
         ret_drop(&ret);
         r->hops = 1;
         r->base.task.ops = &finhop_kind.ops.task;
-        vow__add_link(out, &r->link);
+        self_link_add(out);
         vow__task_push(vow__loop_microq(l), &r->base.task);
         return;
     case RET_FOLLOW: {
@@ -604,7 +791,7 @@ static void finally_run(vow_loop *l, vow__task *t)
         r->base.src = NULL;
         r->hops = 1;
         r->base.task.ops = &finwait_kind.ops.task;
-        vow__add_link(out, &r->link);
+        self_link_add(out);
         vow__take(q);
         vow__dbg_call_done();
         vow__attach(q, &r->base);
@@ -614,33 +801,33 @@ static void finally_run(vow_loop *l, vow__task *t)
         apply(out, ret, src, 1);
         break;
     }
-    react_release(l, r);
+    part_release(r, 1);
 }
 
 /* finally's callback returned a value: the original outcome passes, after the hops. */
 static void finhop_run(vow_loop *l, vow__task *t)
 {
-    struct then_react *r = (struct then_react *)t;
-    if (hop(l, r))
+    struct then_part *r = (struct then_part *)t;
+    if (hop(l, t, &r->hops))
         return;
-    vow *src = r->base.src, *out = r->out;
-    vow__unlink(out, &r->link);
+    vow *src = r->base.src, *out = out_of(r);
+    self_unlink(out);
     if (out->state == VOW_PENDING)
         vow__forward(out, src);
-    react_release(l, r);
+    part_release(r, 1);
 }
 
 static void finwait_run(vow_loop *l, vow__task *t)
 {
-    struct then_react *r = (struct then_react *)t;
-    if (hop(l, r))
+    struct then_part *r = (struct then_part *)t;
+    if (hop(l, t, &r->hops))
         return;
-    vow *q = r->base.src, *out = r->out, *orig = r->ctx;
-    vow__unlink(out, &r->link);
+    vow *q = r->base.src, *out = out_of(r), *orig = r->ctx;
+    self_unlink(out);
     if (out->state == VOW_PENDING)
         vow__forward(out, q->state == VOW_FULFILLED ? orig : q);
     vow__drop(orig);
-    react_release(l, r);
+    part_release(r, 1);
 }
 
 int vow_resolve_with(vow *p, vow *other)

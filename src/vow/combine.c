@@ -211,8 +211,9 @@ static void comb_link_release(struct vow__link *k)
     vow__container_of(k, struct comb, link)->out = NULL;
 }
 
-static void comb_parents(struct vow__link *k, struct vow__search *s)
+static void comb_parents(struct vow__link *k, vow *p, struct vow__search *s)
 {
+    (void)p;
     struct comb *c = vow__container_of(k, struct comb, link);
     for (size_t j = 0; j < c->n; j++)
         vow__search_visit(s, c->elems[j].base.src);

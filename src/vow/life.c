@@ -14,7 +14,7 @@
 #include <string.h>
 
 #ifndef VOW_DEBUG
-_Static_assert(sizeof(struct vow) <= 64, "a vow fits in 64 bytes");
+_Static_assert(sizeof(void *) != 8 || sizeof(struct vow) == 48, "a vow is 48 bytes on LP64");
 #endif
 
 /* ------------------------------------------------------------ per-loop state */
@@ -48,8 +48,8 @@ static int ext_busy(vow_loop *l)
 static void ext_fini(vow_loop *l)
 {
     struct vow__ext *x = vow__head(l)->ext;
-    vow__slab_fini(&x->vows);
-    vow__slab_fini(&x->reacts);
+    for (int i = 0; i < VOW__NSLABS; i++)
+        vow__slab_fini(&x->slabs[i]);
     vow__free(x);
     vow__head(l)->ext = NULL;
     vow__head(l)->ext_ops = NULL;
@@ -68,8 +68,10 @@ static struct vow__ext *ext_get(vow_loop *l)
         return NULL;
     x->unhandled_tail = &x->unhandled;
     x->late_tail = &x->late;
-    vow__slab_init(&x->vows, sizeof(struct vow));
-    vow__slab_init(&x->reacts, vow__react_size);
+    vow__slab_init(&x->slabs[VOW__CLS_VOW], sizeof(struct vow), &x->reserve);
+    vow__slab_init(&x->slabs[VOW__CLS_THEN1], vow__then_size[0], &x->reserve);
+    vow__slab_init(&x->slabs[VOW__CLS_THEN2], vow__then_size[1], &x->reserve);
+    vow__slab_init(&x->slabs[VOW__SLAB_REACT], VOW__REACT_SIZE, &x->reserve);
     h->ext = x;
     h->ext_ops = &ext_ops;
     return x;
@@ -218,18 +220,19 @@ void vow_debug_hold(vow *p, int delta)
 #endif
 }
 
-vow *vow__new(vow_loop *l)
+static inline vow *new_in(vow_loop *l, unsigned cls)
 {
     struct vow__ext *x = ext_get(l);
     if (vow__unlikely(!x))
         return NULL;
-    vow *p = vow__slab_get(&x->vows);
+    vow *p = vow__slab_get(&x->slabs[cls]);
     if (vow__unlikely(!p))
         return NULL;
     p->refs = 1;
     p->code = 0;
     p->state = VOW_PENDING;
     p->flags = 0;
+    p->cls = (uint8_t)cls;
     p->nreact = 0;
     p->loop = l;
     p->rtail = NULL;
@@ -253,6 +256,25 @@ vow *vow__new(vow_loop *l)
     return p;
 }
 
+vow *vow__new(vow_loop *l)
+{
+    return new_in(l, VOW__CLS_VOW);
+}
+
+vow *vow__new_in(vow_loop *l, unsigned cls)
+{
+    return new_in(l, cls);
+}
+
+#if !VOW__SLAB_QUARANTINE
+/* Every slab's chunks go idle (out of line: freeing a vow stays a leaf call). */
+static __attribute__((noinline)) void slabs_idle(struct vow__ext *x)
+{
+    for (int i = 0; i < VOW__NSLABS; i++)
+        vow__slab_reset(&x->slabs[i]);
+}
+#endif
+
 static void vow_free_mem(vow *p)
 {
     vow_loop *l = p->loop;
@@ -275,68 +297,94 @@ static void vow_free_mem(vow *p)
     if (p->dbg_next)
         p->dbg_next->dbg_prev = p->dbg_prev;
 #endif
-    vow__slab_put(&x->vows, p);
+#ifdef VOW_DEBUG
+    /* A fused then object goes back whole: its reaction half must be done. */
+    if (p->cls != VOW__CLS_VOW)
+        vow__then_dbg_done(p);
+#endif
+    vow__slab_put(&x->slabs[p->cls], p);
 #if !VOW__SLAB_QUARANTINE
     /* No vow alive means no reaction either (each holds its source): after a spike
-     * the memory goes back now, not at loop close. Builds that quarantine freed
-     * objects keep it, so that stale pointers keep pointing at freed objects. */
-    if (x->live == 0) {
-        vow__slab_reset(&x->vows);
-        vow__slab_reset(&x->reacts);
-    }
+     * the chunks go to the warm reserve (bounded; the rest goes back now, not at loop
+     * close). Builds that quarantine freed objects keep them in their slabs, so that
+     * stale pointers keep pointing at freed objects. */
+    if (vow__unlikely(x->live == 0))
+        slabs_idle(x);
 #endif
 }
 
 void *vow__react_alloc(vow_loop *l)
 {
-    return vow__slab_get(&((struct vow__ext *)vow__head(l)->ext)->reacts);
+    return vow__slab_get(&((struct vow__ext *)vow__head(l)->ext)->slabs[VOW__SLAB_REACT]);
 }
 
 void vow__react_free(vow_loop *l, void *r)
 {
-    vow__slab_put(&((struct vow__ext *)vow__head(l)->ext)->reacts, r);
+    vow__slab_put(&((struct vow__ext *)vow__head(l)->ext)->slabs[VOW__SLAB_REACT], r);
+}
+
+int vow_loop_trim(vow_loop *l)
+{
+    vow__check(l, VOW_EINVAL);
+    struct vow__ext *x = vow__head(l)->ext;
+    for (int i = 0; x && i < VOW__NSLABS; i++)
+        vow__slab_trim(&x->slabs[i]);
+    return 0;
 }
 
 /* ------------------------------------------------------------- ref counting */
 
 static void collect(vow *p);
 
+static void vow_free_mem(vow *p);
+
 /*
- * The last holder let go. A pending vow can only get here when nothing reacts to it
- * (reactions hold their source) and no user code will settle it (handlers hold the
- * vow they settle): dropping is withdrawing. Its producers are told to abort, and
+ * The last holder of a pending vow let go. It can only get here when nothing reacts
+ * to it (reactions hold their source) and no user code will settle it (handlers hold
+ * the vow they settle): dropping is withdrawing. Its producers are told to abort, and
  * every source that only they consumed is cancelled in turn, before the caller's
- * vow_unref returns. A settled vow drops its value, or its reference to the vow
- * that owns the outcome (which never forwards itself, so this is at most one level
- * deep).
+ * vow_unref returns. Apart from the settled case, so that destroying a settled vow
+ * saves no registers for this.
+ */
+static __attribute__((noinline)) void destroy_pending(vow *p)
+{
+    /* Settled as cancelled first, so a hook that touches p sees it settled; the
+     * reference taken here (the library's) keeps p alive while the hooks run. */
+    struct vow__link *k;
+    vow *work = NULL;
+    p->state = VOW_REJECTED;
+    p->code = VOW_ECANCELED;
+    p->val = vow_val_none();
+    vow__hold(p);
+    /* Each link leaves the list before it runs (see cancel_one), so a hook may take
+     * another off the list (vow_abort_stop). */
+    while ((k = p->up) != NULL) {
+        p->up = k->next;
+        k->ops->cancel(k, p, &work);
+    }
+    vow__cancel_run(work);
+#ifdef VOW_DEBUG
+    p->dbg_held--;
+#endif
+    if (--p->refs == 0)
+        vow_free_mem(p);
+}
+
+/*
+ * The last holder let go: a pending vow is withdrawn (above); a settled vow drops its
+ * value, or its reference to the vow that owns the outcome (which never forwards
+ * itself, so this is at most one level deep).
  */
 static void vow_destroy(vow *p)
 {
-    if (p->state == VOW_PENDING) {
-        /* Settled as cancelled first, so a hook that touches p sees it settled; the
-         * reference taken here (the library's) keeps p alive while the hooks run. */
-        struct vow__link *k;
-        vow *work = NULL;
-        p->state = VOW_REJECTED;
-        p->code = VOW_ECANCELED;
-        p->val = vow_val_none();
-        vow__hold(p);
-        /* Each link leaves the list before it runs (see cancel_one). */
-        while ((k = p->up) != NULL) {
-            p->up = k->next;
-            k->ops->cancel(k, p, &work);
-        }
-        vow__cancel_run(work);
-#ifdef VOW_DEBUG
-        p->dbg_held--;
-#endif
-        if (--p->refs != 0)
-            return;
-    } else if (p->flags & VF_FWD) {
-        vow__drop(p->fwd);
-    } else {
-        vow__val_drop(&p->val);
+    if (vow__unlikely(p->state == VOW_PENDING)) {
+        destroy_pending(p);
+        return;
     }
+    if (p->flags & VF_FWD)
+        vow__drop(p->fwd);
+    else
+        vow__val_drop(&p->val);
     vow_free_mem(p);
 }
 
@@ -454,10 +502,9 @@ static void unhandled_push(vow *p, vow ***tailp)
  * job), the reaction list is spliced onto the microtask queue in attachment order,
  * and a rejection nobody reacts to is noted for the checkpoint.
  */
-static void settle_done(vow *p)
+static void settle_done(vow *p, struct vow__link *k, vow__task *tail)
 {
-    struct vow__link *k = p->up;
-    p->up = NULL;
+    p->list_next = NULL; /* and up */
     while (k) {
         struct vow__link *next = k->next;
         if (k->ops->release)
@@ -465,8 +512,6 @@ static void settle_done(vow *p)
         k = next;
     }
     p->flags &= (uint8_t)~VF_LOCKED;
-    vow__task *tail = p->rtail;
-    p->list_next = NULL;
     p->nreact = 0;
     if (tail) {
         vow__task *head = tail->next;
@@ -478,19 +523,24 @@ static void settle_done(vow *p)
     }
 }
 
+/* The outcome shares its words with the pending-only fields: those are read first. */
 void vow__fulfil(vow *p, vow_val v)
 {
+    struct vow__link *k = p->up;
+    vow__task *tail = p->rtail;
     p->state = VOW_FULFILLED;
     p->val = v;
-    settle_done(p);
+    settle_done(p, k, tail);
 }
 
 void vow__reject(vow *p, int code, vow_val detail)
 {
+    struct vow__link *k = p->up;
+    vow__task *tail = p->rtail;
     p->state = VOW_REJECTED;
     p->code = code;
     p->val = detail;
-    settle_done(p);
+    settle_done(p, k, tail);
 }
 
 /*
@@ -510,11 +560,14 @@ void vow__forward(vow *p, vow *q)
 {
     vow__mark_handled(q);
     vow *owner = (q->flags & VF_FWD) ? q->fwd : q;
+    struct vow__link *k = p->up;
+    vow__task *tail = p->rtail;
     p->state = q->state;
     p->code = q->code;
     p->flags |= VF_FWD;
+    p->val.drop = NULL; /* never run: the outcome is owner's */
     p->fwd = vow__hold(owner);
-    settle_done(p);
+    settle_done(p, k, tail);
 }
 
 void vow__add_link(vow *p, struct vow__link *k)
@@ -525,6 +578,9 @@ void vow__add_link(vow *p, struct vow__link *k)
 
 void vow__unlink(vow *p, struct vow__link *k)
 {
+    /* A listed vow is settled and has no producer; its up word is its list link. */
+    if (vow__unlikely(p->flags & VF_LISTED))
+        return;
     for (struct vow__link **pp = &p->up; *pp; pp = &(*pp)->next) {
         if (*pp == k) {
             *pp = k->next;
@@ -668,6 +724,21 @@ size_t vow__live_vows(vow_loop *l)
     struct vow__ext *x = vow__head(l)->ext;
     return x ? x->live : 0;
 }
+
+/* White-box tests: bytes of idle chunks in l's warm reserve. */
+size_t vow__reserve_bytes(vow_loop *l);
+size_t vow__reserve_bytes(vow_loop *l)
+{
+    struct vow__ext *x = vow__head(l)->ext;
+    return x ? x->reserve.bytes : 0;
+}
+
+/* White-box tests: whether freed slab objects wait in a quarantine (no reserve then). */
+int vow__slab_quarantined(void);
+int vow__slab_quarantined(void)
+{
+    return VOW__SLAB_QUARANTINE != 0;
+}
 #endif
 
 vow_loop *vow_loop_of(const vow *p)
@@ -754,6 +825,7 @@ static void ext_checkpoint(vow_loop *l)
                 x->late_tail = &x->late;
         }
         p->flags &= (uint8_t)~VF_LISTED;
+        p->list_next = NULL; /* up reads NULL again */
         if (late) {
             report(x, p, VOW_HANDLED_LATE);
         } else if (!(p->flags & VF_HANDLED)) {

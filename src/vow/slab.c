@@ -2,9 +2,11 @@
 /*
  * Slab chunks: each starts with a small header (next chunk, size); objects follow.
  * Chunks come from the allocator seam (vow__chunk_alloc), so failure injection and
- * replaced allocators see them; memory goes back when the vow layer resets a slab
- * (no object alive) or at loop close. Under ASan, a chunk's objects are poisoned
- * until handed out and again once freed, and unpoisoned before the chunk goes back.
+ * replaced allocators see them. When the vow layer resets a slab (no object alive),
+ * its chunks wait in the loop's reserve, up to VOW__SLAB_RESERVE_MAX, and the rest go
+ * back; the reserve goes back on vow_loop_trim and at loop close. Under ASan, a
+ * chunk's objects are poisoned until handed out and again once freed, and unpoisoned
+ * before the chunk goes back.
  */
 #include "slab.h"
 
@@ -16,33 +18,49 @@ struct chunk {
     size_t size;        /* bytes, header included */
 };
 
-void vow__slab_init(struct vow__slab *s, size_t size)
+void vow__slab_init(struct vow__slab *s, size_t size, struct vow__slab_reserve *r)
 {
     s->size = (size + 7u) & ~(size_t)7u;
     s->free = NULL;
     s->bump = NULL;
     s->end = NULL;
     s->chunks = NULL;
+    s->idle = NULL;
     s->next_chunk = CHUNK_MIN;
+    s->reserve = r;
 #if VOW__SLAB_QUARANTINE
     s->qhead = 0;
     s->qlen = 0;
 #endif
 }
 
+/* An idle chunk if the slab has one (no fault, no system call), else a new one. */
+static struct chunk *chunk_get(struct vow__slab *s)
+{
+    struct chunk *c = s->idle;
+    if (c) {
+        s->idle = c->next;
+        s->reserve->bytes -= c->size;
+        return c;
+    }
+    c = vow__chunk_alloc(s->next_chunk);
+    if (c) {
+        c->size = s->next_chunk;
+        if (s->next_chunk < CHUNK_MAX)
+            s->next_chunk *= 2;
+    }
+    return c;
+}
+
 void *vow__slab_grow(struct vow__slab *s)
 {
-    size_t size = s->next_chunk;
-    struct chunk *c = vow__chunk_alloc(size);
+    struct chunk *c = chunk_get(s);
     if (!c)
         return NULL;
     c->next = s->chunks;
-    c->size = size;
     s->chunks = c;
-    if (s->next_chunk < CHUNK_MAX)
-        s->next_chunk *= 2;
     s->bump = (char *)(c + 1);
-    s->end = (char *)c + size;
+    s->end = (char *)c + c->size;
     VOW__POISON(s->bump, (size_t)(s->end - s->bump));
     void *p = s->bump;
     s->bump += s->size;
@@ -78,34 +96,58 @@ static void chunk_free(struct chunk *c)
 
 void vow__slab_reset(struct vow__slab *s)
 {
-    struct chunk *keep = s->chunks;
-    if (!keep)
-        return;
-    struct chunk *c = keep->next;
+    struct vow__slab_reserve *r = s->reserve;
+    struct chunk *c = s->chunks, *keep = NULL, **tail = &keep;
+    /* Newest first: the chunks touched last are the ones kept, and taken first. */
     while (c) {
         struct chunk *next = c->next;
-        chunk_free(c);
+        if (r && r->bytes + c->size <= VOW__SLAB_RESERVE_MAX) {
+            VOW__POISON(c + 1, c->size - sizeof(*c));
+            r->bytes += c->size;
+            *tail = c;
+            tail = &c->next;
+        } else {
+            chunk_free(c);
+        }
         c = next;
     }
-    keep->next = NULL;
-    s->chunks = keep;
+    *tail = s->idle;
+    s->idle = keep;
+    s->chunks = NULL;
     s->free = NULL;
+    s->bump = NULL;
+    s->end = NULL;
 #if VOW__SLAB_QUARANTINE
     s->qhead = 0;
     s->qlen = 0;
 #endif
-    s->bump = (char *)(keep + 1);
-    s->end = (char *)keep + keep->size;
-    VOW__POISON(s->bump, (size_t)(s->end - s->bump));
+}
+
+/* Frees a list of chunks; returns their total size. */
+static size_t chunks_free(struct chunk *c)
+{
+    size_t bytes = 0;
+    while (c) {
+        struct chunk *next = c->next;
+        bytes += c->size;
+        chunk_free(c);
+        c = next;
+    }
+    return bytes;
+}
+
+size_t vow__slab_trim(struct vow__slab *s)
+{
+    size_t bytes = chunks_free(s->idle);
+    s->idle = NULL;
+    if (s->reserve)
+        s->reserve->bytes -= bytes;
+    return bytes;
 }
 
 void vow__slab_fini(struct vow__slab *s)
 {
-    struct chunk *c = s->chunks;
-    while (c) {
-        struct chunk *next = c->next;
-        chunk_free(c);
-        c = next;
-    }
-    vow__slab_init(s, s->size);
+    vow__slab_trim(s);
+    chunks_free(s->chunks);
+    vow__slab_init(s, s->size, s->reserve);
 }

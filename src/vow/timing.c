@@ -190,8 +190,9 @@ static void tmo_release(struct vow__link *k)
     tmo_maybe_free(t);
 }
 
-static void tmo_parents(struct vow__link *k, struct vow__search *s)
+static void tmo_parents(struct vow__link *k, vow *p, struct vow__search *s)
 {
+    (void)p;
     vow__search_visit(s, vow__container_of(k, struct tmo, link)->base.src);
 }
 

@@ -26,8 +26,8 @@ struct vow__search;
 struct vow__link_ops {
     void (*cancel)(struct vow__link *k, vow *p, vow **work);
     void (*release)(struct vow__link *k);
-    /* Offers each vow the producer waits on to vow__search_visit (NULL: none). */
-    void (*parents)(struct vow__link *k, struct vow__search *s);
+    /* Offers each vow the producer of p waits on to vow__search_visit (NULL: none). */
+    void (*parents)(struct vow__link *k, vow *p, struct vow__search *s);
 };
 
 /* A depth-first search up the "waits on" graph (cycle checks on adoption). */
@@ -54,23 +54,38 @@ enum {
     VF_QUEUED = 1u << 7,   /* on a cancellation worklist (work_next in use) */
 };
 
+/*
+ * Where a vow's memory comes from (its cls): a slab of plain vows, or one of the two
+ * slabs of fused then objects, in which the vow is followed by the reaction that
+ * settles it (chain.c). Also the index of that slab in struct vow__ext.
+ */
+enum { VOW__CLS_VOW, VOW__CLS_THEN1, VOW__CLS_THEN2, VOW__SLAB_REACT, VOW__NSLABS };
+
+/*
+ * 48 bytes on LP64: each pointer word serves one field while the vow is pending and
+ * another once it is settled, so whatever reads a pending-only field checks state
+ * first, and a settlement reads them before it writes the outcome.
+ */
 struct vow {
     uint32_t refs;               /* holders: callers, reactions, combinators */
     int32_t code;                /* 0 or the rejection code once settled */
     uint8_t state;               /* VOW_PENDING / VOW_FULFILLED / VOW_REJECTED */
     uint8_t flags;               /* VF_* */
+    uint8_t cls;                 /* VOW__CLS_*: the slab it came from */
     uint32_t nreact;             /* pending: reactions in the list (each holds a ref) */
     vow_loop *loop;              /* owning loop */
     union {
         vow_val val;             /* settled, !VF_FWD: the owned value or detail */
         vow *fwd;                /* settled, VF_FWD: the vow that owns the outcome */
-        vow *work_next;          /* pending: link on a cancellation worklist */
+        struct {
+            vow *work_next;   /* pending: link on a cancellation worklist */
+            vow__task *rtail; /* pending: circular reaction list, tail->next = head */
+        };
     };
     union {
-        vow__task *rtail;        /* pending: circular reaction list, tail->next = head */
-        vow *list_next;          /* settled: link on the unhandled / late list */
+        struct vow__link *up; /* pending: producers, newest first; NULL once settled */
+        vow *list_next;       /* settled, VF_LISTED: link on the unhandled / late list */
     };
-    struct vow__link *up;        /* pending: producers, newest first */
 #ifdef VOW_DEBUG
     uint32_t dbg_magic;          /* VOW__DBG_LIVE while allocated, VOW__DBG_DEAD once freed */
     uint32_t dbg_held;           /* of refs, those the library holds (see vow__hold) */
@@ -110,9 +125,9 @@ static inline const struct vow__react_ops *vow__react_ops_of(const struct vow__r
 
 /* Per-loop state of the vow layer (loop head's ext). */
 struct vow__ext {
-    struct vow__slab vows;         /* struct vow objects */
-    struct vow__slab reacts;       /* then-sized reactions (they never outlive all vows) */
-    size_t live;                   /* vows alive on this loop; at 0 the slabs reset */
+    struct vow__slab slabs[VOW__NSLABS]; /* plain vows, fused thens, adoption reactions */
+    struct vow__slab_reserve reserve;    /* idle chunks kept for the next burst (slab.h) */
+    size_t live;                         /* vows alive on this loop; at 0 the slabs go idle */
     vow *unhandled, **unhandled_tail; /* rejected with no handler during this checkpoint */
     vow *late, **late_tail;        /* reported, then handled after all */
     vow_unhandled_fn hook;         /* NULL: default line on stderr */
@@ -204,7 +219,11 @@ static inline void vow__dbg_call_done(void)
 
 /* life.c */
 vow *vow__new(vow_loop *l);                  /* refs = 1, pending; NULL on OOM */
-void *vow__react_alloc(vow_loop *l);         /* a then-sized reaction */
+/* The same from the slab of class cls (VOW__CLS_*): a fused then object's vow. */
+vow *vow__new_in(vow_loop *l, unsigned cls);
+/* Slab objects of VOW__REACT_SIZE bytes: adoption reactions (chain.c), abort hooks. */
+#define VOW__REACT_SIZE (7 * sizeof(void *))
+void *vow__react_alloc(vow_loop *l);
 void vow__react_free(vow_loop *l, void *r);
 /* Settle p (pending, maybe locked) now; queues its reactions. */
 void vow__fulfil(vow *p, vow_val v);
@@ -235,7 +254,11 @@ void vow__collect_check(vow *p, vow **work);
 void vow__collect_maybe(vow *p);
 
 /* chain.c */
-extern const size_t vow__react_size;         /* slab size of then-sized reactions */
+extern const size_t vow__then_size[2]; /* slab sizes of small and large fused thens */
+#ifdef VOW_DEBUG
+/* Aborts unless the reaction half of the fused then object p is done. */
+void vow__then_dbg_done(const vow *p);
+#endif
 /* Offers v to a running search (cycle check): a link's parents op calls it. */
 void vow__search_visit(struct vow__search *s, vow *v);
 

@@ -4,8 +4,9 @@
  * library's testing copy, no VOW_DEBUG), a vow or a reaction freed back to its slab
  * is poisoned and kept out of reuse for a while, so a use after free (a double
  * vow_unref; a read of a freed reaction, white-box) is ASan's report at the faulty
- * access, even after other objects were made. Built in ASan builds only
- * (tests/vow/meson.build).
+ * access, even after other objects were made. The reaction half of a then (one slab
+ * object with its vow) is poisoned once it is done, while the vow lives on. Built in
+ * ASan builds only (tests/vow/meson.build).
  */
 #include "testutil.h"
 #include "vow_int.h"
@@ -61,6 +62,31 @@ static void read_freed_reaction(void *arg)
     (void)keep;
 }
 
+/* The vow half stays readable, the reaction half right after it is not. */
+static void read_done_then_reaction(void *arg)
+{
+    int large = *(int *)arg;
+    __asan_set_death_callback(die);
+    vow_loop *l = vow_loop_new();
+    vow *d = large ? vow_then_full(vow_resolved(l, vow_val_num(1)), NULL, NULL, NULL, free)
+                   : vow_then(vow_resolved(l, vow_val_num(1)), NULL, NULL, NULL);
+    vow_loop_run(l, VOW_RUN_DEFAULT);
+    if (vow_value(d)->num != 1)
+        return;
+    /* The small form's first byte; the large form's last word (ctx_drop). */
+    size_t at = sizeof(struct vow) + (large ? vow__then_size[1] - sizeof(struct vow) - 8 : 0);
+    printf("%d\n", *(volatile char *)((char *)d + at));
+}
+
+static void done_then_reaction_is_poisoned(void **state)
+{
+    (void)state;
+    const char *want[] = {"AddressSanitizer: use-after-poison", "read_done_then_reaction", NULL};
+    int small = 0, large = 1;
+    tu_expect_abort(read_done_then_reaction, &small, want);
+    tu_expect_abort(read_done_then_reaction, &large, want);
+}
+
 static void freed_reaction_is_poisoned(void **state)
 {
     (void)state;
@@ -83,6 +109,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(freed_vow_is_poisoned),
         cmocka_unit_test(freed_reaction_is_poisoned),
+        cmocka_unit_test(done_then_reaction_is_poisoned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
