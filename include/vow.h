@@ -514,10 +514,11 @@ VOW_API int vow_cancel(vow *p);
 
 /*
  * Producers: fn(ctx, p) runs if p (borrowed) is cancelled while pending (before its
- * handlers run), or when its last reference is dropped while it is pending; never
- * after p was resolved otherwise (settled, or locked onto another vow by
- * vow_resolve_with or vow_settle(vow_follow): cancelling p then reaches what it
- * adopted). Hooks run newest first.
+ * handlers run), or when its last reference is dropped while it is pending, also
+ * while p is locked onto another vow by vow_resolve_with or vow_settle(vow_follow)
+ * (the cancellation then reaches what p adopted as well); never once p settled. A
+ * producer whose ctx goes before p settles uses a vow_abort and takes it back.
+ * Hooks run newest first.
  *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
  */
 typedef void (*vow_cancel_fn)(void *ctx, vow *p);

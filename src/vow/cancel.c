@@ -141,26 +141,6 @@ static void hook_release(struct vow__link *k)
 
 static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL };
 
-/*
- * p was resolved by locking it onto another vow (vow_resolve_with, or a producer's
- * vow_settle with vow_follow): its abort hooks' producers are done with it, so the
- * hooks are released unrun, as on settlement, and cancelling p from now on reaches
- * what it adopted instead. A producer may therefore free the hook's ctx once it has
- * resolved p either way (a coroutine that returned vow_follow(q) is gone).
- */
-void vow__hooks_release(vow *p)
-{
-    for (struct vow__link **pp = &p->up; *pp;) {
-        struct vow__link *k = *pp;
-        if (k->ops == &hook_ops) {
-            *pp = k->next;
-            hook_release(k);
-        } else {
-            pp = &k->next;
-        }
-    }
-}
-
 int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 {
 #ifdef VOW_DEBUG

@@ -384,7 +384,6 @@ static int adopt(vow *p, vow *q, int holds, const char *fn)
     r->link.ops = &job_link_ops;
     r->hops = 0;
     r->base.task.ops = holds ? &adopt_job_kind.ops.task : &adopt_job_weak_kind.ops.task;
-    vow__hooks_release(p);
     vow__add_link(p, &r->link);
     p->flags |= VF_LOCKED;
     /* The job holds q but is not one of its consumers until it runs (one turn): if

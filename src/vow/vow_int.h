@@ -269,8 +269,6 @@ void vow__cancel_run(vow *work);
 void vow__react_detach(struct vow__react *r, vow **work);
 /* Hands src (pending) and one reference to it to work, to be cancelled; once only. */
 void vow__cancel_push(vow *src, vow **work);
-/* Releases p's abort hooks unrun: p was locked onto another vow. */
-void vow__hooks_release(vow *p);
 
 static inline const vow *vow__owner(const vow *p)
 {

@@ -233,6 +233,61 @@ static void test_cancel(void **state)
     assert_int_equal(tu_open_fds(), before);
 }
 
+/*
+ * A read resolved onto another vow (vow_resolve_with) and then dropped: locking the
+ * read's vow does not end the read, so dropping it must still withdraw it. The
+ * buffer is freed right after; bytes written later stay in the socket (and, under
+ * ASan, nothing writes into the freed buffer).
+ */
+static void test_locked_read_dropped(void **state)
+{
+    (void)state;
+    long before = tu_open_fds();
+    vow_loop *l = io_loop_new();
+    int fds[2];
+    io_socketpair(fds);
+    char *buf = malloc(64);
+    assert_non_null(buf);
+    vow *p = vow_read(l, fds[0], buf, 64);
+    vow *q = vow_pending(l);
+    assert_int_equal(vow_resolve_with(p, vow_ref(q)), 0);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_NOWAIT), 1);
+    vow_unref(p);
+    free(buf);
+    assert_int_equal(write(fds[1], "hello", 5), 5);
+    vow_loop_run(l, VOW_RUN_NOWAIT);
+    char got[8];
+    assert_int_equal(read(fds[0], got, sizeof(got)), 5);
+    assert_memory_equal(got, "hello", 5);
+    /* q lost its only consumer (the adoption) and was cancelled with it. */
+    assert_int_equal(vow_state(q), VOW_REJECTED);
+    assert_int_equal(vow_code(q), VOW_ECANCELED);
+    vow_unref(q);
+
+    /* The same cancelled instead of dropped: the read is withdrawn, q is cancelled. */
+    buf = malloc(64);
+    assert_non_null(buf);
+    p = vow_read(l, fds[0], buf, 64);
+    q = vow_pending(l);
+    assert_int_equal(vow_resolve_with(p, vow_ref(q)), 0);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_NOWAIT), 1);
+    assert_int_equal(vow_cancel(p), 0);
+    free(buf);
+    assert_int_equal(write(fds[1], "again", 5), 5);
+    vow_loop_run(l, VOW_RUN_NOWAIT);
+    assert_int_equal(read(fds[0], got, sizeof(got)), 5);
+    assert_memory_equal(got, "again", 5);
+    assert_int_equal(vow_code(p), VOW_ECANCELED);
+    assert_int_equal(vow_code(q), VOW_ECANCELED);
+    vow_unref(p);
+    vow_unref(q);
+
+    close(fds[0]);
+    close(fds[1]);
+    io_finish(l);
+    assert_int_equal(tu_open_fds(), before);
+}
+
 static void test_bad_args(void **state)
 {
     (void)state;
@@ -502,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_readiness),
         cmocka_unit_test(test_shared_fd),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_locked_read_dropped),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_lines_many),
