@@ -69,10 +69,13 @@ struct share {
     struct link *owners;  /* links holding the vows that own it */
 };
 
+#define SHARE_STATIC 64 /* buckets that need no allocation */
+
 static pthread_mutex_t share_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct share **share_tab; /* buckets, share_cap of them (a power of 2) */
-static size_t share_cap;         /* buckets */
-static size_t share_n;           /* entries */
+static struct share *share_static[SHARE_STATIC];  /* the table while it is small */
+static struct share **share_tab = share_static;   /* buckets, share_cap of them */
+static size_t share_cap = SHARE_STATIC;           /* buckets (a power of 2) */
+static size_t share_n;                            /* entries */
 
 /* Copies held by the calling thread's loops, plus results it waits for (each may
  * bring one): vow_group_close would wait for this thread while any exist. */
@@ -95,23 +98,19 @@ static size_t share_hash(const void *ptr, size_t cap)
 /* Under share_mu. */
 static struct share **share_slot(const void *ptr)
 {
-    if (share_cap == 0)
-        return NULL;
     struct share **s = &share_tab[share_hash(ptr, share_cap)];
     while (*s && (*s)->ptr != ptr)
         s = &(*s)->next;
     return s;
 }
 
-/* Under share_mu: doubles the table; a failure keeps the old one (chains grow). */
-static void share_grow(void)
+/* Under share_mu: rehashes into cap buckets (tab: calloc'd, or share_static). */
+static void share_rehash(struct share **tab, size_t cap)
 {
-    size_t cap = share_cap ? share_cap * 2 : 64;
-    struct share **tab = vow__calloc(cap, sizeof(*tab));
-    if (!tab)
-        return;
-    for (size_t i = 0; i < share_cap; i++) {
-        struct share *s = share_tab[i];
+    struct share **old = share_tab;
+    size_t old_cap = share_cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        struct share *s = old[i];
         while (s) {
             struct share *next = s->next;
             struct share **b = &tab[share_hash(s->ptr, cap)];
@@ -120,9 +119,31 @@ static void share_grow(void)
             s = next;
         }
     }
-    vow__free(share_tab);
+    if (old != share_static)
+        vow__free(old);
     share_tab = tab;
     share_cap = cap;
+}
+
+/* Under share_mu: doubles the table when it is full; a failure keeps it (the chains
+ * grow instead). */
+static void share_grow(void)
+{
+    if (share_n < share_cap)
+        return;
+    struct share **tab = vow__calloc(share_cap * 2, sizeof(*tab));
+    if (tab)
+        share_rehash(tab, share_cap * 2);
+}
+
+/* Under share_mu: an empty table goes back to the static buckets, so no allocation
+ * outlives the values that crossed. */
+static void share_shrink(void)
+{
+    if (share_n == 0 && share_tab != share_static) {
+        memset(share_static, 0, sizeof(share_static));
+        share_rehash(share_static, SHARE_STATIC);
+    }
 }
 
 static void cross_drop(void *ptr);
@@ -143,12 +164,11 @@ static int cross_copy(struct link *k, const vow_val *v, vow_val *out, bool *owne
     }
     out->drop = cross_drop;
     pthread_mutex_lock(&share_mu);
-    if (share_n >= share_cap)
-        share_grow();
+    share_grow();
     struct share **slot = share_slot(v->ptr);
-    struct share *s = slot ? *slot : NULL;
+    struct share *s = *slot;
     if (!s && v->drop != cross_drop) {
-        s = slot ? vow__malloc(sizeof(*s)) : NULL;
+        s = vow__malloc(sizeof(*s));
         if (s) {
             *s = (struct share){ .next = NULL, .ptr = v->ptr };
             *slot = s;
@@ -176,13 +196,14 @@ static void cross_drop(void *ptr)
     tls_held--;
     pthread_mutex_lock(&share_mu);
     struct share **slot = share_slot(ptr);
-    struct share *s = slot ? *slot : NULL;
+    struct share *s = *slot;
     if (!s || --s->count > 0) {
         pthread_mutex_unlock(&share_mu);
         return;
     }
     *slot = s->next;
     share_n--;
+    share_shrink();
     struct link *k = s->owners;
     pthread_mutex_unlock(&share_mu);
     vow__free(s);
