@@ -13,6 +13,7 @@
 #include "vow/group.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
