@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TonIO coroutine workload over a loop group: N coroutines, each computing
+ * (i % 7)^3, yielding once and returning it, summed and checked. The group's L loops
+ * each run N/L of them, B at a time (each batch gathered with vow_all before the
+ * next is spawned: the steady state, with pooled stacks), driven by one coroutine per
+ * loop that vow_group_spawn placed there; the test's own loop gathers the L sums.
+ * B = 0 spawns a loop's whole share at once, in copy-stack mode (N live coroutines).
+ * "loop" instead of a number of loops runs the same on a plain loop in this thread,
+ * without a group. The workload runs twice in the process: cold (fresh stacks, pages
+ * faulted in) and warm (pooled); both are reported.
+ *   usage: bench-tonio N LOOPS|loop [B]
+ * prints: workload=tonio[_allB|_copy] impl=group<L>|loop n=N cold_s=C warm_s=W
+ *         start_s=S peak_rss_kib=K
+ */
+#include "benchutil.h"
+
+#include <vow.h>
+#include <vow/co.h>
+#include <vow/group.h>
+
+#include <stdbool.h>
+#include <string.h>
+
+static long batch;              /* coroutines per batch, 0: all at once (copy stacks) */
+static const char *name;        /* the workload's name */
+
+static vow_ret work(void *arg)
+{
+    int64_t i = (int64_t)(intptr_t)arg;
+    int64_t m = i % 7;
+    int64_t v = m * m * m;
+    int rc = vow_co_yield();
+    if (rc < 0)
+        return vow_fail(rc, vow_val_none());
+    return vow_ok(vow_val_num(v));
+}
+
+/* A loop's share: [first, first + n). */
+struct share {
+    long first;
+    long n;
+};
+
+static struct share shares[VOW_GROUP_MAX];
+
+/* Runs the share on the calling coroutine's loop, a batch at a time; its sum. */
+static vow_ret driver(void *arg)
+{
+    struct share *s = arg;
+    vow_loop *l = vow_loop_of(vow_co_self());
+    long b = batch > 0 ? batch : s->n;
+    vow_co_opts opts = { .flags = batch > 0 ? 0 : VOW_CO_COPY_STACK };
+    vow **ps = malloc((size_t)(b > 0 ? b : 1) * sizeof(*ps));
+    if (!ps)
+        return vow_fail(VOW_ENOMEM, vow_val_none());
+    int64_t sum = 0;
+    for (long at = 0; at < s->n; at += b) {
+        long k = s->n - at < b ? s->n - at : b;
+        for (long i = 0; i < k; i++) {
+            ps[i] = vow_co_spawn(l, work, (void *)(intptr_t)(s->first + at + i), &opts);
+            if (!ps[i])
+                bench_fail(name, "vow_co_spawn: out of memory");
+        }
+        vow *all = vow_all(l, ps, (size_t)k);
+        if (!all || vow_await(all) != 0)
+            bench_fail(name, "a batch failed");
+        const vow_list *list = vow_list_get(vow_value(all));
+        for (long i = 0; i < k; i++)
+            sum += vow_value(list->items[i])->num;
+        vow_unref(all);
+    }
+    free(ps);
+    return vow_ok(vow_val_num(sum));
+}
+
+static vow *start_driver(vow_loop *l, void *arg)
+{
+    return vow_co_spawn(l, driver, arg, NULL);
+}
+
+static void split(long n, unsigned loops)
+{
+    long at = 0;
+    for (unsigned i = 0; i < loops; i++) {
+        long k = n / loops + ((long)i < n % loops ? 1 : 0);
+        shares[i] = (struct share){ .first = at, .n = k };
+        at += k;
+    }
+}
+
+/* One run of the workload; its sum. g NULL: on x itself. */
+static int64_t run_once(vow_group *g, vow_loop *x, unsigned loops)
+{
+    vow *ps[VOW_GROUP_MAX];
+    for (unsigned i = 0; i < loops; i++) {
+        ps[i] = g ? vow_group_spawn(g, (int)i, x, start_driver, &shares[i])
+                  : vow_co_spawn(x, driver, &shares[i], NULL);
+        if (!ps[i])
+            bench_fail(name, "spawn: out of memory");
+    }
+    vow *all = vow_all(x, ps, loops);
+    while (vow_state(all) == VOW_PENDING) {
+        if (vow_loop_run(x, VOW_RUN_ONCE) < 0)
+            bench_fail(name, "vow_loop_run");
+    }
+    if (vow_state(all) != VOW_FULFILLED)
+        bench_fail(name, vow_strerror(vow_code(all)));
+    const vow_list *list = vow_list_get(vow_value(all));
+    int64_t sum = 0;
+    for (unsigned i = 0; i < loops; i++)
+        sum += vow_value(list->items[i])->num;
+    vow_unref(all);
+    return sum;
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_n(argc, argv, 1000000);
+    bool plain = argc > 2 && strcmp(argv[2], "loop") == 0;
+    unsigned loops = plain ? 1 : (argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 2);
+    batch = argc > 3 ? strtol(argv[3], NULL, 10) : 1000;
+    if (loops == 0 || loops > VOW_GROUP_MAX || batch < 0)
+        bench_fail("tonio", "usage: bench-tonio N LOOPS|loop [B]");
+    char wname[32], impl[32];
+    if (batch == 0)
+        snprintf(wname, sizeof(wname), "tonio_copy");
+    else if (batch == 1000)
+        snprintf(wname, sizeof(wname), "tonio");
+    else
+        snprintf(wname, sizeof(wname), "tonio_b%ld", batch);
+    name = wname;
+    if (plain)
+        snprintf(impl, sizeof(impl), "loop");
+    else
+        snprintf(impl, sizeof(impl), "group%u", loops);
+
+    double t0 = bench_now();
+    vow_loop *x = vow_loop_new();
+    vow_group *g = NULL;
+    if (!x)
+        bench_fail(name, "vow_loop_new");
+    if (!plain) {
+        vow_group_opts o = { .loops = loops };
+        int r = vow_group_new(&o, &g);
+        if (r != 0)
+            bench_fail(name, vow_strerror(r));
+    }
+    double start = bench_now() - t0;
+    split(n, loops);
+    int64_t want = 0;
+    for (long i = 0; i < n; i++) {
+        int64_t m = i % 7;
+        want += m * m * m;
+    }
+    double times[2];
+    for (int r = 0; r < 2; r++) {
+        double a = bench_now();
+        int64_t sum = run_once(g, x, loops);
+        times[r] = bench_now() - a;
+        if (sum != want)
+            bench_fail(name, "wrong checksum");
+    }
+    if (g && vow_group_close(g) != 0)
+        bench_fail(name, "vow_group_close");
+    if (vow_loop_close(x) != 0)
+        bench_fail(name, "vow_loop_close");
+    printf("workload=%s impl=%s n=%ld cold_s=%.6f warm_s=%.6f start_s=%.6f peak_rss_kib=%ld\n",
+           name, impl, n, times[0], times[1], start, bench_peak_rss_kb());
+    return 0;
+}
