@@ -64,8 +64,8 @@ VOW_API unsigned vow_group_size(const vow_group *g);
 /*
  * Loop i of the group (NULL if i is out of range), to compare with and to hand to a
  * function that runs on that loop's thread. Only that thread may call the loop's
- * functions; vow_loop_post to it is allowed from any thread until vow_group_close
- * began (vow_group_post is the checked way). Any thread.
+ * functions; vow_loop_post to it is allowed from any thread until vow_group_stop
+ * (after it the loop may close at any time: vow_group_post checks). Any thread.
  */
 VOW_API vow_loop *vow_group_loop(const vow_group *g, unsigned i);
 
@@ -106,8 +106,9 @@ typedef vow *(*vow_group_fn)(vow_loop *l, void *arg);
  * returned loses this consumer and is cancelled if nothing there consumes it.
  * Returns NULL if from or g is NULL or on out-of-memory (fn will not run); a vow
  * rejected with VOW_EINVAL (fn NULL, i out of range) or VOW_ECLOSED (the group is
- * stopping), fn not run. If fn returns NULL the result rejects with VOW_ENOMEM; a
- * vow of another loop, with VOW_EINVAL (it is dropped on fn's loop).
+ * stopping), fn not run. If fn returns NULL (or loop i runs out of memory) the result
+ * rejects with VOW_ENOMEM; if it returns a vow of another loop, with VOW_EINVAL (that
+ * vow is left alone: it is not fn's thread's to touch).
  * Thread of from only.
  */
 VOW_API vow *vow_group_spawn(vow_group *g, int i, vow_loop *from, vow_group_fn fn,
@@ -157,9 +158,10 @@ VOW_API int vow_group_listen(vow_group *g, const char *host, int port, int backl
 /*
  * Begins the graceful shutdown and returns at once: new work is refused
  * (VOW_ECLOSED), and each loop, on its thread, closes its listening sockets,
- * withdraws the work the group placed there (spawned and called vows and
- * connections are cancelled, so coroutines among them see VOW_ECANCELED), runs
- * on_stop, and finishes what is left. Once no vow crosses between the loops any
+ * withdraws the work the group placed there (spawned and called vows lose their
+ * consumer and are cancelled unless something else there consumes them, connections
+ * are cancelled: coroutines among them see VOW_ECANCELED), runs on_stop, and
+ * finishes what is left. Once no vow crosses between the loops any
  * more, each loop runs until it has nothing left and is closed. Idempotent.
  * Any thread, and async-signal-safe: a signal handler may call it.
  *   VOW_EINVAL  g NULL
@@ -171,10 +173,11 @@ VOW_API int vow_group_stop(vow_group *g);
  * joins the threads and frees the group. Returns 0, or
  *   VOW_EINVAL  g NULL
  *   -EDEADLK    closing now would wait for the calling thread: it is one of g's
- *               threads, or it still holds vows whose values came from the group
- *               with a drop (docs/reference/group.md, What crosses). The stop has
- *               begun and nothing else changes: drop those vows, or close from
- *               another thread.
+ *               threads, or results of vow_group_spawn/call are still on their way
+ *               to its loops, or it holds values with a drop that came from the
+ *               group (docs/reference/group.md, What crosses). The stop has begun
+ *               and nothing else changes: run your loop until those results have
+ *               settled, drop what you keep, and call it again.
  *   VOW_EBUSY   a loop still had live vows once its work was over (a vow kept past
  *               the group's end): that loop is left open, unusable (a -Dvow_debug
  *               build lists its vows); everything else is freed
