@@ -280,6 +280,40 @@ static void test_call_shared(void **state)
     gt_finish(g, x);
 }
 
+/* A chain on a proxy: cancelling the end of the chain travels through the then,
+ * the proxy and across to the vow on the other loop. */
+static vow_ret never(void *ctx, const vow_val *v)
+{
+    (void)ctx;
+    (void)v;
+    gt_check(!"a cancelled chain's handler ran");
+    return vow_pass();
+}
+
+static void test_chain_cancel(void **state)
+{
+    (void)state;
+    vow_loop *x = gt_loop();
+    vow_group *g = gt_group(2, NULL, NULL);
+    vow *t = vow_then(vow_group_call(g, 1, x, get_shared, NULL), never, NULL, NULL);
+    assert_int_equal(shared_state(g, x), VOW_PENDING);
+    assert_int_equal(vow_cancel(t), 0);
+    assert_int_equal(shared_state(g, x), VOW_REJECTED);
+    assert_int_equal(atomic_load(&b1.code), VOW_ECANCELED);
+    vow_unref(t);
+    /* Dropping a then over a spawn's result (nothing else consumes it) cancels the
+     * then, the result, and the work. */
+    assert_int_equal(gt_num(x, vow_group_spawn(g, 1, x, settle_shared, NULL)), 0);
+    vow *w = vow_timeout(vow_then(vow_group_spawn(g, 1, x, get_shared, NULL), never, NULL,
+                                  NULL),
+                         60000);
+    assert_int_equal(shared_state(g, x), VOW_PENDING);
+    vow_unref(w);
+    assert_int_equal(shared_state(g, x), VOW_REJECTED);
+    assert_int_equal(gt_num(x, vow_group_spawn(g, 1, x, settle_shared, NULL)), 0);
+    gt_finish(g, x);
+}
+
 /* Spawn is rooted: dropping its result leaves the work; cancelling it withdraws. */
 static void test_spawn_rooted(void **state)
 {
@@ -605,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_shared_value),
         cmocka_unit_test(test_relayed_value),
         cmocka_unit_test(test_call_shared),
+        cmocka_unit_test(test_chain_cancel),
         cmocka_unit_test(test_spawn_rooted),
         cmocka_unit_test(test_every_point),
         cmocka_unit_test(test_timeout),
