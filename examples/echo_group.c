@@ -32,10 +32,10 @@
 
 static vow_group *group;
 static volatile sig_atomic_t signals;
-static double work_iters_per_us;   /* calibrated at start */
-static long work_us;               /* CPU work per message */
-static long linger_ms;             /* how long each loop lingers after the stop */
-static atomic_long served;         /* connections that ended */
+static double work_iters_per_us; /* calibrated at start */
+static long work_us;             /* CPU work per message */
+static long linger_ms;           /* how long each loop lingers after the stop */
+static atomic_long served;       /* connections that ended */
 static vow_timer lingers[VOW_GROUP_MAX];
 
 /* ------------------------------------------------------------------- work */
@@ -123,7 +123,7 @@ static vow *on_conn(vow_loop *l, int fd, void *ctx)
     struct conn *c = vow_malloc(sizeof(*c));
     vow *co = NULL;
     if (c) {
-        *c = (struct conn){ .l = l, .fd = fd };
+        *c = (struct conn){.l = l, .fd = fd};
         co = vow_co_spawn(l, echo, c, NULL);
     }
     if (!co) {
@@ -201,7 +201,7 @@ int main(int argc, char **argv)
     sigaddset(&stops, SIGTERM);
     sigaddset(&stops, SIGALRM);
     pthread_sigmask(SIG_BLOCK, &stops, &old);
-    vow_group_opts o = { .loops = threads, .on_stop = on_stop };
+    vow_group_opts o = {.loops = threads, .on_stop = on_stop};
     int r = vow_group_new(&o, &group);
     if (r != 0) {
         fprintf(stderr, "echo_group: %s\n", vow_strerror(r));
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
     printf("port=%d\nthreads=%u\n", r, vow_group_size(group));
     fflush(stdout);
 
-    struct sigaction sa = { .sa_handler = on_signal };
+    struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

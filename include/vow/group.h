@@ -111,8 +111,7 @@ typedef vow *(*vow_group_fn)(vow_loop *l, void *arg);
  * vow is left alone: it is not fn's thread's to touch).
  * Thread of from only.
  */
-VOW_API vow *vow_group_spawn(vow_group *g, int i, vow_loop *from, vow_group_fn fn,
-                             void *arg);
+VOW_API vow *vow_group_spawn(vow_group *g, int i, vow_loop *from, vow_group_fn fn, void *arg);
 
 /*
  * The same, but the result is a proxy: only a consumer of the vow fn returned, held
@@ -121,8 +120,7 @@ VOW_API vow *vow_group_spawn(vow_group *g, int i, vow_loop *from, vow_group_fn f
  * a vow that loop i owns and may share with others: fn returns vow_ref(that vow).
  * Returns and rejects as vow_group_spawn. Thread of from only.
  */
-VOW_API vow *vow_group_call(vow_group *g, int i, vow_loop *from, vow_group_fn fn,
-                            void *arg);
+VOW_API vow *vow_group_call(vow_group *g, int i, vow_loop *from, vow_group_fn fn, void *arg);
 
 /*
  * Accept spread across the loops. fn(l, fd, ctx) runs on the loop that got the
@@ -152,8 +150,8 @@ enum vow_group_listen_flag {
  *   VOW_ENOMEM, -errno (socket, bind, listen)
  * Any thread but the group's.
  */
-VOW_API int vow_group_listen(vow_group *g, const char *host, int port, int backlog,
-                             unsigned flags, vow_group_conn_fn fn, void *ctx);
+VOW_API int vow_group_listen(vow_group *g, const char *host, int port, int backlog, unsigned flags,
+                             vow_group_conn_fn fn, void *ctx);
 
 /*
  * Begins the graceful shutdown and returns at once: new work is refused

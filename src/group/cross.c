@@ -25,32 +25,32 @@ enum { ST_RUNNING, ST_CANCEL, ST_REPLIED };
 enum { B_START, B_WAIT, B_DONE };
 
 struct link {
-    atomic_int refs;             /* the A side, the B side, a cancel message, a share */
-    atomic_int st;               /* ST_* */
-    vow_group *g;                /* the group */
-    struct vow__gmember *bm;     /* where fn runs and p lives */
-    struct vow__gmember *am;     /* the member whose loop is from, or NULL */
-    vow_loop *from;              /* the loop of q */
-    vow_group_fn fn;             /* run on bm */
-    void *arg;                   /* for fn */
-    bool rooted;                 /* spawn: the link holds q; call: it does not */
+    atomic_int refs;         /* the A side, the B side, a cancel message, a share */
+    atomic_int st;           /* ST_* */
+    vow_group *g;            /* the group */
+    struct vow__gmember *bm; /* where fn runs and p lives */
+    struct vow__gmember *am; /* the member whose loop is from, or NULL */
+    vow_loop *from;          /* the loop of q */
+    vow_group_fn fn;         /* run on bm */
+    void *arg;               /* for fn */
+    bool rooted;             /* spawn: the link holds q; call: it does not */
     /* A side (from's thread). */
-    vow *q;                      /* the result; NULL once its hook ran (call) */
+    vow *q; /* the result; NULL once its hook ran (call) */
     /* B side (bm's thread). */
-    int bstate;                  /* B_* */
-    vow *p;                      /* what fn returned (held), until replied or released */
-    vow *d;                      /* the consumer of p (held) while B_WAIT */
-    struct vow__gwork work;      /* on bm's work list while B_WAIT */
-    vow_immediate retry;         /* retries the reply post to a loop outside the group */
-    struct link *share_next;     /* next owner of the same shared value */
+    int bstate;              /* B_* */
+    vow *p;                  /* what fn returned (held), until replied or released */
+    vow *d;                  /* the consumer of p (held) while B_WAIT */
+    struct vow__gwork work;  /* on bm's work list while B_WAIT */
+    vow_immediate retry;     /* retries the reply post to a loop outside the group */
+    struct link *share_next; /* next owner of the same shared value */
     /* The reply: written by B before it is sent, read by A. */
-    int code;                    /* 0: fulfil q; < 0: reject it */
-    vow_val val;                 /* the value or detail (a copy: see cross_copy) */
+    int code;    /* 0: fulfil q; < 0: reject it */
+    vow_val val; /* the value or detail (a copy: see cross_copy) */
     /* Messages to members, one per kind (at most one of each is ever on its way). */
-    struct vow__gmsg m_start;    /* A to B: run fn */
-    struct vow__gmsg m_cancel;   /* A to B: withdraw d */
-    struct vow__gmsg m_reply;    /* B to A, when A is a member */
-    struct vow__gmsg m_release;  /* any holder to B: the last copy of p's value is gone */
+    struct vow__gmsg m_start;   /* A to B: run fn */
+    struct vow__gmsg m_cancel;  /* A to B: withdraw d */
+    struct vow__gmsg m_reply;   /* B to A, when A is a member */
+    struct vow__gmsg m_release; /* any holder to B: the last copy of p's value is gone */
 };
 
 static void link_unref(struct link *k)
@@ -63,19 +63,19 @@ static void link_unref(struct link *k)
 
 /* One value whose copies crossed: the owners keep their vows until count is 0. */
 struct share {
-    struct share *next;   /* hash chain */
-    void *ptr;            /* the value's ptr: the key */
-    long count;           /* copies alive (each a vow_val with cross_drop) */
-    struct link *owners;  /* links holding the vows that own it */
+    struct share *next;  /* hash chain */
+    void *ptr;           /* the value's ptr: the key */
+    long count;          /* copies alive (each a vow_val with cross_drop) */
+    struct link *owners; /* links holding the vows that own it */
 };
 
 #define SHARE_STATIC 64 /* buckets that need no allocation */
 
 static pthread_mutex_t share_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct share *share_static[SHARE_STATIC];  /* the table while it is small */
-static struct share **share_tab = share_static;   /* buckets, share_cap of them */
-static size_t share_cap = SHARE_STATIC;           /* buckets (a power of 2) */
-static size_t share_n;                            /* entries */
+static struct share *share_static[SHARE_STATIC]; /* the table while it is small */
+static struct share **share_tab = share_static;  /* buckets, share_cap of them */
+static size_t share_cap = SHARE_STATIC;          /* buckets (a power of 2) */
+static size_t share_n;                           /* entries */
 
 /* Copies held by the calling thread's loops, plus results it waits for (each may
  * bring one): vow_group_close would wait for this thread while any exist. */
@@ -170,7 +170,7 @@ static int cross_copy(struct link *k, const vow_val *v, vow_val *out, bool *owne
     if (!s && v->drop != cross_drop) {
         s = vow__malloc(sizeof(*s));
         if (s) {
-            *s = (struct share){ .next = NULL, .ptr = v->ptr };
+            *s = (struct share){.next = NULL, .ptr = v->ptr};
             *slot = s;
             share_n++;
         }
@@ -425,8 +425,7 @@ static void cancel_run(struct vow__gmember *m, struct vow__gmsg *msg)
 
 /* ------------------------------------------------------------------ API */
 
-static vow *cross_new(vow_group *g, int i, vow_loop *from, vow_group_fn fn, void *arg,
-                      bool rooted)
+static vow *cross_new(vow_group *g, int i, vow_loop *from, vow_group_fn fn, void *arg, bool rooted)
 {
     if (!g || !from)
         return NULL;

@@ -31,8 +31,8 @@ struct vow__gmsg {
 /* Work the group placed on a member (a crossed vow's consumer, a connection):
  * withdrawn when the group stops. On the member's work list (its thread only). */
 struct vow__gwork {
-    struct vow__qnode node;                /* on the member's work list */
-    void (*cancel)(struct vow__gwork *w);  /* withdraw it (it leaves the list first) */
+    struct vow__qnode node;               /* on the member's work list */
+    void (*cancel)(struct vow__gwork *w); /* withdraw it (it leaves the list first) */
 };
 
 /* The group's phases, in order. */
@@ -50,11 +50,11 @@ struct vow__gmember {
     _Atomic(struct vow__gmsg *) inbox; /* messages, newest first (a Treiber stack) */
     atomic_long load;                  /* work placed here by the group, unfinished */
     /* The member's thread only: */
-    vow_io ctl;                        /* watches ctl_fd until the release */
-    struct vow__qnode work;            /* struct vow__gwork: what stop withdraws */
-    struct vow__qnode listeners;       /* struct vow__glisten_part on this loop */
-    bool stopped;                      /* the stop ran here */
-    bool released;                     /* the release ran here */
+    vow_io ctl;                  /* watches ctl_fd until the release */
+    struct vow__qnode work;      /* struct vow__gwork: what stop withdraws */
+    struct vow__qnode listeners; /* struct vow__glisten_part on this loop */
+    bool stopped;                /* the stop ran here */
+    bool released;               /* the release ran here */
 };
 
 struct vow__glisten;

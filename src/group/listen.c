@@ -16,42 +16,42 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ACCEPT_BATCH 64    /* connections taken per readiness, so one loop cannot hog */
-#define BACKOFF_MS 100     /* pause after running out of fds or memory in accept */
+#define ACCEPT_BATCH 64 /* connections taken per readiness, so one loop cannot hog */
+#define BACKOFF_MS 100  /* pause after running out of fds or memory in accept */
 
 /* A listening socket on one member. */
 struct vow__glisten_part {
-    struct vow__qnode node;      /* on the member's listener list while it listens */
-    struct vow__glisten *gl;     /* the listener it belongs to */
-    struct vow__gmember *m;      /* where it is accepted */
-    int fd;                      /* the socket; -1 once closed */
-    int status;                  /* the install's result (read under g->mu) */
-    vow_io w;                    /* readiness of fd */
-    vow_timer backoff;           /* restarts w after a pause */
-    struct vow__gmsg m_install;  /* caller to member: start accepting */
-    struct vow__gmsg m_remove;   /* caller to member: the listen failed, stop */
+    struct vow__qnode node;     /* on the member's listener list while it listens */
+    struct vow__glisten *gl;    /* the listener it belongs to */
+    struct vow__gmember *m;     /* where it is accepted */
+    int fd;                     /* the socket; -1 once closed */
+    int status;                 /* the install's result (read under g->mu) */
+    vow_io w;                   /* readiness of fd */
+    vow_timer backoff;          /* restarts w after a pause */
+    struct vow__gmsg m_install; /* caller to member: start accepting */
+    struct vow__gmsg m_remove;  /* caller to member: the listen failed, stop */
 };
 
 struct vow__glisten {
-    struct vow__glisten *next;   /* on g->listens */
-    vow_group *g;                /* the group */
-    vow_group_conn_fn fn;        /* the user's function */
-    void *ctx;                   /* for fn */
-    bool handoff;                /* one socket on member 0, connections handed on */
-    unsigned nparts;             /* sockets */
-    unsigned replies;            /* members that answered (under g->mu) */
-    int err;                     /* the first install failure (under g->mu) */
+    struct vow__glisten *next;        /* on g->listens */
+    vow_group *g;                     /* the group */
+    vow_group_conn_fn fn;             /* the user's function */
+    void *ctx;                        /* for fn */
+    bool handoff;                     /* one socket on member 0, connections handed on */
+    unsigned nparts;                  /* sockets */
+    unsigned replies;                 /* members that answered (under g->mu) */
+    int err;                          /* the first install failure (under g->mu) */
     struct vow__glisten_part parts[]; /* one per socket */
 };
 
 /* A connection placed on a member. */
 struct conn {
-    struct vow__gwork work;      /* on the member's work list until v settles */
-    struct vow__gmember *m;      /* where it runs */
-    struct vow__glisten *gl;     /* whose fn makes its work */
-    int fd;                      /* the connection, until fn has it */
-    vow *v;                      /* the work (held) */
-    struct vow__gmsg msg;        /* hand-off to m */
+    struct vow__gwork work;  /* on the member's work list until v settles */
+    struct vow__gmember *m;  /* where it runs */
+    struct vow__glisten *gl; /* whose fn makes its work */
+    int fd;                  /* the connection, until fn has it */
+    vow *v;                  /* the work (held) */
+    struct vow__gmsg msg;    /* hand-off to m */
 };
 
 /* ------------------------------------------------------------- connections */
@@ -304,8 +304,8 @@ static int bound_port(int fd)
 
 /* Opens gl's sockets (falling back to one if SO_REUSEPORT is refused); the port, or
  * -errno with every fd closed. */
-static int open_parts(struct vow__glisten *gl, struct sockaddr_storage *ss, socklen_t len,
-                      int port, int backlog)
+static int open_parts(struct vow__glisten *gl, struct sockaddr_storage *ss, socklen_t len, int port,
+                      int backlog)
 {
     for (unsigned i = 0; i < gl->nparts; i++) {
         bool refused = false;

@@ -41,23 +41,23 @@ static inline void gt_fail(const char *file, int line, const char *what)
 }
 
 /* A check that may run on any thread. */
-#define gt_check(cond)                                                                     \
-    do {                                                                                   \
-        if (!(cond))                                                                       \
-            gt_fail(__FILE__, __LINE__, #cond);                                            \
+#define gt_check(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            gt_fail(__FILE__, __LINE__, #cond);                                                    \
     } while (0)
 
 static inline void gt_assert_clean(void)
 {
     if (atomic_load(&gt_failures) != 0)
-        fail_msg("%d check(s) failed on the group's threads; first: %s",
-                 atomic_load(&gt_failures), gt_first);
+        fail_msg("%d check(s) failed on the group's threads; first: %s", atomic_load(&gt_failures),
+                 gt_first);
 }
 
 /* A group of n loops (0: the default) with an optional stop hook. */
 static inline vow_group *gt_group(unsigned n, vow_group_stop_fn on_stop, void *ctx)
 {
-    vow_group_opts o = { .loops = n, .on_stop = on_stop, .ctx = ctx };
+    vow_group_opts o = {.loops = n, .on_stop = on_stop, .ctx = ctx};
     vow_group *g = NULL;
     int r = vow_group_new(&o, &g);
     if (r != 0)

@@ -76,7 +76,7 @@ static vow *on_conn(vow_loop *l, int fd, void *ctx)
         vow_fd_close(fd);
         return NULL;
     }
-    *c = (struct conn){ .fd = fd, .l = l, .g = ctx };
+    *c = (struct conn){.fd = fd, .l = l, .g = ctx};
     atomic_fetch_add(&conns_opened, 1);
     vow *r = vow_then(vow_read(l, fd, &c->b, 1), got_byte, NULL, c);
     return vow_then_full(r, done_ok, done_err, c, conn_close);
@@ -136,7 +136,7 @@ static void test_reuseport(void **state)
     char answers[64];
     connect_all(x, port, fds, 64);
     ask_all(x, fds, answers, 64, true);
-    int per[2] = { 0, 0 };
+    int per[2] = {0, 0};
     for (int i = 0; i < 64; i++) {
         assert_true(answers[i] == '0' || answers[i] == '1');
         per[answers[i] - '0']++;
@@ -165,7 +165,7 @@ static void test_handoff(void **state)
      * each choice of the least-loaded loop saw all the earlier ones. */
     wait_opened(30);
     ask_all(x, fds, answers, 30, true);
-    int per[3] = { 0, 0, 0 };
+    int per[3] = {0, 0, 0};
     for (int i = 0; i < 30; i++) {
         assert_true(answers[i] >= '0' && answers[i] <= '2');
         per[answers[i] - '0']++;

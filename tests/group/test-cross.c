@@ -81,8 +81,8 @@ static void test_chain(void **state)
 /* -------------------------------------------------------- shared values */
 
 struct blob {
-    char text[16];      /* read on the other thread */
-    pthread_t owner;    /* the thread of the loop that made it */
+    char text[16];   /* read on the other thread */
+    pthread_t owner; /* the thread of the loop that made it */
 };
 
 static atomic_int blob_drops;
@@ -156,8 +156,8 @@ static void test_shared_value(void **state)
 /* A copy that crosses again (member 1 -> member 0 -> this loop) still counts: the
  * value is dropped on member 1 only when the last copy anywhere is gone. */
 struct relay {
-    vow_group *g;  /* the group */
-    vow *held;     /* member 0 keeps its copy here until told */
+    vow_group *g; /* the group */
+    vow *held;    /* member 0 keeps its copy here until told */
 };
 
 static struct relay relay;
@@ -211,11 +211,11 @@ static void test_relayed_value(void **state)
 
 /* Member 1's state, touched on its thread only. */
 static struct {
-    vow *shared;          /* a pending vow member 1 owns */
-    atomic_int state;     /* its state, published by probe */
-    atomic_int code;      /* its code */
-    atomic_int probes;    /* probes run */
-    atomic_int fn_runs;   /* fn calls */
+    vow *shared;        /* a pending vow member 1 owns */
+    atomic_int state;   /* its state, published by probe */
+    atomic_int code;    /* its code */
+    atomic_int probes;  /* probes run */
+    atomic_int fn_runs; /* fn calls */
 } b1;
 
 static vow *get_shared(vow_loop *l, void *arg)
@@ -304,9 +304,8 @@ static void test_chain_cancel(void **state)
     /* Dropping a then over a spawn's result (nothing else consumes it) cancels the
      * then, the result, and the work. */
     assert_int_equal(gt_num(x, vow_group_spawn(g, 1, x, settle_shared, NULL)), 0);
-    vow *w = vow_timeout(vow_then(vow_group_spawn(g, 1, x, get_shared, NULL), never, NULL,
-                                  NULL),
-                         60000);
+    vow *w =
+        vow_timeout(vow_then(vow_group_spawn(g, 1, x, get_shared, NULL), never, NULL, NULL), 60000);
     assert_int_equal(shared_state(g, x), VOW_PENDING);
     vow_unref(w);
     assert_int_equal(shared_state(g, x), VOW_REJECTED);
@@ -340,9 +339,9 @@ static void test_spawn_rooted(void **state)
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int closed;      /* 1 while the gate holds */
-    atomic_int in;   /* the member is inside */
-} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+    int closed;    /* 1 while the gate holds */
+    atomic_int in; /* the member is inside */
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
 static void gate_hold(vow_loop *l, void *arg)
 {
@@ -392,9 +391,8 @@ static void drain_member(vow_group *g, int i)
 }
 
 enum point { BEFORE_START, WAITING, REPLIED, SETTLED, _POINTS };
-static const char *point_name[] = { "before fn ran", "while the B side waits",
-                                    "after B replied, before A applied",
-                                    "after the result settled" };
+static const char *point_name[] = {"before fn ran", "while the B side waits",
+                                   "after B replied, before A applied", "after the result settled"};
 
 /* The work on member 1: a vow nobody else consumes (fn_runs counts fn). */
 static vow *fresh_work(vow_loop *l, void *arg)
@@ -450,8 +448,7 @@ static void one_point(vow_loop *x, vow_group *g, int pt, int how, bool rooted)
                      how ? "dropped" : "cancelled", point_name[pt]);
     } else if (pt <= WAITING) {
         if (st != VOW_PENDING)
-            fail_msg("%s dropped %s: work cancelled", rooted ? "spawn" : "call",
-                     point_name[pt]);
+            fail_msg("%s dropped %s: work cancelled", rooted ? "spawn" : "call", point_name[pt]);
     } else {
         assert_int_equal(st, VOW_FULFILLED);
     }
@@ -520,8 +517,8 @@ static void test_race(void **state)
     vow_loop *x = gt_loop();
     vow_group *g = gt_group(2, NULL, NULL);
     atomic_store(&sleeper_result, 0);
-    vow *in[2] = { vow_group_call(g, 1, x, spawn_sleeper, (void *)(intptr_t)60000),
-                   vow_group_call(g, 0, x, make_later, (void *)8) };
+    vow *in[2] = {vow_group_call(g, 1, x, spawn_sleeper, (void *)(intptr_t)60000),
+                  vow_group_call(g, 0, x, make_later, (void *)8)};
     assert_int_equal(gt_num(x, vow_race(x, in, 2)), 8);
     barrier(g, 1, x);
     barrier(g, 1, x);
@@ -532,9 +529,9 @@ static void test_race(void **state)
 /* A coroutine on loop 0 awaits a coroutine of loop 1, then is cancelled while
  * awaiting another: the cancellation travels to loop 1. */
 struct pair {
-    vow_group *g;        /* the group */
-    atomic_int got;      /* the first await's value */
-    atomic_int second;   /* the second await's code */
+    vow_group *g;      /* the group */
+    atomic_int got;    /* the first await's value */
+    atomic_int second; /* the second await's code */
 };
 
 static vow_ret awaiter(void *arg)
@@ -562,7 +559,7 @@ static void test_coroutine_awaits(void **state)
     (void)state;
     vow_loop *x = gt_loop();
     vow_group *g = gt_group(2, NULL, NULL);
-    struct pair pr = { .g = g };
+    struct pair pr = {.g = g};
     atomic_store(&sleeper_result, 0);
     vow *p = vow_group_spawn(g, 0, x, start_awaiter, &pr);
     /* Wait until the coroutine awaits the second sleeper, then cancel it from here. */
@@ -634,18 +631,12 @@ int main(void)
 {
     tu_install_allocator();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_chain),
-        cmocka_unit_test(test_shared_value),
-        cmocka_unit_test(test_relayed_value),
-        cmocka_unit_test(test_call_shared),
-        cmocka_unit_test(test_chain_cancel),
-        cmocka_unit_test(test_spawn_rooted),
-        cmocka_unit_test(test_every_point),
-        cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_race),
-        cmocka_unit_test(test_coroutine_awaits),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_values),           cmocka_unit_test(test_chain),
+        cmocka_unit_test(test_shared_value),     cmocka_unit_test(test_relayed_value),
+        cmocka_unit_test(test_call_shared),      cmocka_unit_test(test_chain_cancel),
+        cmocka_unit_test(test_spawn_rooted),     cmocka_unit_test(test_every_point),
+        cmocka_unit_test(test_timeout),          cmocka_unit_test(test_race),
+        cmocka_unit_test(test_coroutine_awaits), cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests_name("group-cross", tests, NULL, NULL);
 }

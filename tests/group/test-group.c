@@ -39,9 +39,9 @@ static void test_args(void **state)
 {
     (void)state;
     vow_group *g = NULL;
-    vow_group_opts o = { .loops = VOW_GROUP_MAX + 1 };
+    vow_group_opts o = {.loops = VOW_GROUP_MAX + 1};
     assert_int_equal(vow_group_new(&o, &g), VOW_EINVAL);
-    o = (vow_group_opts){ .flags = 1u << 7 };
+    o = (vow_group_opts){.flags = 1u << 7};
     assert_int_equal(vow_group_new(&o, &g), VOW_EINVAL);
     assert_int_equal(vow_group_new(NULL, NULL), VOW_EINVAL);
     assert_null(g);
@@ -90,7 +90,7 @@ static void test_post_placement(void **state)
 {
     (void)state;
     vow_group *g = gt_group(4, NULL, NULL);
-    struct where w = { .g = g };
+    struct where w = {.g = g};
     for (int i = 0; i < 4; i++) {
         assert_int_equal(vow_group_post(g, i, note_where, &w), 0);
         wait_count(&w.ran, i + 1);
@@ -138,7 +138,7 @@ static void post_stream(struct stream *s, int poster)
 {
     for (long i = 0; i < PER_POSTER; i++) {
         struct msg *m = &msgs[poster][i];
-        *m = (struct msg){ .s = s, .poster = poster, .seq = i };
+        *m = (struct msg){.s = s, .poster = poster, .seq = i};
         int r;
         while ((r = vow_group_post(s->g, 0, on_msg, m)) == VOW_ENOMEM)
             ;
@@ -163,11 +163,11 @@ static void test_eight_threads_post(void **state)
 {
     (void)state;
     vow_group *g = gt_group(2, NULL, NULL);
-    struct stream s = { .g = g };
+    struct stream s = {.g = g};
     pthread_t th[POSTERS];
     struct poster_arg a[POSTERS];
     for (int i = 0; i < POSTERS; i++) {
-        a[i] = (struct poster_arg){ .s = &s, .poster = i };
+        a[i] = (struct poster_arg){.s = &s, .poster = i};
         assert_int_equal(pthread_create(&th[i], NULL, poster_main, &a[i]), 0);
     }
     for (int i = 0; i < POSTERS; i++)
@@ -189,7 +189,7 @@ static void test_members_post(void **state)
 {
     (void)state;
     vow_group *g = gt_group(8, NULL, NULL);
-    struct stream s = { .g = g };
+    struct stream s = {.g = g};
     for (int i = 0; i < 8; i++)
         assert_int_equal(vow_group_post(g, i, member_poster, &s), 0);
     wait_count(&s.finished, 8);
@@ -201,9 +201,9 @@ static void test_members_post(void **state)
 
 struct stops {
     vow_group *g;
-    atomic_int calls;     /* stop hooks run */
-    atomic_int mask;      /* loops whose hook ran, one bit each */
-    atomic_int late;      /* vow_group_post from a hook: must be refused */
+    atomic_int calls; /* stop hooks run */
+    atomic_int mask;  /* loops whose hook ran, one bit each */
+    atomic_int late;  /* vow_group_post from a hook: must be refused */
 };
 
 static void on_stop(vow_loop *l, unsigned index, void *ctx)
@@ -220,12 +220,12 @@ static void on_stop(vow_loop *l, unsigned index, void *ctx)
 static void test_stop_hook(void **state)
 {
     (void)state;
-    struct stops s = { 0 };
+    struct stops s = {0};
     vow_group *g = gt_group(3, on_stop, &s);
     s.g = g;
     assert_int_equal(vow_group_stop(g), 0);
     assert_int_equal(vow_group_stop(g), 0); /* idempotent */
-    struct where w = { .g = g };
+    struct where w = {.g = g};
     assert_int_equal(vow_group_post(g, 1, note_where, &w), VOW_ECLOSED);
     gt_finish(g, NULL);
     assert_int_equal(atomic_load(&s.calls), 3);
@@ -260,7 +260,7 @@ static void test_posts_before_stop_run(void **state)
 {
     (void)state;
     vow_group *g = gt_group(2, NULL, NULL);
-    struct where w = { .g = g };
+    struct where w = {.g = g};
     for (int i = 0; i < 100; i++)
         assert_int_equal(vow_group_post(g, i % 2, note_where, &w), 0);
     gt_finish(g, NULL);
@@ -271,8 +271,8 @@ static void test_posts_before_stop_run(void **state)
 
 struct pinned {
     vow_group *g;
-    atomic_int cpu[4];  /* the single CPU each loop's thread may run on, or -1 */
-    atomic_int ran;     /* loops that answered */
+    atomic_int cpu[4]; /* the single CPU each loop's thread may run on, or -1 */
+    atomic_int ran;    /* loops that answered */
 };
 
 static void note_cpu(vow_loop *l, void *arg)
@@ -298,10 +298,10 @@ static void test_pin(void **state)
     for (int c = 0; c < CPU_SETSIZE; c++)
         if (CPU_ISSET(c, &set))
             cpus[n++] = c;
-    vow_group_opts o = { .loops = 4, .flags = VOW_GROUP_PIN };
+    vow_group_opts o = {.loops = 4, .flags = VOW_GROUP_PIN};
     vow_group *g = NULL;
     assert_int_equal(vow_group_new(&o, &g), 0);
-    struct pinned p = { .g = g };
+    struct pinned p = {.g = g};
     for (int i = 0; i < 4; i++)
         assert_int_equal(vow_group_post(g, i, note_cpu, &p), 0);
     wait_count(&p.ran, 4);

@@ -133,11 +133,10 @@ static vow *program(vow_loop *l, void *arg)
     vow_loop_queue_microtask(l, on_micro, t);
     vow_loop_post(l, on_post, t);
 
-    vow *chain = vow_finally(vow_catch(vow_then(vow_resolved(l, vow_val_num(1)), h_then1,
-                                                NULL, t),
-                                       h_catch, t),
-                             h_finally, t);
-    vow *both[2] = { vow_delay(l, 0, vow_val_num(1)), vow_resolved(l, vow_val_num(0)) };
+    vow *chain = vow_finally(
+        vow_catch(vow_then(vow_resolved(l, vow_val_num(1)), h_then1, NULL, t), h_catch, t),
+        h_finally, t);
+    vow *both[2] = {vow_delay(l, 0, vow_val_num(1)), vow_resolved(l, vow_val_num(0))};
     vow *all = vow_then(vow_all(l, both, 2), h_all, NULL, t);
     vow *slow = vow_catch(vow_timeout(vow_pending(l), 0), h_timeout, t);
     vow *victim = vow_delay(l, 60000, vow_val_none());
@@ -145,7 +144,7 @@ static vow *program(vow_loop *l, void *arg)
     vow_cancel(victim);
     vow_unref(victim);
     vow *co = vow_co_spawn(l, co_body, t, NULL);
-    vow *end[6] = { chain, all, slow, gone, co, vow_delay(l, 0, vow_val_none()) };
+    vow *end[6] = {chain, all, slow, gone, co, vow_delay(l, 0, vow_val_none())};
     return vow_then(vow_all(l, end, 6), h_done, NULL, t);
 }
 
@@ -165,7 +164,7 @@ static void start_plain(vow_loop *l, void *arg)
 static void run_plain(struct trace *t)
 {
     vow_loop *l = gt_loop();
-    struct plain_start s = { .t = t };
+    struct plain_start s = {.t = t};
     assert_int_equal(vow_loop_post(l, start_plain, &s), 0);
     while (!s.result)
         assert_true(vow_loop_run(l, VOW_RUN_ONCE) >= 0);
@@ -190,16 +189,16 @@ static void run_group(struct trace *t)
 static void test_same_trace(void **state)
 {
     (void)state;
-    struct trace plain = { .len = 0 }, group = { .len = 0 };
+    struct trace plain = {.len = 0}, group = {.len = 0};
     run_plain(&plain);
     run_group(&group);
     if (getenv("GT_TRACE"))
         printf("# %s\n", plain.buf);
     assert_string_equal(group.buf, plain.buf);
     /* Every event happened, none twice. */
-    const char *want[] = { "start", "timer0", "timer0b", "immediate", "microtask", "post",
-                           "then1", "catch", "finally", "all", "timeout", "cancelled",
-                           "co1", "co2", "co3", "done" };
+    const char *want[] = {"start", "timer0", "timer0b", "immediate", "microtask", "post",
+                          "then1", "catch",  "finally", "all",       "timeout",   "cancelled",
+                          "co1",   "co2",    "co3",     "done"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         char w[32];
         snprintf(w, sizeof(w), "%s ", want[i]);

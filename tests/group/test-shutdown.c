@@ -23,11 +23,11 @@ enum { LOOPS = 4, PER_LOOP = 50, POSTERS = 4 };
 
 struct busy {
     vow_group *g;
-    atomic_int started;   /* coroutines started */
-    atomic_int ended;     /* coroutines that returned */
-    atomic_int cancelled; /* ... ended by the stop (VOW_ECANCELED, VOW_ECLOSED) */
-    atomic_int rounds;    /* cross-loop awaits that completed */
-    atomic_int hooks;     /* stop hooks run */
+    atomic_int started;     /* coroutines started */
+    atomic_int ended;       /* coroutines that returned */
+    atomic_int cancelled;   /* ... ended by the stop (VOW_ECANCELED, VOW_ECLOSED) */
+    atomic_int rounds;      /* cross-loop awaits that completed */
+    atomic_int hooks;       /* stop hooks run */
     vow_timer ticks[LOOPS]; /* a raw handle per loop, stopped by the hook */
 };
 
@@ -152,8 +152,8 @@ static void test_busy_shutdown(void **state)
     for (int i = 0; i < POSTERS; i++)
         assert_int_equal(pthread_create(&th[i], NULL, poster, NULL), 0);
     /* The test's loop waits on the group too: a long spawn and a call. */
-    vow *mine[2] = { vow_group_spawn(B.g, 0, x, spawn_leaf, (void *)(intptr_t)60000),
-                     vow_group_call(B.g, 1, x, spawn_leaf, (void *)(intptr_t)60000) };
+    vow *mine[2] = {vow_group_spawn(B.g, 0, x, spawn_leaf, (void *)(intptr_t)60000),
+                    vow_group_call(B.g, 1, x, spawn_leaf, (void *)(intptr_t)60000)};
     /* Let the traffic build up (waiting on the loop, not sleeping). */
     vow *later = vow_delay(x, 30, vow_val_none());
     tu_wait(x, later);
@@ -203,7 +203,7 @@ static void test_signal_stop(void **state)
     memset(&B, 0, sizeof(B));
     B.g = gt_group(2, stop_hook, NULL);
     signalled = B.g;
-    struct sigaction sa = { .sa_handler = on_usr1 }, old;
+    struct sigaction sa = {.sa_handler = on_usr1}, old;
     sigemptyset(&sa.sa_mask);
     assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
     for (int i = 0; i < 2; i++)

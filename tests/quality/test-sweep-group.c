@@ -75,7 +75,7 @@ static vow *on_conn(vow_loop *l, int fd, void *ctx)
         vow_fd_close(fd);
         return NULL;
     }
-    *c = (struct conn){ .fd = fd, .b = 'k', .l = l };
+    *c = (struct conn){.fd = fd, .b = 'k', .l = l};
     vow *r = vow_then(vow_read(l, fd, &c->b, 1), conn_got, NULL, c);
     vow *v = vow_then_full(r, NULL, NULL, c, conn_free);
     return v;
@@ -98,7 +98,7 @@ static int program(void *arg)
     vow_loop *x = sweep_loop_new();
     if (!x)
         return 0;
-    vow_group_opts o = { .loops = 2 };
+    vow_group_opts o = {.loops = 2};
     vow_group *g = NULL;
     int r = vow_group_new(&o, &g);
     if (r != 0) {

@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 {
     long n = bench_n(argc, argv, 2000000);
     bool via_group = !(argc > 2 && strcmp(argv[2], "loop") == 0);
-    vow_group_opts o = { .loops = 1 };
+    vow_group_opts o = {.loops = 1};
     vow_group *g = NULL;
     if (vow_group_new(&o, &g) != 0)
         bench_fail("post_awake", "vow_group_new");

@@ -22,8 +22,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-static long batch;              /* coroutines per batch, 0: all at once (copy stacks) */
-static const char *name;        /* the workload's name */
+static long batch;       /* coroutines per batch, 0: all at once (copy stacks) */
+static const char *name; /* the workload's name */
 
 static vow_ret work(void *arg)
 {
@@ -50,7 +50,7 @@ static vow_ret driver(void *arg)
     struct share *s = arg;
     vow_loop *l = vow_loop_of(vow_co_self());
     long b = batch > 0 ? batch : s->n;
-    vow_co_opts opts = { .flags = batch > 0 ? 0 : VOW_CO_COPY_STACK };
+    vow_co_opts opts = {.flags = batch > 0 ? 0 : VOW_CO_COPY_STACK};
     vow **ps = malloc((size_t)(b > 0 ? b : 1) * sizeof(*ps));
     if (!ps)
         return vow_fail(VOW_ENOMEM, vow_val_none());
@@ -84,7 +84,7 @@ static void split(long n, unsigned loops)
     long at = 0;
     for (unsigned i = 0; i < loops; i++) {
         long k = n / loops + ((long)i < n % loops ? 1 : 0);
-        shares[i] = (struct share){ .first = at, .n = k };
+        shares[i] = (struct share){.first = at, .n = k};
         at += k;
     }
 }
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
     if (!x)
         bench_fail(name, "vow_loop_new");
     if (!plain) {
-        vow_group_opts o = { .loops = loops };
+        vow_group_opts o = {.loops = loops};
         int r = vow_group_new(&o, &g);
         if (r != 0)
             bench_fail(name, vow_strerror(r));

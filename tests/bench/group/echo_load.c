@@ -28,10 +28,10 @@
 
 struct client {
     int fd;
-    size_t sent;     /* bytes of the current message written */
-    size_t got;      /* bytes of its echo read */
-    unsigned seq;    /* message number, varies the payload */
-    int out;         /* EPOLLOUT is in the interest set */
+    size_t sent;  /* bytes of the current message written */
+    size_t got;   /* bytes of its echo read */
+    unsigned seq; /* message number, varies the payload */
+    int out;      /* EPOLLOUT is in the interest set */
 };
 
 static double now_s(void)
@@ -97,8 +97,7 @@ static int send_rest(int ep, struct client *c, int idx, unsigned char *msg, size
     if (want == c->out)
         return 0;
     c->out = want;
-    struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0),
-                              .data.u32 = (uint32_t)idx };
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = (uint32_t)idx};
     return epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
@@ -113,8 +112,7 @@ static double self_cpu_s(void)
 int main(int argc, char **argv)
 {
     if (argc < 8 || strcmp(argv[6], "--") != 0) {
-        fprintf(stderr, "usage: %s WORKLOAD IMPL SIZE CONNS SECONDS -- SERVER-ARGV...\n",
-                argv[0]);
+        fprintf(stderr, "usage: %s WORKLOAD IMPL SIZE CONNS SECONDS -- SERVER-ARGV...\n", argv[0]);
         return 2;
     }
     const char *workload = argv[1];
@@ -140,7 +138,7 @@ int main(int argc, char **argv)
         _exit(127);
     }
     close(out[1]);
-    char line[64] = { 0 };
+    char line[64] = {0};
     size_t ln = 0;
     while (ln < sizeof(line) - 1) {
         ssize_t r = read(out[0], line + ln, 1);
@@ -159,8 +157,9 @@ int main(int argc, char **argv)
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct client *cs = calloc((size_t)conns, sizeof(*cs));
     unsigned char *msg = malloc(size), *in = malloc(size);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (int i = 0; i < conns; i++) {
         cs[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         int one = 1;
@@ -172,7 +171,7 @@ int main(int argc, char **argv)
             return 1;
         }
         fcntl(cs[i].fd, F_SETFL, O_NONBLOCK);
-        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
     }
 
@@ -196,7 +195,8 @@ int main(int argc, char **argv)
         for (int e = 0; e < n && !bad; e++) {
             int idx = (int)evs[e].data.u32;
             struct client *c = &cs[idx];
-            if ((evs[e].events & EPOLLOUT) && c->sent < size && send_rest(ep, c, idx, msg, size) < 0)
+            if ((evs[e].events & EPOLLOUT) && c->sent < size &&
+                send_rest(ep, c, idx, msg, size) < 0)
                 bad++;
             while (!bad && c->got < c->sent) {
                 ssize_t r = recv(c->fd, in, c->sent - c->got, 0);
