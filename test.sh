@@ -153,11 +153,11 @@ stage_valgrind() {
 
 # The programs that use threads: remote settling, cross-thread post, signals (which
 # other threads may receive), the quality sweep that posts from threads, coroutines
-# on several threads (one loop each), and the thread pool (not its fork tests: TSan
-# cannot start threads in a child of a threaded process).
+# on several threads (one loop each), the thread pool (not its fork tests: TSan
+# cannot start threads in a child of a threaded process), and channels between loops.
 tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread co-threads-asm
             co-threads-ucontext work-pool-epoll work-pool-poll work-fs-epoll work-fs-poll
-            work-dns-epoll work-dns-poll work-co-asm work-env-3
+            work-dns-epoll work-dns-poll work-co-asm work-env-3 sync-cross-epoll sync-cross-poll
             group-group-epoll group-group-poll group-accept-epoll group-accept-poll
             group-cross-asm-epoll group-cross-asm-poll group-cross-ucontext-epoll
             group-one-asm-epoll group-shutdown-asm-epoll group-shutdown-asm-poll

@@ -35,13 +35,15 @@ extern "C" {
     XX(ETIMEDOUT, (-ETIMEDOUT), "operation timed out")                                     \
     XX(EEXIST, (-EEXIST), "already exists")                                                \
     XX(ENOSPC, (-ENOSPC), "no space left")                                                 \
+    XX(EAGAIN, (-EAGAIN), "resource temporarily unavailable")                              \
+    XX(EPERM, (-EPERM), "operation not permitted")                                         \
     XX(ECYCLE, (-4096), "vow adopts itself (chaining cycle)")                              \
     XX(EAGGREGATE, (-4097), "all inputs rejected")                                         \
     XX(EUSER, (-4098), "rejected by user code (reason in detail)")                         \
     XX(ESETTLED, (-4099), "vow already resolved")                                          \
     XX(ENOTCORO, (-4100), "not inside a coroutine")                                        \
-    XX(ECLOSED, (-4101), "loop is closed or closing")                                      \
-    XX(EOF, (-4102), "unexpected end of file")                                             \
+    XX(ECLOSED, (-4101), "closed or closing (loop, channel or other object)")              \
+    XX(EOF, (-4102), "end of file, stream or channel")                                     \
     XX(ESTATE, (-4103), "operation not allowed in this state")                             \
     XX(ETHREAD, (-4104), "called from a thread that does not own the loop")              \
     XX(EQUEUEFULL, (-4120), "thread pool queue is full")                                 \
@@ -119,7 +121,7 @@ VOW_API void vow_loop_stop(vow_loop *l);
  * Frees the loop. Fails, changing nothing, with
  *   VOW_EBUSY   handles are active, keepalives held, callbacks posted but not run,
  *               microtasks queued, or vows still alive (a debug build with
- *               -Dvow_debug=true lists the pending vows on stderr with their
+ *               -Dvow_debug=true lists all of these on stderr, the vows with their
  *               creation sites)
  *   VOW_EINVAL  l is NULL
  */
@@ -383,6 +385,14 @@ VOW_API int vow_settle(vow *p, vow_ret r);
 VOW_API vow *vow_ref(vow *p);
 VOW_API void vow_unref(vow *p);
 VOW_API int vow_state(const vow *p);
+/*
+ * 1 if p is resolved: settled, or pending but locked onto another vow (by
+ * vow_resolve_with or a handler's vow_follow), so that vow_resolve, vow_reject,
+ * vow_resolve_with and vow_settle on it return VOW_ESETTLED; 0 if p is pending and
+ * free to be resolved; VOW_EINVAL if p is NULL. vow_state tells settled from pending
+ * only: a locked vow is VOW_PENDING there. Borrows p.
+ */
+VOW_API int vow_is_resolved(const vow *p);
 VOW_API int vow_code(const vow *p);
 /* Fulfilment value or rejection detail, borrowed from p; NULL while pending. */
 VOW_API const vow_val *vow_value(const vow *p);
@@ -452,10 +462,15 @@ VOW_API int vow_loop_set_unhandled(vow_loop *l, vow_unhandled_fn fn, void *ctx);
 /*
  * Settling from another thread. vow_remote_new (loop thread) takes a reference to p
  * and keeps the loop alive until the remote is used. vow_remote_resolve/_reject
- * (any thread, exactly once) consume r and post the settlement to p's loop; a
- * value's drop runs on the loop thread.
+ * (any thread, once) consume r and post the settlement to p's loop; a value's drop
+ * runs on the loop thread. A remote is a checked handle, not memory: using it a
+ * second time, or racing another thread to use it, is an error, never a crash; of
+ * two threads that race, exactly one succeeds.
  *   vow_remote_new: NULL on out-of-memory or NULL p
- *   resolve/reject: VOW_ENOMEM (r is not consumed: try again), VOW_EINVAL
+ *   resolve/reject, each leaving v or detail with the caller on error:
+ *     VOW_ESETTLED r was already used (or is being used by another thread)
+ *     VOW_ENOMEM   the post could not be queued (r is not consumed: try again)
+ *     VOW_EINVAL   r is NULL or not a remote, or code >= 0 for reject
  */
 typedef struct vow_remote vow_remote;
 VOW_API vow_remote *vow_remote_new(vow *p);
@@ -464,13 +479,35 @@ VOW_API int vow_remote_reject(vow_remote *r, int code, vow_val detail);
 
 /*
  * Debug aid. A library built with -Dvow_debug=true records where each vow was
- * created and, when vow_loop_close() returns VOW_EBUSY, lists every vow still alive
- * with its site on stderr. Define VOW_TRACK_SITES before including vow.h to record
- * the file:line of your calls; vow_debug_site() is a no-op in other builds.
+ * created and, when vow_loop_close() returns VOW_EBUSY, lists on stderr what keeps
+ * the loop busy: its active handles by kind, keepalives, posts and microtasks, and
+ * every vow still alive with its site. It also catches misuse of references at the
+ * faulty call, with a message naming the misuse on stderr, then abort():
+ *   - a vow_unref from code that holds no reference (a double unref, an unref of a
+ *     borrowed vow such as a vow_list item or vow_co_self());
+ *   - a consuming call (vow_then, vow_catch, vow_finally, vow_all, vow_race,
+ *     vow_timeout, vow_resolve_with's other, a handler's vow_follow ...) on a vow
+ *     the caller no longer holds (already consumed); a vow_follow is checked when
+ *     the library applies the handler's result;
+ *   - any call on a freed vow (freed vows are kept unused for a while, marked dead).
+ * Define VOW_TRACK_SITES before including vow.h (and vow/co.h, vow/io.h) to record
+ * the file:line of your calls: the vow constructors record the creation site
+ * (vow_debug_site), the other checked calls the call site (vow_debug_call_site), and
+ * the messages name them. Both are no-ops in other builds; any thread (per thread).
  */
 VOW_API void vow_debug_site(const char *file, int line);
+VOW_API void vow_debug_call_site(const char *file, int line);
+/*
+ * For code that keeps a vow and lends it out borrowed (the coroutine adapter's
+ * vow_co_self()): delta +1 marks one of the caller's references to p as held by the
+ * library, so that a debug build catches a vow_unref or a consuming call from code
+ * that only borrowed p; -1 unmarks it, before the caller lets go of it. A no-op in
+ * other builds. Loop thread only.
+ */
+VOW_API void vow_debug_hold(vow *p, int delta);
 #ifdef VOW_TRACK_SITES
 #define VOW__SITE(call) (vow_debug_site(__FILE__, __LINE__), call)
+#define VOW__CALL(call) (vow_debug_call_site(__FILE__, __LINE__), call)
 #define vow_pending(l) VOW__SITE(vow_pending(l))
 #define vow_resolved(l, v) VOW__SITE(vow_resolved(l, v))
 #define vow_rejected(l, c, d) VOW__SITE(vow_rejected(l, c, d))
@@ -484,6 +521,21 @@ VOW_API void vow_debug_site(const char *file, int line);
 #define vow_any(l, ps, n) VOW__SITE(vow_any(l, ps, n))
 #define vow_delay(l, ms, v) VOW__SITE(vow_delay(l, ms, v))
 #define vow_timeout(p, ms) VOW__SITE(vow_timeout(p, ms))
+#define vow_ref(p) VOW__CALL(vow_ref(p))
+#define vow_unref(p) VOW__CALL(vow_unref(p))
+#define vow_resolve(p, v) VOW__CALL(vow_resolve(p, v))
+#define vow_reject(p, c, d) VOW__CALL(vow_reject(p, c, d))
+#define vow_resolve_with(p, o) VOW__CALL(vow_resolve_with(p, o))
+#define vow_settle(p, r) VOW__CALL(vow_settle(p, r))
+#define vow_state(p) VOW__CALL(vow_state(p))
+#define vow_is_resolved(p) VOW__CALL(vow_is_resolved(p))
+#define vow_code(p) VOW__CALL(vow_code(p))
+#define vow_value(p) VOW__CALL(vow_value(p))
+#define vow_loop_of(p) VOW__CALL(vow_loop_of(p))
+#define vow_cancel(p) VOW__CALL(vow_cancel(p))
+#define vow_on_cancel(p, f, c) VOW__CALL(vow_on_cancel(p, f, c))
+#define vow_remote_new(p) VOW__CALL(vow_remote_new(p))
+#define vow_follow(o) VOW__CALL(vow_follow(o))
 #endif
 #endif /* VOW__LOOP_ONLY */
 

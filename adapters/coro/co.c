@@ -341,6 +341,7 @@ static void co_finish(struct co *co)
     } else {
         vow__co_stack_put(&r->pool, co->stack);
     }
+    vow_debug_hold(result, -1);
     vow_unref(result);
     reg_maybe_release(r);
 }
@@ -484,6 +485,9 @@ vow *vow_co_spawn(vow_loop *l, vow_co_fn fn, void *arg, const vow_co_opts *opts)
         r->live->prev = co;
     r->live = co;
     r->n_live++;
+    /* The coroutine's reference is lent out borrowed by vow_co_self(): debug builds
+     * catch an unref of it by code that holds none of its own. */
+    vow_debug_hold(p, 1);
     return vow_ref(p);
 
 fail_task:

@@ -102,8 +102,9 @@ VOW_API int vow_co_sleep(uint64_t ms);
  */
 VOW_API int vow_co_yield(void);
 
-/* The calling coroutine's result vow, borrowed (vow_ref it to keep it); NULL outside a
- * coroutine. */
+/* The calling coroutine's result vow, borrowed (vow_ref it to keep it, never
+ * vow_unref it: a debug build aborts on an unref from code that holds no reference of
+ * its own); NULL outside a coroutine. */
 VOW_API vow *vow_co_self(void);
 
 /*
@@ -136,6 +137,11 @@ VOW_API size_t vow_co_trim(void);
 
 /* The context switch in use: "asm-x86_64", "asm-aarch64" or "ucontext". Any thread. */
 VOW_API const char *vow_co_switch_name(void);
+
+/* Site tracking (see vow_debug_site in vow.h): the coroutine's vow records your line. */
+#ifdef VOW_TRACK_SITES
+#define vow_co_spawn(l, fn, arg, opts) VOW__SITE(vow_co_spawn(l, fn, arg, opts))
+#endif
 
 #ifdef __cplusplus
 }

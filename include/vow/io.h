@@ -235,6 +235,24 @@ VOW_API vow *vow_ticker_next(vow_ticker *t);
 /* Frees the ticker, cancelling a pending vow_ticker_next. NULL is a no-op. */
 VOW_API void vow_ticker_close(vow_ticker *t);
 
+/* Site tracking (see vow_debug_site in vow.h): each vow made here records your line. */
+#ifdef VOW_TRACK_SITES
+#define vow_readable(l, fd) VOW__SITE(vow_readable(l, fd))
+#define vow_writable(l, fd) VOW__SITE(vow_writable(l, fd))
+#define vow_read(l, fd, buf, len) VOW__SITE(vow_read(l, fd, buf, len))
+#define vow_read_exact(l, fd, buf, len) VOW__SITE(vow_read_exact(l, fd, buf, len))
+#define vow_write_all(l, fd, buf, len) VOW__SITE(vow_write_all(l, fd, buf, len))
+#define vow_lines_next(r) VOW__SITE(vow_lines_next(r))
+#define vow_stream_read(s, buf, len) VOW__SITE(vow_stream_read(s, buf, len))
+#define vow_stream_write(s, buf, len) VOW__SITE(vow_stream_write(s, buf, len))
+#define vow_accept(l, fd) VOW__SITE(vow_accept(l, fd))
+#define vow_tcp_connect(l, host, port) VOW__SITE(vow_tcp_connect(l, host, port))
+#define vow_unix_connect(l, path) VOW__SITE(vow_unix_connect(l, path))
+#define vow_spawn(l, argv, flags, ret) VOW__SITE(vow_spawn(l, argv, flags, ret))
+#define vow_signal_wait(l, signum) VOW__SITE(vow_signal_wait(l, signum))
+#define vow_ticker_next(t) VOW__SITE(vow_ticker_next(t))
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,7 @@
  */
 #include "base.h"
 
+#include <limits.h>
 #include <string.h>
 
 struct lib_error {
@@ -37,7 +38,8 @@ const char *vow_strerror(int code)
     const struct lib_error *e = lib_error(code);
     if (e)
         return e->msg;
-    const char *s = code < 0 ? strerrordesc_np(-code) : NULL;
+    /* -INT_MIN does not exist: no errno is that large anyway. */
+    const char *s = code < 0 && code != INT_MIN ? strerrordesc_np(-code) : NULL;
     return s ? s : "unknown error";
 }
 
@@ -48,6 +50,6 @@ const char *vow_err_name(int code)
     const struct lib_error *e = lib_error(code);
     if (e)
         return e->name;
-    const char *s = code < 0 ? strerrorname_np(-code) : NULL;
+    const char *s = code < 0 && code != INT_MIN ? strerrorname_np(-code) : NULL;
     return s ? s : "unknown";
 }

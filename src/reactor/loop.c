@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -395,17 +396,51 @@ void vow_loop_stop(vow_loop *l)
         l->stop_flag = 1;
 }
 
+#ifdef VOW_DEBUG
+/*
+ * Debug builds: the reactor's part of why close is refused, on stderr: handles by
+ * kind, keepalives, posts and microtasks. The vow tier lists its vows through its
+ * busy hook.
+ */
+static void report_busy(vow_loop *l)
+{
+    size_t posts = atomic_load(&l->posts_pending);
+    if (l->active == 0 && l->keepalive == 0 && !l->head.micro.head && posts == 0)
+        return;
+    unsigned n_imm = 0, n_sig = 0;
+    for (struct vow__qnode *q = l->immediates.next; q != &l->immediates; q = q->next)
+        n_imm++;
+    for (struct vow__qnode *q = l->signals.next; q != &l->signals; q = q->next)
+        if (!vow__container_of(q, struct vow__signal_impl, link)->internal)
+            n_sig++;
+    size_t n_micro = 0;
+    for (vow__task *t = l->head.micro.head; t; t = t->next)
+        n_micro++;
+    fprintf(stderr,
+            "libvow: vow_loop_close: busy: %u active handles (fd watchers %u, timers %zu, "
+            "immediates %u, signal watchers %u, child watchers %u), keepalives %d, "
+            "posts pending %zu, microtasks queued %zu\n",
+            l->active, l->n_user_io, l->timers.n, n_imm, n_sig, l->n_child, l->keepalive, posts,
+            n_micro);
+}
+#endif
+
 int vow_loop_close(vow_loop *l)
 {
     vow__check(l, VOW_EINVAL);
     vow__check(!vow__loop_in_callback(l), VOW_EBUSY);
-    /* The vow layer is asked even when the reactor is busy: in debug builds its hook
-     * lists the live vows, so a failed close always names what is pending (a job on
-     * the thread pool holds a keepalive and a pending vow). */
-    int busy = l->active > 0 || l->keepalive > 0 || l->head.micro.head != NULL;
+    /* In debug builds everything that keeps the loop busy is listed, each tier its
+     * part (a job on the thread pool holds a keepalive and a pending vow: both named). */
+    int busy = l->active != 0 || l->keepalive != 0 || l->head.micro.head != NULL;
     const struct vow__ext_ops *ops = l->head.ext_ops;
+#ifdef VOW_DEBUG
+    report_busy(l);
     if (ops && ops->busy && ops->busy(l))
         busy = 1;
+#else
+    if (!busy && ops && ops->busy && ops->busy(l))
+        busy = 1;
+#endif
     if (busy)
         return VOW_EBUSY;
     /* Posters race with close: refuse new posts under the lock that queues them. */

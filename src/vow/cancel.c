@@ -41,7 +41,7 @@ void vow__react_detach(struct vow__react *r, vow **work)
     if (work && src->nreact == 0)
         vow__cancel_push(src, work);
     else
-        vow_unref(src);
+        vow__drop(src);
 }
 
 /*
@@ -52,7 +52,7 @@ void vow__react_detach(struct vow__react *r, vow **work)
 void vow__cancel_push(vow *src, vow **work)
 {
     if (src->flags & (VF_QUEUED | VF_GARBAGE)) {
-        vow_unref(src);
+        vow__drop(src);
         return;
     }
     src->flags |= VF_QUEUED;
@@ -83,18 +83,23 @@ void vow__cancel_run(vow *work)
         x->flags &= (uint8_t)~VF_QUEUED;
         if (x->state == VOW_PENDING)
             cancel_one(x, &work);
-        vow_unref(x);
+        vow__drop(x);
     }
 }
 
 int vow_cancel(vow *p)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_cancel");
+    vow__dbg_call_done();
+#endif
     vow__check(p, VOW_EINVAL);
     vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
     vow *work = NULL;
-    vow_ref(p);
+    vow__hold(p);
     cancel_one(p, &work);
-    vow_unref(p);
+    vow__drop(p);
     vow__cancel_run(work);
     return 0;
 }
@@ -125,6 +130,11 @@ static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL }
 
 int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_on_cancel");
+    vow__dbg_call_done();
+#endif
     vow__check(p && fn, VOW_EINVAL);
     vow__check(p->state == VOW_PENDING, VOW_ESETTLED);
     struct hook *h = vow__malloc(sizeof(*h));

@@ -113,9 +113,9 @@ static void react_release(vow_loop *l, struct then_react *r)
     vow *src = r->base.src, *out = r->out;
     int holds = kind_of(r)->holds_out;
     vow__react_free(l, r);
-    vow_unref(src);
+    vow__drop(src);
     if (holds)
-        vow_unref(out);
+        vow__drop(out);
 }
 
 /* ------------------------------------------------------------------ adoption */
@@ -215,6 +215,10 @@ static int collapse_onto(vow *p, vow *q, struct then_react *r)
     q->refs += p->nreact;
     q->nreact += p->nreact;
     p->refs -= p->nreact;
+#ifdef VOW_DEBUG
+    q->dbg_held += p->nreact;
+    p->dbg_held -= p->nreact;
+#endif
     p->nreact = 0;
     p->rtail = NULL;
     if (q->rtail) {
@@ -232,9 +236,10 @@ static int collapse_onto(vow *p, vow *q, struct then_react *r)
  * rejects p with VOW_ECYCLE; otherwise p is locked and the adoption job is queued.
  * Returns 0, or VOW_EINVAL (q of another loop) or VOW_ENOMEM with p unchanged.
  */
-static int adopt(vow *p, vow *q, int holds)
+static int adopt(vow *p, vow *q, int holds, const char *fn)
 {
     vow_loop *l = p->loop;
+    vow__dbg_owned(q, fn);
     if (q->loop != l) {
         vow_unref(q);
         return VOW_EINVAL;
@@ -250,8 +255,9 @@ static int adopt(vow *p, vow *q, int holds)
         vow_unref(q);
         return VOW_ENOMEM;
     }
+    vow__take(q);
     r->base.src = q;
-    r->out = holds ? vow_ref(p) : p;
+    r->out = holds ? vow__hold(p) : p;
     r->link.ops = &job_link_ops;
     r->on_ok = NULL;
     r->hops = 0;
@@ -319,7 +325,9 @@ static void apply(vow *out, vow_ret ret, vow *src, int holds)
         vow__reject(out, ret.code_, ret.val_);
         return;
     case RET_FOLLOW:
-        rc = ret.follow_ ? adopt(out, ret.follow_, holds) : VOW_EINVAL;
+        rc = ret.follow_ ? adopt(out, ret.follow_, holds, "vow_follow") : VOW_EINVAL;
+        /* The site of a tracked vow_follow served the check: it is used up. */
+        vow__dbg_call_done();
         if (rc < 0)
             vow__reject(out, rc, vow_val_none());
         return;
@@ -408,7 +416,7 @@ static void react_dead(vow_loop *l, vow__task *t)
 static void finwait_dead(vow_loop *l, vow__task *t)
 {
     struct then_react *r = (struct then_react *)t;
-    vow_unref((vow *)r->ctx);
+    vow__drop((vow *)r->ctx);
     react_release(l, r);
 }
 
@@ -455,11 +463,11 @@ static void then_link_cancel(struct vow__link *k, vow *p, vow **work)
     }
     vow__react_detach(&r->base, work);
     if (kind == &finwait_kind)
-        vow_unref((vow *)r->ctx);
+        vow__drop((vow *)r->ctx);
     /* When held, out is p, which whoever is cancelling it holds: not the last reference. */
     vow__react_free(p->loop, r);
     if (kind->holds_out)
-        vow_unref(p);
+        vow__drop(p);
 }
 
 /*
@@ -472,21 +480,24 @@ static void job_link_cancel(struct vow__link *k, vow *p, vow **work)
     vow *q = r->base.src;
     (void)p;
     r->base.task.ops = &kind_of(r)->dead->ops.task;
-    if (q->state == VOW_PENDING && q->nreact == 0) {
+    /* q may be queued already (a combinator left it too): then the dead job keeps
+     * its reference until it comes up, and q is cancelled once, by that worklist. */
+    if (q->state == VOW_PENDING && q->nreact == 0 && !(q->flags & (VF_GARBAGE | VF_QUEUED))) {
+        q->flags |= VF_QUEUED;
         r->base.src = NULL;
         vow__cancel_push(q, work);
     }
 }
 
-static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
-                  void (*ctx_drop)(void *), const struct then_kind *kind,
-                  vow_ret (*fin)(void *ctx))
+static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx, void (*ctx_drop)(void *),
+                  const struct then_kind *kind, vow_ret (*fin)(void *ctx), const char *fn)
 {
     if (vow__unlikely(!p)) {
         if (ctx_drop)
             ctx_drop(ctx);
         return NULL;
     }
+    vow__dbg_owned(p, fn);
     vow_loop *l = p->loop;
     vow *out = vow__new(l);
     struct then_react *r = out ? vow__react_alloc(l) : NULL;
@@ -499,6 +510,9 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
         return NULL;
     }
     out->refs = 2; /* the caller's and the reaction's */
+#ifdef VOW_DEBUG
+    out->dbg_held = 1;
+#endif
     out->up = &r->link;
     r->link.next = NULL;
     r->link.ops = &then_link_ops;
@@ -514,6 +528,7 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
     r->ctx_drop = ctx_drop;
     r->base.task.ops = &kind->ops.task;
     /* Last: if p turns out to be garbage, r is discarded here and out stays pending. */
+    vow__take(p);
     vow__attach(p, &r->base);
     return out;
 }
@@ -521,24 +536,24 @@ static vow *chain(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
 vow *vow_then_full(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx,
                    void (*ctx_drop)(void *ctx))
 {
-    return chain(p, on_ok, on_err, ctx, ctx_drop, &then_kind, NULL);
+    return chain(p, on_ok, on_err, ctx, ctx_drop, &then_kind, NULL, "vow_then_full");
 }
 
 vow *vow_then(vow *p, vow_ok_fn on_ok, vow_err_fn on_err, void *ctx)
 {
-    return chain(p, on_ok, on_err, ctx, NULL, &then_kind, NULL);
+    return chain(p, on_ok, on_err, ctx, NULL, &then_kind, NULL, "vow_then");
 }
 
 vow *vow_catch(vow *p, vow_err_fn on_err, void *ctx)
 {
-    return chain(p, NULL, on_err, ctx, NULL, &then_kind, NULL);
+    return chain(p, NULL, on_err, ctx, NULL, &then_kind, NULL, "vow_catch");
 }
 
 vow *vow_finally(vow *p, vow_ret (*fn)(void *ctx), void *ctx)
 {
     if (!fn)
-        return chain(p, NULL, NULL, ctx, NULL, &then_kind, NULL);
-    return chain(p, NULL, NULL, ctx, NULL, &finally_kind, fn);
+        return chain(p, NULL, NULL, ctx, NULL, &then_kind, NULL, "vow_finally");
+    return chain(p, NULL, NULL, ctx, NULL, &finally_kind, fn, "vow_finally");
 }
 
 /*
@@ -570,6 +585,8 @@ static void finally_run(vow_loop *l, vow__task *t)
         return;
     case RET_FOLLOW: {
         vow *q = ret.follow_;
+        if (q)
+            vow__dbg_owned(q, "vow_follow");
         if (!q || q->loop != l) {
             ret_drop(&ret);
             vow__reject(out, VOW_EINVAL, vow_val_none());
@@ -587,6 +604,8 @@ static void finally_run(vow_loop *l, vow__task *t)
         r->hops = 1;
         r->base.task.ops = &finwait_kind.ops.task;
         vow__add_link(out, &r->link);
+        vow__take(q);
+        vow__dbg_call_done();
         vow__attach(q, &r->base);
         return;
     }
@@ -619,31 +638,46 @@ static void finwait_run(vow_loop *l, vow__task *t)
     vow__unlink(out, &r->link);
     if (out->state == VOW_PENDING)
         vow__forward(out, q->state == VOW_FULFILLED ? orig : q);
-    vow_unref(orig);
+    vow__drop(orig);
     react_release(l, r);
 }
 
 int vow_resolve_with(vow *p, vow *other)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_resolve_with");
+    if (other)
+        vow__dbg_owned(other, "vow_resolve_with");
+#endif
     int rc = other ? vow__resolvable(p) : VOW_EINVAL;
     if (rc < 0) {
         vow_unref(other);
+        vow__dbg_call_done();
         return rc;
     }
-    return adopt(p, other, 0);
+    rc = adopt(p, other, 0, "vow_resolve_with");
+    vow__dbg_call_done();
+    return rc;
 }
 
 int vow_settle(vow *p, vow_ret r)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_settle");
+#endif
     int rc = r.kind_ >= RET_OK && r.kind_ < RET_PASS ? vow__resolvable(p) : VOW_EINVAL;
     if (rc == 0 && r.kind_ == RET_FOLLOW && !r.follow_)
         rc = VOW_EINVAL;
     if (rc < 0) {
         ret_drop(&r);
+        vow__dbg_call_done();
         return rc;
     }
     if (r.kind_ == RET_FOLLOW)
         return vow_resolve_with(p, r.follow_);
     apply(p, r, NULL, 0);
+    vow__dbg_call_done();
     return 0;
 }

@@ -33,7 +33,7 @@ static void list_drop(void *ptr)
 {
     vow_list *list = ptr;
     for (size_t i = 0; i < list->n; i++)
-        vow_unref(list->items[i]);
+        vow__drop(list->items[i]);
     vow__free(list);
 }
 
@@ -55,10 +55,11 @@ static vow_list *list_new(size_t n)
     return list;
 }
 
+/* Lets go of every input (combine took them over, see there). */
 static void consume_all(vow **ps, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        vow_unref(ps[i]);
+        vow__drop(ps[i]);
 }
 
 /*
@@ -151,7 +152,7 @@ static void elem_run(vow_loop *l, vow__task *t)
             break;
         }
     }
-    vow_unref(src);
+    vow__drop(src);
     if (c->attached == 0) {
         /* Still pending: an input was collected, so nothing can settle the result. */
         out = c->out;
@@ -206,17 +207,27 @@ static void comb_parents(struct vow__link *k, struct vow__search *s)
 static const struct vow__link_ops comb_link_ops = { comb_link_cancel, comb_link_release,
                                                     comb_parents };
 
-static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
+/*
+ * The inputs' references become the library's first (debug builds check that the
+ * caller holds each one, so the same vow twice needs two references), before
+ * anything else can fail: every path below consumes them.
+ */
+static vow *combine(vow_loop *l, vow **ps, size_t n, int kind, const char *fn)
 {
+    int bad = n && !ps;
+    for (size_t i = 0; i < n && ps; i++) {
+        if (ps[i]) {
+            vow__dbg_owned(ps[i], fn);
+            vow__take(ps[i]);
+        }
+        if (!ps[i] || ps[i]->loop != l)
+            bad = 1;
+    }
     if (!l) {
         if (ps)
             consume_all(ps, n);
         return NULL;
     }
-    int bad = n && !ps;
-    for (size_t i = 0; i < n && ps; i++)
-        if (!ps[i] || ps[i]->loop != l)
-            bad = 1;
     vow *out = vow__new(l);
     if (!out) {
         if (ps)
@@ -275,20 +286,20 @@ static vow *combine(vow_loop *l, vow **ps, size_t n, int kind)
 
 vow *vow_all(vow_loop *l, vow **ps, size_t n)
 {
-    return combine(l, ps, n, K_ALL);
+    return combine(l, ps, n, K_ALL, "vow_all");
 }
 
 vow *vow_all_settled(vow_loop *l, vow **ps, size_t n)
 {
-    return combine(l, ps, n, K_SETTLED);
+    return combine(l, ps, n, K_SETTLED, "vow_all_settled");
 }
 
 vow *vow_race(vow_loop *l, vow **ps, size_t n)
 {
-    return combine(l, ps, n, K_RACE);
+    return combine(l, ps, n, K_RACE, "vow_race");
 }
 
 vow *vow_any(vow_loop *l, vow **ps, size_t n)
 {
-    return combine(l, ps, n, K_ANY);
+    return combine(l, ps, n, K_ANY, "vow_any");
 }

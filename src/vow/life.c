@@ -8,7 +8,10 @@
  */
 #include "vow_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifndef VOW_DEBUG
 _Static_assert(sizeof(struct vow) <= 64, "a vow fits in 64 bytes");
@@ -24,12 +27,19 @@ static int ext_busy(vow_loop *l)
     if (x->live == 0)
         return 0;
 #ifdef VOW_DEBUG
-    for (vow *p = x->dbg_all; p; p = p->dbg_next)
-        fprintf(stderr, "libvow: vow %p still alive (%s, refs %u) created at %s:%d\n",
-                (void *)p,
-                p->state == VOW_PENDING ? "pending"
-                : p->state == VOW_FULFILLED ? "fulfilled" : "rejected",
-                p->refs, p->site_file ? p->site_file : "?", p->site_line);
+    fprintf(stderr, "libvow: vow_loop_close: %zu vow%s still alive:\n", x->dbg_nall,
+            x->dbg_nall == 1 ? "" : "s");
+    for (vow *p = x->dbg_all; p; p = p->dbg_next) {
+        fprintf(stderr, "libvow:   vow %p (%s%s, refs %u) created at ", (void *)p,
+                p->state == VOW_PENDING     ? "pending"
+                : p->state == VOW_FULFILLED ? "fulfilled"
+                                            : "rejected",
+                p->state == VOW_PENDING && (p->flags & VF_LOCKED) ? ", locked" : "", p->refs);
+        if (p->site_file)
+            fprintf(stderr, "%s:%d\n", p->site_file, p->site_line);
+        else
+            fprintf(stderr, "an untracked site (define VOW_TRACK_SITES)\n");
+    }
 #endif
     return 1;
 }
@@ -63,19 +73,146 @@ static struct vow__ext *ext_get(vow_loop *l)
     return x;
 }
 
+/* ------------------------------------------------------------- debug aid */
+
+static void unref(vow *p);
+
 #ifdef VOW_DEBUG
+/*
+ * Sites, per thread. The creation site is set by the VOW_TRACK_SITES macros of the
+ * calls that make a vow and consumed (file and line cleared) by the next vow made.
+ * The call site is set by the macros of the other checked calls and cleared when such
+ * a call returns. A misuse report names the call site if one is set, else the
+ * creation site: a creating call's own checks run before it makes its vow.
+ */
 static _Thread_local const char *site_file;
 static _Thread_local int site_line;
+static _Thread_local const char *call_file;
+static _Thread_local int call_line;
 #endif
 
 void vow_debug_site(const char *file, int line)
 {
 #ifdef VOW_DEBUG
     site_file = file;
-    site_line = line;
+    site_line = file ? line : 0;
 #else
     (void)file;
     (void)line;
+#endif
+}
+
+void vow_debug_call_site(const char *file, int line)
+{
+#ifdef VOW_DEBUG
+    call_file = file;
+    call_line = file ? line : 0;
+#else
+    (void)file;
+    (void)line;
+#endif
+}
+
+#ifdef VOW_DEBUG
+void vow__dbg_call_done(void)
+{
+    call_file = NULL;
+    call_line = 0;
+}
+
+/* Prints "libvow: misuse: fn(p) at file:line: " and the rest, then aborts. */
+static _Noreturn void misuse(const char *fn, const void *p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static _Noreturn void misuse(const char *fn, const void *p, const char *fmt, ...)
+{
+    const char *file = call_file ? call_file : site_file;
+    int line = call_file ? call_line : site_line;
+    fprintf(stderr, "libvow: misuse: %s(%p) at ", fn, p);
+    if (file)
+        fprintf(stderr, "%s:%d: ", file, line);
+    else
+        fprintf(stderr, "an untracked site (define VOW_TRACK_SITES for file:line): ");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    abort();
+}
+
+static const char *created_at(const vow *p, char *buf, size_t size)
+{
+    if (!p->site_file)
+        return "an untracked site";
+    snprintf(buf, size, "%s:%d", p->site_file, p->site_line);
+    return buf;
+}
+
+void vow__dbg_live(const vow *p, const char *fn)
+{
+#if VOW__ASAN
+    /* A freed vow's memory is poisoned: reading its marker would be ASan's report. */
+    if (__asan_address_is_poisoned(&p->dbg_magic))
+        misuse(fn, p, "use of a freed vow (its last reference was dropped earlier)");
+#endif
+    if (vow__likely(p->dbg_magic == VOW__DBG_LIVE))
+        return;
+    if (p->dbg_magic == VOW__DBG_DEAD)
+        misuse(fn, p, "use of a freed vow (its last reference was dropped earlier)");
+    misuse(fn, p, "not a vow (a stray or corrupted pointer)");
+}
+
+void vow__dbg_owned(const vow *p, const char *fn)
+{
+    vow__dbg_live(p, fn);
+    if (vow__likely(p->refs > p->dbg_held))
+        return;
+    char buf[256];
+    if (strcmp(fn, "vow_unref") == 0)
+        misuse(fn, p,
+               "the caller holds no reference to this vow: a double vow_unref, or an unref of "
+               "a borrowed vow (a vow_list item, a hook's argument, vow_co_self()); "
+               "vow created at %s",
+               created_at(p, buf, sizeof(buf)));
+    misuse(fn, p,
+           "the vow was already consumed: the caller holds no reference to it (a consuming "
+           "call takes the caller's reference; vow_ref it first to use it twice); "
+           "vow created at %s",
+           created_at(p, buf, sizeof(buf)));
+}
+
+void vow__drop(vow *p)
+{
+    if (!p)
+        return;
+    if (p->dbg_held == 0) {
+        fprintf(stderr,
+                "libvow: internal error: vow %p: the library lets go of a reference "
+                "it does not hold\n",
+                (void *)p);
+        abort();
+    }
+    p->dbg_held--;
+    unref(p);
+}
+#endif
+
+void vow_debug_hold(vow *p, int delta)
+{
+#ifdef VOW_DEBUG
+    if (p && delta > 0) {
+        vow__dbg_owned(p, "vow_debug_hold");
+        p->dbg_held++;
+    } else if (p && delta < 0) {
+        vow__dbg_live(p, "vow_debug_hold");
+        if (p->dbg_held == 0)
+            misuse("vow_debug_hold", p, "no reference to this vow is marked as held");
+        p->dbg_held--;
+    }
+#else
+    (void)p;
+    (void)delta;
 #endif
 }
 
@@ -98,9 +235,13 @@ vow *vow__new(vow_loop *l)
     p->work_next = NULL;
     x->live++;
 #ifdef VOW_DEBUG
+    p->dbg_magic = VOW__DBG_LIVE;
+    p->dbg_held = 0;
     p->site_file = site_file;
     p->site_line = site_line;
     site_file = NULL;
+    site_line = 0;
+    x->dbg_nall++;
     p->dbg_prev = NULL;
     p->dbg_next = x->dbg_all;
     if (x->dbg_all)
@@ -116,6 +257,15 @@ static void vow_free_mem(vow *p)
     struct vow__ext *x = vow__head(l)->ext;
     x->live--;
 #ifdef VOW_DEBUG
+    if (p->dbg_held != 0) {
+        fprintf(stderr, "libvow: internal error: vow %p freed with %u references held\n", (void *)p,
+                p->dbg_held);
+        abort();
+    }
+    /* The marker outlives the vow: the slab's quarantine keeps its memory unused for a
+     * while, so a later call on it is caught (vow__dbg_live). */
+    p->dbg_magic = VOW__DBG_DEAD;
+    x->dbg_nall--;
     if (p->dbg_prev)
         p->dbg_prev->dbg_next = p->dbg_next;
     else
@@ -124,12 +274,15 @@ static void vow_free_mem(vow *p)
         p->dbg_next->dbg_prev = p->dbg_prev;
 #endif
     vow__slab_put(&x->vows, p);
+#if !VOW__SLAB_QUARANTINE
     /* No vow alive means no reaction either (each holds its source): after a spike
-     * the memory goes back now, not at loop close. */
+     * the memory goes back now, not at loop close. Builds that quarantine freed
+     * objects keep it, so that stale pointers keep pointing at freed objects. */
     if (x->live == 0) {
         vow__slab_reset(&x->vows);
         vow__slab_reset(&x->reacts);
     }
+#endif
 }
 
 void *vow__react_alloc(vow_loop *l)
@@ -159,24 +312,27 @@ static void vow_destroy(vow *p)
 {
     if (p->state == VOW_PENDING) {
         /* Settled as cancelled first, so a hook that touches p sees it settled; the
-         * reference taken here keeps p alive while the hooks run. */
+         * reference taken here (the library's) keeps p alive while the hooks run. */
         struct vow__link *k = p->up;
         vow *work = NULL;
         p->up = NULL;
         p->state = VOW_REJECTED;
         p->code = VOW_ECANCELED;
         p->val = vow_val_none();
-        p->refs = 1;
+        vow__hold(p);
         while (k) {
             struct vow__link *next = k->next;
             k->ops->cancel(k, p, &work);
             k = next;
         }
         vow__cancel_run(work);
+#ifdef VOW_DEBUG
+        p->dbg_held--;
+#endif
         if (--p->refs != 0)
             return;
     } else if (p->flags & VF_FWD) {
-        vow_unref(p->fwd);
+        vow__drop(p->fwd);
     } else {
         vow__val_drop(&p->val);
     }
@@ -185,15 +341,19 @@ static void vow_destroy(vow *p)
 
 vow *vow_ref(vow *p)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_ref");
+    vow__dbg_call_done();
+#endif
     if (p)
         p->refs++;
     return p;
 }
 
-void vow_unref(vow *p)
+/* Drops one reference: the caller's (vow_unref) or the library's (vow__drop). */
+static inline void unref(vow *p)
 {
-    if (!p)
-        return;
     if (--p->refs == 0)
         vow_destroy(p);
     else if (vow__unlikely(p->refs == p->nreact) && vow__is_garbage(p))
@@ -204,11 +364,23 @@ void vow_unref(vow *p)
 static void garbage_push(vow *p, vow **work)
 {
     p->flags |= VF_GARBAGE;
-    p->refs++;
     p->work_next = *work;
-    *work = p;
+    *work = vow__hold(p);
 }
 
+void vow_unref(vow *p)
+{
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_owned(p, "vow_unref");
+    vow__dbg_call_done();
+#endif
+    if (!p)
+        return;
+    unref(p);
+}
+
+/* Queues p for collection if it is garbage; the worklist holds a reference to it. */
 void vow__collect_check(vow *p, vow **work)
 {
     if (vow__is_garbage(p) && !(p->flags & VF_GARBAGE))
@@ -223,6 +395,9 @@ void vow__collect_maybe(vow *p)
 
 void vow__unref_collect(vow *p, vow **work)
 {
+#ifdef VOW_DEBUG
+    p->dbg_held--;
+#endif
     if (--p->refs == 0)
         vow_destroy(p);
     else
@@ -258,7 +433,7 @@ static void collect(vow *p)
             vow__react_ops_of(r)->discard(r, &work);
         }
         x->flags &= (uint8_t)~VF_GARBAGE;
-        vow_unref(x);
+        vow__drop(x);
     }
 }
 
@@ -267,7 +442,7 @@ static void collect(vow *p)
 static void unhandled_push(vow *p, vow ***tailp)
 {
     p->flags |= VF_LISTED;
-    p->refs++;
+    vow__hold(p);
     p->list_next = NULL;
     **tailp = p;
     *tailp = &p->list_next;
@@ -337,7 +512,7 @@ void vow__forward(vow *p, vow *q)
     p->state = q->state;
     p->code = q->code;
     p->flags |= VF_FWD;
-    p->fwd = vow_ref(owner);
+    p->fwd = vow__hold(owner);
     settle_done(p);
 }
 
@@ -413,6 +588,11 @@ vow *vow_rejected(vow_loop *l, int code, vow_val detail)
 
 int vow_resolve(vow *p, vow_val v)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_resolve");
+    vow__dbg_call_done();
+#endif
     int rc = vow__resolvable(p);
     if (rc < 0) {
         vow__val_drop(&v);
@@ -424,6 +604,11 @@ int vow_resolve(vow *p, vow_val v)
 
 int vow_reject(vow *p, int code, vow_val detail)
 {
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, "vow_reject");
+    vow__dbg_call_done();
+#endif
     int rc = code < 0 ? vow__resolvable(p) : VOW_EINVAL;
     if (rc < 0) {
         vow__val_drop(&detail);
@@ -433,18 +618,42 @@ int vow_reject(vow *p, int code, vow_val detail)
     return 0;
 }
 
+/* The queries below check p (debug builds) and clear the call site; p is NULL-safe. */
+static inline void query_check(const vow *p, const char *fn)
+{
+#ifdef VOW_DEBUG
+    if (p)
+        vow__dbg_live(p, fn);
+    vow__dbg_call_done();
+#else
+    (void)p;
+    (void)fn;
+#endif
+}
+
 int vow_state(const vow *p)
 {
+    query_check(p, "vow_state");
     return p ? p->state : VOW_EINVAL;
+}
+
+int vow_is_resolved(const vow *p)
+{
+    query_check(p, "vow_is_resolved");
+    if (!p)
+        return VOW_EINVAL;
+    return p->state != VOW_PENDING || (p->flags & VF_LOCKED) != 0;
 }
 
 int vow_code(const vow *p)
 {
+    query_check(p, "vow_code");
     return p ? p->code : VOW_EINVAL;
 }
 
 const vow_val *vow_value(const vow *p)
 {
+    query_check(p, "vow_value");
     if (!p || p->state == VOW_PENDING)
         return NULL;
     return &vow__owner(p)->val;
@@ -462,6 +671,7 @@ size_t vow__live_vows(vow_loop *l)
 
 vow_loop *vow_loop_of(const vow *p)
 {
+    query_check(p, "vow_loop_of");
     return p ? p->loop : NULL;
 }
 
@@ -517,6 +727,6 @@ static void ext_checkpoint(vow_loop *l)
             p->flags |= VF_REPORTED;
             report(x, p, VOW_UNHANDLED);
         }
-        vow_unref(p);
+        vow__drop(p);
     }
 }

@@ -3,11 +3,43 @@
  * Per-loop slabs for the vow layer's fixed-size hot objects (vows, reactions): a bump
  * pointer in chunks that grow from 16 KiB to 2 MiB (huge-page backed when the default
  * allocator is in use), plus a free list. Single-threaded, like the loop.
+ * Under AddressSanitizer every object not in use is poisoned, so ASan reports a use
+ * after free of a vow or a reaction as it does for malloc'd memory; ASan and debug
+ * builds (VOW_DEBUG) also keep freed objects in a quarantine before reuse, so a stale
+ * pointer goes on pointing at a freed object for a while. Other builds compile all of
+ * that away.
  */
 #ifndef VOW_SLAB_H
 #define VOW_SLAB_H
 
 #include "base.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define VOW__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VOW__ASAN 1
+#endif
+#endif
+#ifndef VOW__ASAN
+#define VOW__ASAN 0
+#endif
+
+#if VOW__ASAN
+#include <sanitizer/asan_interface.h>
+#define VOW__POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define VOW__UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define VOW__POISON(p, n) ((void)(p), (void)(n))
+#define VOW__UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* Freed objects wait in a FIFO of this many before they can be reused (0: none). */
+#if VOW__ASAN || defined(VOW_DEBUG)
+#define VOW__SLAB_QUARANTINE 1024
+#else
+#define VOW__SLAB_QUARANTINE 0
+#endif
 
 struct vow__slab {
     size_t size;       /* object size, a multiple of 8 */
@@ -16,6 +48,11 @@ struct vow__slab {
     char *end;         /* end of the newest chunk */
     void *chunks;      /* chunks, newest first, linked through their header */
     size_t next_chunk; /* size of the next chunk to get */
+#if VOW__SLAB_QUARANTINE
+    size_t qhead;                     /* oldest entry of quar */
+    size_t qlen;                      /* entries in quar */
+    void *quar[VOW__SLAB_QUARANTINE]; /* freed objects not reusable yet, a ring */
+#endif
 };
 
 void vow__slab_init(struct vow__slab *s, size_t size);
@@ -23,17 +60,23 @@ void *vow__slab_grow(struct vow__slab *s); /* NULL on out-of-memory */
 /* Forgets every object and keeps only the newest chunk: no object may be live. */
 void vow__slab_reset(struct vow__slab *s);
 void vow__slab_fini(struct vow__slab *s);
+#if VOW__SLAB_QUARANTINE
+/* Puts p in the quarantine; the oldest object there moves to the free list. */
+void vow__slab_quarantine(struct vow__slab *s, void *p);
+#endif
 
 static inline void *vow__slab_get(struct vow__slab *s)
 {
     void *p = s->free;
     if (p) {
+        VOW__UNPOISON(p, s->size);
         s->free = *(void **)p;
         return p;
     }
     if ((size_t)(s->end - s->bump) >= s->size) {
         p = s->bump;
         s->bump += s->size;
+        VOW__UNPOISON(p, s->size);
         return p;
     }
     return vow__slab_grow(s);
@@ -41,8 +84,12 @@ static inline void *vow__slab_get(struct vow__slab *s)
 
 static inline void vow__slab_put(struct vow__slab *s, void *p)
 {
+#if VOW__SLAB_QUARANTINE
+    vow__slab_quarantine(s, p);
+#else
     *(void **)p = s->free;
     s->free = p;
+#endif
 }
 
 #endif /* VOW_SLAB_H */

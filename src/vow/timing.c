@@ -16,11 +16,21 @@ struct delay {
     struct vow__link link; /* on p: cancel or drop stops the timer */
 };
 
+/* The time is up: p fulfils, unless it was resolved onto another vow meanwhile
+ * (vow_resolve_with), which then decides its outcome alone; left without this
+ * producer, p may have become garbage (its adoption collected). */
 static void delay_fire(vow_timer *t)
 {
     struct delay *d = vow__container_of(t, struct delay, timer);
-    vow__unlink(d->p, &d->link);
-    vow__fulfil(d->p, d->v);
+    vow *p = d->p;
+    vow__unlink(p, &d->link);
+    if (vow__unlikely(p->flags & VF_LOCKED)) {
+        vow__val_drop(&d->v);
+        vow__free(d);
+        vow__collect_maybe(p);
+        return;
+    }
+    vow__fulfil(p, d->v);
     vow__free(d);
 }
 
@@ -125,7 +135,7 @@ static void tmo_run(vow_loop *l, vow__task *task)
     vow *out = tmo_take_out(t);
     if (out)
         vow__forward(out, src);
-    vow_unref(src);
+    vow__drop(src);
     tmo_maybe_free(t);
 }
 
@@ -140,20 +150,19 @@ static void tmo_discard(struct vow__react *r, vow **work)
 
 static const struct vow__react_ops tmo_ops = { { tmo_run }, tmo_discard };
 
-/* The deadline passed: out rejects, and the input is left (cancelled if nothing else
- * consumes it). */
+/* The deadline passed: out rejects (unless its adoption decides it), and the input
+ * is left (cancelled if nothing else consumes it). */
 static void tmo_fire(vow_timer *timer)
 {
     struct tmo *t = vow__container_of(timer, struct tmo, timer);
     t->timer_on = 0;
     vow *out = tmo_take_out(t);
-    if (out) {
+    if (out)
         vow__reject(out, VOW_ETIMEDOUT, vow_val_none());
-        vow *work = NULL;
-        if (t->base.src && t->base.src->state == VOW_PENDING)
-            vow__react_detach(&t->base, &work);
-        vow__cancel_run(work);
-    }
+    vow *work = NULL;
+    if (t->base.src && t->base.src->state == VOW_PENDING)
+        vow__react_detach(&t->base, &work);
+    vow__cancel_run(work);
     tmo_maybe_free(t);
 }
 
@@ -192,6 +201,7 @@ vow *vow_timeout(vow *p, uint64_t ms)
 {
     if (!p)
         return NULL;
+    vow__dbg_owned(p, "vow_timeout");
     vow_loop *l = p->loop;
     vow *out = vow__new(l);
     struct tmo *t = out ? vow__malloc(sizeof(*t)) : NULL;
@@ -209,6 +219,7 @@ vow *vow_timeout(vow *p, uint64_t ms)
     t->link.ops = &tmo_link_ops;
     vow__add_link(out, &t->link);
     t->base.task.ops = &tmo_ops.task;
+    vow__take(p);
     vow__attach(p, &t->base);
     return out;
 }

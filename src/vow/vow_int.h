@@ -51,7 +51,7 @@ enum {
     VF_LISTED = 1u << 4,   /* on the loop's unhandled or late list */
     VF_GARBAGE = 1u << 5,  /* being collected: nobody can settle it any more */
     VF_SEEN = 1u << 6,     /* marked by a running vow__search */
-    VF_QUEUED = 1u << 7,   /* on a cancellation worklist */
+    VF_QUEUED = 1u << 7,   /* on a cancellation worklist (work_next in use) */
 };
 
 struct vow {
@@ -72,7 +72,9 @@ struct vow {
     };
     struct vow__link *up;        /* pending: producers, newest first */
 #ifdef VOW_DEBUG
-    const char *site_file;       /* where the vow was created (vow_site_) */
+    uint32_t dbg_magic;          /* VOW__DBG_LIVE while allocated, VOW__DBG_DEAD once freed */
+    uint32_t dbg_held;           /* of refs, those the library holds (see vow__hold) */
+    const char *site_file;       /* where the vow was created (vow_debug_site), or NULL */
     int site_line;               /* line of site_file */
     vow *dbg_prev, *dbg_next;    /* all live vows of the loop */
 #endif
@@ -92,7 +94,7 @@ struct vow__react {
  * A kind of reaction (then, finally, adoption, combinator element, timeout...): its
  * operations. run (in the task part, so the microtask queue calls it knowing nothing
  * of vows) runs the reaction once its source has settled. discard drops it unrun
- * while it waits on a pending source that became garbage (vow__collect): it lets go
+ * while it waits on a pending source that became garbage (the collector): it lets go
  * of what it holds, each vow through vow__unref_collect(v, work), and frees itself.
  * The core reclaims every kind alike through this table.
  */
@@ -117,6 +119,7 @@ struct vow__ext {
     void *hook_ctx;                /* for hook */
 #ifdef VOW_DEBUG
     vow *dbg_all;                  /* every live vow, for the close report */
+    size_t dbg_nall;               /* length of dbg_all */
 #endif
 };
 
@@ -138,6 +141,66 @@ static inline int vow__resolvable(const vow *p)
         return VOW_ESETTLED;
     return 0;
 }
+
+/*
+ * References the library holds. Every reference to a vow is either the caller's (what
+ * a constructor returned, a vow_ref) or the library's own: a reaction's on its
+ * source and on the vow it settles, an unhandled or late list's, a forward's, a
+ * combinator list's, a worklist's, a remote's, and those marked with
+ * vow_debug_hold (a coroutine's on its result). The library takes its own with
+ * vow__hold, turns a consumed caller's reference into one with vow__take, and lets
+ * go with vow__drop. Debug builds count them (dbg_held), so a vow_unref or a
+ * consuming call made when only the library's references are left, a double unref
+ * or a second consumption, is caught at the faulty call; other builds compile the
+ * counting away (vow__drop is vow_unref).
+ */
+static inline vow *vow__hold(vow *p)
+{
+#ifdef VOW_DEBUG
+    p->dbg_held++;
+#endif
+    p->refs++;
+    return p;
+}
+
+#ifdef VOW_DEBUG
+#define VOW__DBG_LIVE 0x2b776f76u /* "vow+" */
+#define VOW__DBG_DEAD 0x2d776f76u /* "vow-" */
+/* Aborts with a message unless p is a live vow; fn names the public call. */
+void vow__dbg_live(const vow *p, const char *fn);
+/* Aborts unless p is live and the caller holds a reference of its own (refs > held). */
+void vow__dbg_owned(const vow *p, const char *fn);
+/* The caller's reference, checked with vow__dbg_owned, now belongs to the library. */
+static inline void vow__take(vow *p)
+{
+    p->dbg_held++;
+}
+void vow__drop(vow *p);
+/* Clears the call site that the misuse checks report (see vow_debug_call_site). */
+void vow__dbg_call_done(void);
+#else
+static inline void vow__dbg_live(const vow *p, const char *fn)
+{
+    (void)p;
+    (void)fn;
+}
+static inline void vow__dbg_owned(const vow *p, const char *fn)
+{
+    (void)p;
+    (void)fn;
+}
+static inline void vow__take(vow *p)
+{
+    (void)p;
+}
+static inline void vow__drop(vow *p)
+{
+    vow_unref(p);
+}
+static inline void vow__dbg_call_done(void)
+{
+}
+#endif
 
 /* life.c */
 vow *vow__new(vow_loop *l);                  /* refs = 1, pending; NULL on OOM */

@@ -118,6 +118,81 @@ static inline void tu_wait(vow_loop *l, vow *p)
     }
 }
 
+/* ------------------------------------------------------------ death tests */
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/*
+ * Runs fn(arg) in a child process (fork) with its stderr captured, and fails the test
+ * unless the child died of SIGABRT with every string of want (NULL-terminated) on its
+ * stderr. fn must do all its work itself (its own loop); the parent's state is
+ * untouched. Returns the captured text (valid until the next call); it is printed
+ * when a check fails.
+ */
+typedef void (*tu_death_fn)(void *arg);
+
+/* gcc's coverage runtime, when linked (coverage builds): the child saves its counts
+ * before it aborts, which skips the exit handlers that would save them. */
+extern void __gcov_dump(void) __attribute__((weak));
+static inline void tu_abort_dump(int sig)
+{
+    __gcov_dump();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static inline const char *tu_expect_abort(tu_death_fn fn, void *arg, const char *const *want)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        close(fds[1]);
+        signal(SIGABRT, __gcov_dump ? tu_abort_dump : SIG_DFL);
+        fn(arg);
+        _exit(0); /* the misuse went unnoticed */
+    }
+    close(fds[1]);
+    static char out[16384];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fds[0], out + len, sizeof(out) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == sizeof(out) - 1) {
+            /* Keep draining so the child never blocks on a full pipe. */
+            char sink[4096];
+            while (read(fds[0], sink, sizeof(sink)) > 0) {
+            }
+            break;
+        }
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+        fail_msg("the child did not abort (%s %d); its stderr:\n%s",
+                 WIFSIGNALED(status) ? "signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), out);
+    for (; *want; want++)
+        if (!strstr(out, *want))
+            fail_msg("the child's stderr lacks \"%s\":\n%s", *want, out);
+    return out;
+}
+
 /* ------------------------------------------------------------------ sweeps */
 
 #include <dirent.h>

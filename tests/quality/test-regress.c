@@ -351,6 +351,195 @@ static void on_cancel_vow_in_dropped_chain(void **state)
     assert_int_equal(tu_live_allocations(), live);
 }
 
+/*
+ * A vow_delay resolved onto a pending vow (vow_resolve_with) whose timer fires first:
+ * the delay must leave it alone (it is locked, its adoption decides). It used to
+ * fulfil it, and the adoption, which holds its vow weakly, later settled the freed
+ * vow (found once ASan could see slab objects: use-after-poison in adopt_run).
+ */
+static void delay_locked_onto_pending(int cancel)
+{
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow *p = vow_pending(l);
+    vow *d = vow_delay(l, 0, vow_val_num(1));
+    assert_int_equal(vow_resolve_with(d, vow_ref(p)), 0);
+    vow *later = vow_delay(l, 1, vow_val_none());
+    tu_wait(l, later); /* d's timer has fired */
+    vow_unref(later);
+    assert_int_equal(vow_state(d), VOW_PENDING);
+    assert_int_equal(vow_is_resolved(d), 1);
+    if (cancel) {
+        assert_int_equal(vow_cancel(p), 0);
+        vow_unref(d);
+        vow_unref(p);
+    } else {
+        assert_int_equal(vow_resolve(p, vow_val_num(7)), 0);
+        tu_wait(l, d);
+        assert_int_equal(vow_state(d), VOW_FULFILLED);
+        assert_int_equal(vow_value(d)->num, 7);
+        vow_unref(d);
+        vow_unref(p);
+    }
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
+static void delay_locked_then_settled(void **state)
+{
+    (void)state;
+    delay_locked_onto_pending(0);
+}
+
+static void delay_locked_then_cancelled(void **state)
+{
+    (void)state;
+    delay_locked_onto_pending(1);
+}
+
+/*
+ * A vow derived from p adopts p (vow_resolve_with), and both are dropped: when the
+ * adoption job attaches to p, p is garbage, and discarding its then reaction
+ * destroys the derived vow, whose cancellation detached the adoption, another
+ * reaction of p, which the collector was still walking (ASan: use-after-poison in
+ * vow__collect; a crash in then_discard before slab objects were poisoned).
+ */
+static void adopt_of_source_by_derived_dropped(void **state)
+{
+    (void)state;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow *p = vow_pending(l);
+    vow *d = vow_then(vow_ref(p), pass_on, NULL, NULL);
+    assert_int_equal(vow_resolve_with(d, vow_ref(p)), 0);
+    vow_unref(p);
+    vow_unref(d);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
+static vow_ret fail_on(void *ctx, int code, const vow_val *detail)
+{
+    (void)ctx;
+    (void)detail;
+    return vow_fail(code, vow_val_none());
+}
+
+/*
+ * A timeout's vow resolved onto a pending vow that is then dropped: the adoption is
+ * collected with it, and the timeout, whose input settled meanwhile, must let go of
+ * its vow (locked: it could not settle it) so that it is collected too. It stayed
+ * pending with the dead timeout as producer (close VOW_EBUSY).
+ */
+static void timeout_locked_adoption_dropped(void **state)
+{
+    (void)state;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow_loop_set_unhandled(l, tu_quiet, NULL);
+    vow *t1 = vow_timeout(vow_any(l, NULL, 0), 60000); /* its input rejected already */
+    vow *p = vow_pending(l);
+    assert_int_equal(vow_resolve_with(t1, vow_ref(p)), 0);
+    vow *t2 = vow_timeout(t1, 60000);
+    vow_unref(p); /* held by the adoption only */
+    assert_int_equal(vow_reject(t2, VOW_EUSER, vow_val_none()), 0);
+    vow_unref(t2);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
+/*
+ * An all_settled input dropped as garbage (its only consumer besides the combinator
+ * cancelled): once the other inputs ran, nothing can settle the result, which must
+ * be collected with the chain on it. It stayed pending (close VOW_EBUSY).
+ */
+static void combinator_input_collected(void **state)
+{
+    (void)state;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow_loop_set_unhandled(l, tu_quiet, NULL);
+    vow *p = vow_pending(l);
+    vow *d = vow_delay(l, 0, vow_val_none());
+    vow *in[2] = {vow_ref(p), vow_ref(d)};
+    vow_unref(vow_catch(vow_all_settled(l, in, 2), fail_on, NULL));
+    vow *k = vow_catch(p, fail_on, NULL);
+    assert_int_equal(vow_cancel(k), 0);
+    assert_int_equal(vow_cancel(d), 0);
+    vow_unref(k);
+    vow_unref(d);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
+/*
+ * Cancelling a combinator whose inputs include a vow locked onto another input: the
+ * adopted input lost both consumers in one cancellation and was queued twice,
+ * corrupting the worklist, so another input was never cancelled nor released
+ * (close VOW_EBUSY).
+ */
+static void combinator_input_adopts_input(void **state)
+{
+    (void)state;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow_loop_set_unhandled(l, tu_quiet, NULL);
+    vow *d1 = vow_delay(l, 0, vow_val_none());
+    vow *p = vow_pending(l);
+    vow *d2 = vow_delay(l, 0, vow_val_none());
+    assert_int_equal(vow_resolve_with(d2, vow_ref(p)), 0);
+    vow *in[3] = {vow_ref(d1), vow_ref(p), vow_ref(d2)};
+    vow *c = vow_all(l, in, 3);
+    assert_int_equal(vow_cancel(c), 0);
+    assert_int_equal(vow_state(d1), VOW_REJECTED);
+    assert_int_equal(vow_state(p), VOW_REJECTED);
+    assert_int_equal(vow_state(d2), VOW_REJECTED);
+    vow_unref(c);
+    vow_unref(d1);
+    vow_unref(p);
+    vow_unref(d2);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
+static vow_ret finally_pass(void *ctx)
+{
+    (void)ctx;
+    return vow_pass();
+}
+
+/*
+ * A vow_delay resolved onto a pending vow that is then dropped (the adoption is
+ * collected with it), with a finally on the delay: when the timer fires, the delay
+ * leaves its locked vow, which nothing can settle any more and must be collected
+ * with the finally. It stayed pending (close VOW_EBUSY).
+ */
+static void delay_locked_adoption_dropped(void **state)
+{
+    (void)state;
+    long live = tu_live_allocations(); /* not 0 if an earlier case leaked its loop */
+    vow_loop *l = sweep_loop_new();
+    assert_non_null(l);
+    vow *p = vow_pending(l);
+    vow *d = vow_delay(l, 0, vow_val_none());
+    assert_int_equal(vow_resolve_with(d, vow_ref(p)), 0);
+    vow_unref(vow_finally(d, finally_pass, NULL));
+    vow_unref(p);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), live);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -369,6 +558,13 @@ int main(void)
         cmocka_unit_test(adopt_cycle_through_combinator_rejects),
         cmocka_unit_test(adopt_cycle_through_combinator_dropped),
         cmocka_unit_test(on_cancel_vow_in_dropped_chain),
+        cmocka_unit_test(delay_locked_then_settled),
+        cmocka_unit_test(delay_locked_then_cancelled),
+        cmocka_unit_test(adopt_of_source_by_derived_dropped),
+        cmocka_unit_test(timeout_locked_adoption_dropped),
+        cmocka_unit_test(combinator_input_collected),
+        cmocka_unit_test(combinator_input_adopts_input),
+        cmocka_unit_test(delay_locked_adoption_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

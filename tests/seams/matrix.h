@@ -20,7 +20,8 @@ enum {
     P_FD_VALUE = 1u << 1,   /* fulfils with an fd (the consumer closes it) */
     P_AT_ONCE = 1u << 2,    /* settles inside the call (a Unix connect never pends) */
     P_KILL = 1u << 3,       /* spawn with VOW_SPAWN_KILL_ON_CANCEL */
-    P_ROOTED_FAST = 1u << 4 /* in rooted cells it may complete before the way */
+    P_ROOTED_FAST = 1u << 4, /* in rooted cells it may complete before the way */
+    P_SIGNAL = 1u << 5       /* completes through a signal under Valgrind (see main) */
 };
 
 /*

@@ -407,6 +407,14 @@ int main(void)
                     continue;
                 if (index++ % (size_t)stride != 0)
                     continue;
+                /* Valgrind 3.19 has no pidfd_open, so children are watched through
+                 * SIGCHLD there; a signal delivered while a coroutine is suspended in a
+                 * rooted cell makes Valgrind fail to extend the main stack ("Can't
+                 * extend stack ... during signal delivery", a Valgrind limitation with
+                 * registered stacks). Those cells run in every other build. */
+                if (stride > 1 && (seam_producers[p].flags & P_SIGNAL) &&
+                    (consumers[k].flags & C_CORO) && w == WAY_DROP)
+                    continue;
                 struct cell *c = &cells[n];
                 c->prod = &seam_producers[p];
                 c->cons = &consumers[k];

@@ -234,6 +234,55 @@ static void aplus_2_3_1_chain_is_not_cycle(void **state)
     aplus_end(&a);
 }
 
+/* A handler that adopts the vow in ctx (a new reference to it). */
+static vow_ret follow_ctx(void *ctx, const vow_val *v)
+{
+    (void)v;
+    return vow_follow(vow_ref(ctx));
+}
+
+/*
+ * vow_is_resolved tells a vow locked onto another (2.3.2: still pending, its fate
+ * sealed) from a free pending one, which vow_state cannot: both are VOW_PENDING.
+ */
+static void is_resolved_tells_locked_from_free(void **state)
+{
+    (void)state;
+    vow_loop *l = vow_loop_new();
+    assert_non_null(l);
+    assert_int_equal(vow_is_resolved(NULL), VOW_EINVAL);
+    vow *p = vow_pending(l), *q = vow_pending(l), *h = vow_pending(l);
+    assert_int_equal(vow_is_resolved(p), 0);
+    assert_int_equal(vow_resolve_with(p, vow_ref(q)), 0);
+    assert_int_equal(vow_state(p), VOW_PENDING);
+    assert_int_equal(vow_is_resolved(p), 1);
+    assert_int_equal(vow_resolve(p, vow_val_num(1)), VOW_ESETTLED);
+    assert_int_equal(vow_is_resolved(q), 0);
+    /* Locked by a handler's vow_follow: the derived vow waits on h. */
+    vow *d = vow_then(vow_resolved(l, vow_val_num(0)), follow_ctx, NULL, h);
+    assert_int_equal(vow_is_resolved(d), 0);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_NOWAIT), 0);
+    assert_int_equal(vow_state(d), VOW_PENDING);
+    assert_int_equal(vow_is_resolved(d), 1);
+    assert_int_equal(vow_is_resolved(h), 0);
+    /* Settled, either way: resolved. */
+    assert_int_equal(vow_resolve(q, vow_val_num(7)), 0);
+    assert_int_equal(vow_cancel(h), 0);
+    assert_int_equal(vow_is_resolved(q), 1);
+    assert_int_equal(vow_is_resolved(h), 1);
+    assert_int_equal(vow_loop_run(l, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_state(p), VOW_FULFILLED);
+    assert_int_equal(vow_is_resolved(p), 1);
+    assert_int_equal(vow_state(d), VOW_REJECTED);
+    assert_int_equal(vow_is_resolved(d), 1);
+    vow_unref(p);
+    vow_unref(q);
+    vow_unref(h);
+    vow_unref(d);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), 0);
+}
+
 /* ------------------------------------------------------------------- 2.3.2 */
 
 /* The x a handler returns (or a vow is resolved with), as the official suite builds it. */
@@ -445,6 +494,7 @@ int main(void)
         cmocka_unit_test(aplus_2_3_1_settle_follow_self),
         cmocka_unit_test(aplus_2_3_1_cycle_of_two),
         cmocka_unit_test(aplus_2_3_1_cycle_of_three),
+        cmocka_unit_test(is_resolved_tells_locked_from_free),
         APLUS_TIMED(aplus_2_3_1_cycle_through_handlers),
         APLUS_TIMED(aplus_2_3_1_cycle_through_then),
         APLUS_TIMED(aplus_2_3_1_chain_is_not_cycle),

@@ -5,6 +5,7 @@
  */
 #include "testutil.h"
 
+#include <limits.h>
 #include <string.h>
 
 static void every_library_code_is_named(void **state)
@@ -37,11 +38,24 @@ static void errno_codes_and_unknowns(void **state)
     assert_string_equal(vow_strerror(-99999), "unknown error");
 }
 
+/* The extremes: -INT_MIN would overflow (undefined behaviour, UBSan aborts on it). */
+static void extreme_codes(void **state)
+{
+    (void)state;
+    assert_string_equal(vow_strerror(INT_MIN), "unknown error");
+    assert_string_equal(vow_err_name(INT_MIN), "unknown");
+    assert_string_equal(vow_strerror(INT_MIN + 1), "unknown error");
+    assert_string_equal(vow_err_name(INT_MIN + 1), "unknown");
+    assert_string_equal(vow_strerror(INT_MAX), "unknown error");
+    assert_string_equal(vow_err_name(INT_MAX), "unknown");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_library_code_is_named),
         cmocka_unit_test(errno_codes_and_unknowns),
+        cmocka_unit_test(extreme_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

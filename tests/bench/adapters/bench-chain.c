@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The chain workload on the built-in loop and inside one host loop, in one run: a
- * resolved vow and N sequential vow_then steps each adding one, checked at the end.
- * Prints one standard line per impl, then the host/built-in ratio. One program per
- * host: Debian's libev exports libevent's API too, so the two cannot share a process.
+ * Workload "adapter_chain": the chain workload (a resolved vow and N sequential vow_then
+ * steps each adding one, checked at the end) on the built-in loop (argument builtin,
+ * printed as impl builtin_<host> so each host's baseline stays apart) or
+ * inside the host loop this program is built for (impl uv, ev, event or glib), one
+ * impl per process; adapters/run.sh alternates them and compares their medians. One
+ * program per host: Debian's libev exports libevent's API too, so the two cannot
+ * share a process.
+ *   usage: bench-adapters-chain-<host> IMPL [N]
  */
-#include <stdio.h>
-#include <stdlib.h>
+#include "bench.h"
+
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <vow.h>
 #ifdef HAVE_UV
@@ -24,20 +26,6 @@
 #ifdef HAVE_GLIB
 #include <vow/glib.h>
 #endif
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long peak_rss_kb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
-}
 
 static vow_ret add_one(void *ctx, const vow_val *v)
 {
@@ -116,33 +104,26 @@ static int drive(const char *impl, vow_loop *l)
     return -1;
 }
 
-/* One timed run; returns seconds or a negative number on failure. */
-static double run_one(const char *impl, long n)
+/* One whole run: a fresh vow loop (and host loop), the chain, its check and release. */
+static void run_one(void *ctx, long n)
 {
+    const char *impl = ctx;
     vow_loop *l = vow_loop_new();
     if (!l)
-        return -1;
+        bench_fail("adapter_chain", "vow_loop_new");
     int64_t out = -1;
     done = 0;
-    double t0 = now_s();
     vow *p = build(l, n, &out);
     int r = p ? drive(impl, l) : -1;
-    double secs = now_s() - t0;
     vow_unref(p);
-    if (r < 0 || out != n || vow_loop_close(l) != 0) {
-        fprintf(stderr, "bench-chain: %s failed (result %lld, want %ld)\n", impl,
-                (long long)out, n);
-        return -1;
-    }
-    printf("workload=chain impl=%s n=%ld seconds=%.4f ops_per_s=%.0f peak_rss_kb=%ld\n",
-           impl, n, secs, (double)n / secs, peak_rss_kb());
-    fflush(stdout);
-    return secs;
+    if (r < 0 || out != n)
+        bench_fail("adapter_chain", "the chain did not reach N");
+    if (vow_loop_close(l) != 0)
+        bench_fail("adapter_chain", "vow_loop_close");
 }
 
 int main(int argc, char **argv)
 {
-    long n = argc > 1 ? atol(argv[1]) : 1000000;
     const char *impls[] = { "builtin",
 #ifdef HAVE_UV
                             "uv",
@@ -157,21 +138,18 @@ int main(int argc, char **argv)
                             "glib",
 #endif
     };
+    const char *impl = argc > 1 ? argv[1] : "";
     size_t k = sizeof(impls) / sizeof(impls[0]);
-    double secs[8];
     for (size_t i = 0; i < k; i++) {
-        /* Best of three, so one scheduling hiccup on a shared machine does not decide. */
-        secs[i] = -1;
-        for (int rep = 0; rep < 3; rep++) {
-            double s = run_one(impls[i], n);
-            if (s < 0)
-                return 1;
-            if (secs[i] < 0 || s < secs[i])
-                secs[i] = s;
+        if (strcmp(impl, impls[i]) == 0) {
+            char label[32];
+            snprintf(label, sizeof(label), "%s%s", i == 0 ? "builtin_" : "",
+                     i == 0 ? impls[k - 1] : impls[i]);
+            bench_run("adapter_chain", label, bench_arg(argc, argv, 2, 1000000), run_one,
+                      (void *)impls[i]);
+            return 0;
         }
     }
-    for (size_t i = 1; i < k; i++)
-        printf("# ratio %s/builtin = %.2fx (throughput, best of 3; target >= 0.8x)\n",
-               impls[i], secs[0] / secs[i]);
-    return 0;
+    fprintf(stderr, "usage: %s builtin|<host> [N]\n", argv[0]);
+    return 2;
 }

@@ -5,10 +5,16 @@
 // each batch gathered before the next starts (workload coro_batch<B>).
 // Usage: node coro.js [N] [B]
 'use strict';
-const n = Number(process.argv[2]) > 0 ? Number(process.argv[2]) : 1000000;
-let batch = Number(process.argv[3]) > 0 ? Number(process.argv[3]) : n;
-if (batch > n) batch = n;
+const bench = require('../bench.js');
+
+const n = bench.argN(2, 1000000);
+const batch = Math.min(bench.argN(3, n), n);
 const name = batch === n ? 'coro' : `coro_batch${batch}`;
+let want = 0;
+for (let i = 0; i < n; i++) {
+  const m = i % 7;
+  want += m * m * m;
+}
 
 async function work(i) {
   const m = i % 7;
@@ -17,8 +23,7 @@ async function work(i) {
   return v;
 }
 
-async function main() {
-  const t0 = process.hrtime.bigint();
+async function coro(n) {
   let sum = 0;
   for (let first = 0; first < n; first += batch) {
     const k = Math.min(batch, n - first);
@@ -27,20 +32,7 @@ async function main() {
     const rs = await Promise.all(ps);
     for (let i = 0; i < k; i++) sum += rs[i];
   }
-  const t1 = process.hrtime.bigint();
-  let want = 0;
-  for (let i = 0; i < n; i++) {
-    const m = i % 7;
-    want += m * m * m;
-  }
-  if (sum !== want) {
-    console.error(`workload=${name}: FAILED: wrong checksum`);
-    process.exit(1);
-  }
-  const s = Number(t1 - t0) / 1e9;
-  const rss = process.resourceUsage().maxRSS;
-  console.log(`workload=${name} impl=node n=${n} seconds=${s.toFixed(6)} ` +
-              `ops_per_s=${Math.round(n / s)} peak_rss_kb=${rss}`);
+  return sum === want;
 }
 
-main();
+bench.run(name, 'node', n, coro);

@@ -2,11 +2,14 @@
 # asyncio peer of bench-coro.c: N tasks, each computing (i % 7)^3, yielding once
 # (asyncio.sleep(0)) and returning it, gathered; checks the checksum. With a batch
 # size B they run B at a time, each batch gathered before the next (coro_batch<B>).
+# One event loop runs the cold, warm-up and warm runs (tests/bench/bench.py).
 # Usage: python3 coro.py [N] [B]
 import asyncio
-import resource
+import os
 import sys
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bench  # noqa: E402
 
 
 async def work(i):
@@ -16,29 +19,24 @@ async def work(i):
     return v
 
 
-async def main(n, batch):
+def main():
+    n = bench.arg_n(1, 1000000)
+    batch = min(bench.arg_n(2, n), n)
     name = "coro" if batch == n else f"coro_batch{batch}"
-    t0 = time.monotonic()
-    total = 0
-    for first in range(0, n, batch):
-        k = min(batch, n - first)
-        rs = await asyncio.gather(*[work(first + i) for i in range(k)])
-        if len(rs) != k:
-            print(f"workload={name}: FAILED: wrong length", file=sys.stderr)
-            sys.exit(1)
-        total += sum(rs)
-    t1 = time.monotonic()
     want = sum((i % 7) ** 3 for i in range(n))
-    if total != want:
-        print(f"workload={name}: FAILED: wrong checksum", file=sys.stderr)
-        sys.exit(1)
-    s = t1 - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"workload={name} impl=asyncio n={n} seconds={s:.6f} "
-          f"ops_per_s={n / s:.0f} peak_rss_kb={rss}", flush=True)
+
+    async def coro(n):
+        total = 0
+        for first in range(0, n, batch):
+            k = min(batch, n - first)
+            rs = await asyncio.gather(*[work(first + i) for i in range(k)])
+            if len(rs) != k:
+                return False
+            total += sum(rs)
+        return total == want
+
+    asyncio.run(bench.run(name, "asyncio", n, coro))
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 and int(sys.argv[1]) > 0 else 200000
-    b = int(sys.argv[2]) if len(sys.argv) > 2 and int(sys.argv[2]) > 0 else n
-    asyncio.run(main(n, min(b, n)))
+    main()

@@ -4,9 +4,13 @@
  * "port=N"), pinned to one core, and drives it from another core with a raw-epoll
  * load generator: C connections doing ping-pong with SIZE-byte messages for SECONDS.
  * Checks every echoed byte, then reports requests/s and the server's CPU time per
- * request (from /proc/<pid>/stat) in one workload= line.
+ * request (all its threads, from /proc/<pid>/task/<tid>/schedstat, in nanoseconds) in
+ * one workload= line, for the first ECHO_COLD_SECONDS (default 0.5 s) after the
+ * connections are up (cold_us_per_req: first requests in a fresh server) and for the
+ * rest of the run (warm_us_per_req).
  *   usage: echo_bench IMPL SIZE CONNS SECONDS -- SERVER-ARGV...
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -48,26 +52,31 @@ static void pin(int cpu)
     sched_setaffinity(0, sizeof(set), &set);
 }
 
-/* utime + stime of pid in clock ticks, or -1. */
-static long long cpu_ticks(int pid)
+/* CPU time of every thread of pid so far, in nanoseconds, or -1. */
+static long long cpu_ns(int pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
         return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    unsigned long long ut, st;
-    /* Fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt
-     * majflt cmajflt utime stime. */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (long long)(ut + st);
+    long long sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[sizeof(e->d_name) + 64];
+        snprintf(p, sizeof(p), "/proc/%d/task/%s/schedstat", pid, e->d_name);
+        FILE *f = fopen(p, "r");
+        unsigned long long ns;
+        if (!f)
+            continue; /* the thread just exited */
+        if (fscanf(f, "%llu", &ns) == 1)
+            sum += (long long)ns;
+        fclose(f);
+    }
+    closedir(d);
+    return sum;
 }
 
 static long peak_rss_kb(int pid)
@@ -175,8 +184,12 @@ int main(int argc, char **argv)
         epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
     }
 
-    long long cpu0 = cpu_ticks(pid);
-    double t0 = now_s(), end = t0 + seconds, last_progress = t0;
+    const char *cv = getenv("ECHO_COLD_SECONDS");
+    double cold_s = cv ? strtod(cv, NULL) : 0.5;
+    if (!(cold_s > 0 && cold_s < seconds))
+        cold_s = seconds / 4;
+    long long cpu0 = cpu_ns(pid), cpu_cold = -1, req_cold = 0;
+    double t0 = now_s(), end = t0 + seconds, last_progress = t0, t_cold = t0 + cold_s;
     long long requests = 0, bad = 0;
     for (int i = 0; i < conns; i++)
         if (send_rest(ep, &cs[i], i, msg, size) < 0)
@@ -184,6 +197,11 @@ int main(int argc, char **argv)
     struct epoll_event evs[64];
     while (!bad && now_s() < end) {
         int n = epoll_wait(ep, evs, 64, 100);
+        if (cpu_cold < 0 && now_s() >= t_cold) {
+            cpu_cold = cpu_ns(pid);
+            req_cold = requests;
+            t_cold = now_s();
+        }
         if (n == 0 && now_s() - last_progress > 5) {
             fprintf(stderr, "echo_bench: %s: no progress for 5 s\n", impl);
             bad++;
@@ -216,7 +234,7 @@ int main(int argc, char **argv)
         }
     }
     double elapsed = now_s() - t0;
-    long long cpu1 = cpu_ticks(pid);
+    long long cpu1 = cpu_ns(pid);
     long rss = peak_rss_kb(pid);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
@@ -227,14 +245,16 @@ int main(int argc, char **argv)
     free(msg);
     free(in);
 
-    double cpu_s = (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK);
-    if (bad || requests == 0) {
-        fprintf(stderr, "echo_bench: %s: %lld errors, %lld requests\n", impl, bad, requests);
+    if (bad || req_cold == 0 || requests == req_cold || cpu0 < 0 || cpu_cold < 0 || cpu1 < 0) {
+        fprintf(stderr, "echo_bench: %s: %lld errors, %lld requests (%lld cold)\n", impl, bad,
+                requests, req_cold);
         return 1;
     }
-    printf("workload=echo_%zu impl=%s n=%lld seconds=%.3f ops_per_s=%.0f peak_rss_kb=%ld "
-           "server_cpu_us_per_req=%.2f\n",
-           size, impl, requests, elapsed, (double)requests / elapsed, rss,
-           cpu_s * 1e6 / (double)requests);
+    printf("workload=echo_%zu impl=%s n=%lld seconds=%.3f ops_per_s=%.0f "
+           "cold_us_per_req=%.3f warm_us_per_req=%.3f warm_ops_per_s=%.0f peak_rss_kib=%ld\n",
+           size, impl, requests, elapsed, (double)requests / elapsed,
+           (double)(cpu_cold - cpu0) / 1e3 / (double)req_cold,
+           (double)(cpu1 - cpu_cold) / 1e3 / (double)(requests - req_cold),
+           (double)(requests - req_cold) / (t0 + elapsed - t_cold), rss);
     return 0;
 }

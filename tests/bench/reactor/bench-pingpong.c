@@ -2,9 +2,9 @@
 /*
  * Workload "pingpong": one byte bounced N times over a socketpair, both ends watched
  * for readability on one loop; each callback reads the byte and writes it back.
- * ops = N round trips. Peer: bench-uv-pingpong (uv_poll_t, the same readiness model).
+ * n = N round trips; each run makes and closes its own socketpair. Peer: bench-uv-pingpong (uv_poll_t, the same readiness model).
  */
-#include "../vow/benchutil.h"
+#include "bench.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,13 +27,14 @@ static void on_readable(vow_io *w, int fd, unsigned events)
         bench_fail("pingpong", "write");
 }
 
-int main(int argc, char **argv)
+static void pingpong(void *ctx, long n)
 {
-    target = bench_n(argc, argv, 200000);
+    vow_loop *l = ctx;
     int sv[2];
-    vow_loop *l = vow_loop_new();
-    if (!l || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0)
-        bench_fail("pingpong", "setup");
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0)
+        bench_fail("pingpong", "socketpair");
+    trips = 0;
+    target = n;
     vow_io a, b;
     if (vow_io_init(l, &a, sv[0], on_readable) != 0 || vow_io_init(l, &b, sv[1], on_readable) != 0)
         bench_fail("pingpong", "vow_io_init");
@@ -41,20 +42,24 @@ int main(int argc, char **argv)
     b.data = &a;
     if (vow_io_start(&a, VOW_READABLE) != 0 || vow_io_start(&b, VOW_READABLE) != 0)
         bench_fail("pingpong", "vow_io_start");
-
-    double t0 = bench_now();
     if (write(sv[0], "i", 1) != 1)
         bench_fail("pingpong", "write");
     if (vow_loop_run(l, VOW_RUN_DEFAULT) != 0)
         bench_fail("pingpong", "vow_loop_run");
-    double t1 = bench_now();
-
     if (trips != target)
         bench_fail("pingpong", "wrong number of round trips");
-    if (vow_loop_close(l) != 0)
-        bench_fail("pingpong", "vow_loop_close");
     close(sv[0]);
     close(sv[1]);
-    bench_report("pingpong", "libvow", target, t1 - t0);
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_n(argc, argv, 200000);
+    vow_loop *l = vow_loop_new();
+    if (!l)
+        bench_fail("pingpong", "vow_loop_new");
+    bench_run("pingpong", "libvow", n, pingpong, l);
+    if (vow_loop_close(l) != 0)
+        bench_fail("pingpong", "vow_loop_close");
     return 0;
 }

@@ -1,23 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Workload "fanout": N pending vows under one vow_all, each resolved with its index
- * afterwards; the loop settles the aggregate. Measures creation, the combinator's
- * per-input reaction and the final list. Peer: Node's Promise.all.
+ * afterwards; the loop settles the aggregate, whose list is checked and released.
+ * Measures creation, the combinator's per-input reaction and the final list. Peer:
+ * Node's Promise.all (promise.js fanout).
  */
-#include "benchutil.h"
+#include "bench.h"
 
 #include <vow.h>
 
-int main(int argc, char **argv)
+static void fanout(void *ctx, long n)
 {
-    long n = bench_n(argc, argv, 1000000);
+    vow_loop *l = ctx;
     vow **ps = malloc((size_t)n * sizeof(*ps));
     vow **keep = malloc((size_t)n * sizeof(*keep));
-    vow_loop *l = vow_loop_new();
-    if (!ps || !keep || !l)
-        bench_fail("fanout", "setup: out of memory");
-
-    double t0 = bench_now();
+    if (!ps || !keep)
+        bench_fail("fanout", "malloc");
     for (long i = 0; i < n; i++) {
         ps[i] = vow_pending(l);
         if (!ps[i])
@@ -34,8 +32,6 @@ int main(int argc, char **argv)
         vow_unref(keep[i]);
     }
     int r = vow_loop_run(l, VOW_RUN_DEFAULT);
-    double t1 = bench_now();
-
     if (r < 0)
         bench_fail("fanout", vow_strerror(r));
     const vow_list *list = vow_state(all) == VOW_FULFILLED ? vow_list_get(vow_value(all)) : NULL;
@@ -50,10 +46,18 @@ int main(int argc, char **argv)
     if (sum != (int64_t)n * (n - 1) / 2)
         bench_fail("fanout", "the sum is not N(N-1)/2");
     vow_unref(all);
-    if (vow_loop_close(l) != 0)
-        bench_fail("fanout", "vow_loop_close");
     free(keep);
     free(ps);
-    bench_report("fanout", "libvow", n, t1 - t0);
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_n(argc, argv, 1000000);
+    vow_loop *l = vow_loop_new();
+    if (!l)
+        bench_fail("fanout", "vow_loop_new");
+    bench_run("fanout", "libvow", n, fanout, l);
+    if (vow_loop_close(l) != 0)
+        bench_fail("fanout", "vow_loop_close");
     return 0;
 }

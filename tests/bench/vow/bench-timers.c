@@ -1,22 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Workload "timers": N vow_delay with delays of 0..10 ms (i % 11), all awaited with one
- * vow_all. Measures timer vows end to end, so the run lasts at least 10 ms of loop
- * time. Peers: libuv's uv_timer and Node's setTimeout wrapped in promises.
+ * vow_all, checked and released. Measures timer vows end to end, so a run lasts at
+ * least 10 ms of loop time. Peers: libuv's uv_timer (bench-uv-timers.c) and Node's
+ * setTimeout wrapped in promises (promise.js timers).
  */
-#include "benchutil.h"
+#include "bench.h"
 
 #include <vow.h>
 
-int main(int argc, char **argv)
+static void timers(void *ctx, long n)
 {
-    long n = bench_n(argc, argv, 200000);
+    vow_loop *l = ctx;
     vow **ps = malloc((size_t)n * sizeof(*ps));
-    vow_loop *l = vow_loop_new();
-    if (!ps || !l)
-        bench_fail("timers", "setup: out of memory");
-
-    double t0 = bench_now();
+    if (!ps)
+        bench_fail("timers", "malloc");
     uint64_t start = vow_loop_now(l);
     for (long i = 0; i < n; i++) {
         ps[i] = vow_delay(l, (uint64_t)(i % 11), vow_val_num(1));
@@ -27,8 +25,6 @@ int main(int argc, char **argv)
     if (!all)
         bench_fail("timers", "vow_all: out of memory");
     int r = vow_loop_run(l, VOW_RUN_DEFAULT);
-    double t1 = bench_now();
-
     if (r < 0)
         bench_fail("timers", vow_strerror(r));
     const vow_list *list = vow_state(all) == VOW_FULFILLED ? vow_list_get(vow_value(all)) : NULL;
@@ -44,9 +40,17 @@ int main(int argc, char **argv)
     if (n > 10 && vow_loop_now(l) - start < 10)
         bench_fail("timers", "finished before the longest deadline");
     vow_unref(all);
+    free(ps);
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_n(argc, argv, 200000);
+    vow_loop *l = vow_loop_new();
+    if (!l)
+        bench_fail("timers", "vow_loop_new");
+    bench_run("timers", "libvow", n, timers, l);
     if (vow_loop_close(l) != 0)
         bench_fail("timers", "vow_loop_close");
-    free(ps);
-    bench_report("timers", "libvow", n, t1 - t0);
     return 0;
 }
