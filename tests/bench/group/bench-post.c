@@ -3,13 +3,13 @@
  * Posting to an awake loop of a group: this thread posts N callbacks, one at a time,
  * to a group's loop that an immediate keeps busy (it never sleeps, so a post needs no
  * wake-up), through vow_group_post (which checks that the group still runs) or
- * vow_loop_post on vow_group_loop directly. Reports the poster's cost per post, for
- * the first N (cold: the queue's nodes come fresh from the allocator) and a second N
- * (warm), and checks that every callback ran once, in order.
+ * vow_loop_post on vow_group_loop directly, and waits until the last one ran; checks
+ * that every callback ran once, in order. bench_run times the first N of the process
+ * (cold: the queue's nodes come fresh from the allocator) apart from a later N (warm).
  *   usage: bench-post N group|loop
- * prints: workload=post_awake impl=vow_group_post|vow_loop_post n=N cold_ns=C warm_ns=W
+ * prints: workload=post_awake impl=vow_group_post|vow_loop_post n=N cold_s=C warm_s=W ...
  */
-#include "benchutil.h"
+#include "bench.h"
 
 #include <vow.h>
 #include <vow/group.h>
@@ -47,40 +47,42 @@ static void start_spinner(vow_loop *l, void *arg)
     vow_immediate_start(&spinner);
 }
 
-static double round_ns(vow_group *g, vow_loop *l, long first, long n, bool via_group)
+struct ctx {
+    vow_group *g;   /* the group */
+    vow_loop *l;    /* its loop */
+    bool via_group; /* vow_group_post, or vow_loop_post */
+    long first;     /* the sequence number of the next post */
+};
+
+static void post_round(void *arg, long n)
 {
-    double t0 = bench_now();
-    for (long i = first; i < first + n; i++) {
-        int r = via_group ? vow_group_post(g, 0, on_post, (void *)(intptr_t)i)
-                          : vow_loop_post(l, on_post, (void *)(intptr_t)i);
+    struct ctx *c = arg;
+    for (long i = c->first; i < c->first + n; i++) {
+        int r = c->via_group ? vow_group_post(c->g, 0, on_post, (void *)(intptr_t)i)
+                             : vow_loop_post(c->l, on_post, (void *)(intptr_t)i);
         if (r != 0)
             bench_fail("post_awake", vow_strerror(r));
     }
-    double dt = bench_now() - t0;
-    while (atomic_load_explicit(&ran_pub, memory_order_acquire) < first + n)
+    c->first += n;
+    while (atomic_load_explicit(&ran_pub, memory_order_acquire) < c->first)
         sched_yield();
-    return dt * 1e9 / (double)n;
+    if (bad)
+        bench_fail("post_awake", "callbacks out of order");
 }
 
 int main(int argc, char **argv)
 {
     long n = bench_n(argc, argv, 2000000);
-    bool via_group = !(argc > 2 && strcmp(argv[2], "loop") == 0);
+    struct ctx c = {.via_group = !(argc > 2 && strcmp(argv[2], "loop") == 0)};
     vow_group_opts o = {.loops = 1};
-    vow_group *g = NULL;
-    if (vow_group_new(&o, &g) != 0)
+    if (vow_group_new(&o, &c.g) != 0)
         bench_fail("post_awake", "vow_group_new");
-    vow_loop *l = vow_group_loop(g, 0);
+    c.l = vow_group_loop(c.g, 0);
     atomic_store(&spinning, 1);
-    vow_group_post(g, 0, start_spinner, NULL);
-    double cold = round_ns(g, l, 0, n, via_group);
-    double warm = round_ns(g, l, n, n, via_group);
+    vow_group_post(c.g, 0, start_spinner, NULL);
+    bench_run("post_awake", c.via_group ? "vow_group_post" : "vow_loop_post", n, post_round, &c);
     atomic_store(&spinning, 0);
-    if (bad)
-        bench_fail("post_awake", "callbacks out of order");
-    if (vow_group_close(g) != 0)
+    if (vow_group_close(c.g) != 0)
         bench_fail("post_awake", "vow_group_close");
-    printf("workload=post_awake impl=%s n=%ld cold_ns=%.1f warm_ns=%.1f\n",
-           via_group ? "vow_group_post" : "vow_loop_post", n, cold, warm);
     return 0;
 }

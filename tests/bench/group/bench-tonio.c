@@ -7,13 +7,13 @@
  * loop that vow_group_spawn placed there; the test's own loop gathers the L sums.
  * B = 0 spawns a loop's whole share at once, in copy-stack mode (N live coroutines).
  * "loop" instead of a number of loops runs the same on a plain loop in this thread,
- * without a group. The workload runs twice in the process: cold (fresh stacks, pages
- * faulted in) and warm (pooled); both are reported.
+ * without a group. The group is started before the timed runs (bench_run: cold, the
+ * first run in the process with fresh stacks faulted in, apart from warm, pooled).
  *   usage: bench-tonio N LOOPS|loop [B]
- * prints: workload=tonio[_allB|_copy] impl=group<L>|loop n=N cold_s=C warm_s=W
- *         start_s=S peak_rss_kib=K
+ * prints: workload=tonio|tonio_copy|tonio_b<B> impl=group<L>|loop n=N cold_s=C
+ *         warm_s=W peak_rss_kib=K bytes_per_op=B
  */
-#include "benchutil.h"
+#include "bench.h"
 
 #include <vow.h>
 #include <vow/co.h>
@@ -89,29 +89,40 @@ static void split(long n, unsigned loops)
     }
 }
 
-/* One run of the workload; its sum. g NULL: on x itself. */
-static int64_t run_once(vow_group *g, vow_loop *x, unsigned loops)
+/* What lives across runs. */
+struct ctx {
+    vow_group *g;   /* NULL: run on x itself */
+    vow_loop *x;    /* this thread's loop, which gathers the sums */
+    unsigned loops; /* shares */
+    int64_t want;   /* the checksum */
+};
+
+/* One whole run of the workload, checked. */
+static void run_once(void *arg, long n)
 {
+    struct ctx *c = arg;
+    (void)n;
     vow *ps[VOW_GROUP_MAX];
-    for (unsigned i = 0; i < loops; i++) {
-        ps[i] = g ? vow_group_spawn(g, (int)i, x, start_driver, &shares[i])
-                  : vow_co_spawn(x, driver, &shares[i], NULL);
+    for (unsigned i = 0; i < c->loops; i++) {
+        ps[i] = c->g ? vow_group_spawn(c->g, (int)i, c->x, start_driver, &shares[i])
+                     : vow_co_spawn(c->x, driver, &shares[i], NULL);
         if (!ps[i])
             bench_fail(name, "spawn: out of memory");
     }
-    vow *all = vow_all(x, ps, loops);
+    vow *all = vow_all(c->x, ps, c->loops);
     while (vow_state(all) == VOW_PENDING) {
-        if (vow_loop_run(x, VOW_RUN_ONCE) < 0)
+        if (vow_loop_run(c->x, VOW_RUN_ONCE) < 0)
             bench_fail(name, "vow_loop_run");
     }
     if (vow_state(all) != VOW_FULFILLED)
         bench_fail(name, vow_strerror(vow_code(all)));
     const vow_list *list = vow_list_get(vow_value(all));
     int64_t sum = 0;
-    for (unsigned i = 0; i < loops; i++)
+    for (unsigned i = 0; i < c->loops; i++)
         sum += vow_value(list->items[i])->num;
     vow_unref(all);
-    return sum;
+    if (sum != c->want)
+        bench_fail(name, "wrong checksum");
 }
 
 int main(int argc, char **argv)
@@ -135,37 +146,24 @@ int main(int argc, char **argv)
     else
         snprintf(impl, sizeof(impl), "group%u", loops);
 
-    double t0 = bench_now();
-    vow_loop *x = vow_loop_new();
-    vow_group *g = NULL;
-    if (!x)
+    struct ctx c = {.x = vow_loop_new(), .loops = loops};
+    if (!c.x)
         bench_fail(name, "vow_loop_new");
     if (!plain) {
         vow_group_opts o = {.loops = loops};
-        int r = vow_group_new(&o, &g);
+        int r = vow_group_new(&o, &c.g);
         if (r != 0)
             bench_fail(name, vow_strerror(r));
     }
-    double start = bench_now() - t0;
     split(n, loops);
-    int64_t want = 0;
     for (long i = 0; i < n; i++) {
         int64_t m = i % 7;
-        want += m * m * m;
+        c.want += m * m * m;
     }
-    double times[2];
-    for (int r = 0; r < 2; r++) {
-        double a = bench_now();
-        int64_t sum = run_once(g, x, loops);
-        times[r] = bench_now() - a;
-        if (sum != want)
-            bench_fail(name, "wrong checksum");
-    }
-    if (g && vow_group_close(g) != 0)
+    bench_run(name, impl, n, run_once, &c);
+    if (c.g && vow_group_close(c.g) != 0)
         bench_fail(name, "vow_group_close");
-    if (vow_loop_close(x) != 0)
+    if (vow_loop_close(c.x) != 0)
         bench_fail(name, "vow_loop_close");
-    printf("workload=%s impl=%s n=%ld cold_s=%.6f warm_s=%.6f start_s=%.6f peak_rss_kib=%ld\n",
-           name, impl, n, times[0], times[1], start, bench_peak_rss_kb());
     return 0;
 }

@@ -8,8 +8,9 @@
  * rest (warm). The machine has 2 cores shared by server and client, so the client's
  * own CPU per request is reported too (client_cpu_us).
  *   usage: echo_load WORKLOAD IMPL SIZE CONNS SECONDS -- SERVER-ARGV...
- * prints: workload=W impl=I n=REQUESTS cold_rps=R warm_rps=R server_cpu_us=U
- *         client_cpu_us=U peak_rss_kib=K
+ * prints: workload=W impl=I n=REQUESTS cold_s=C warm_s=W cold_rps=R warm_rps=R
+ *         server_cpu_us=U client_cpu_us=U peak_rss_kib=K
+ * cold_s and warm_s are seconds per request (the cost the shared harness compares).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -235,7 +236,7 @@ int main(int argc, char **argv)
     free(in);
 
     double cpu_s = (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK);
-    if (bad || requests == 0 || cold_requests < 0) {
+    if (bad || cold_requests <= 0 || requests <= cold_requests) {
         fprintf(stderr, "echo_load: %s: %lld errors, %lld requests\n", impl, bad, requests);
         return 1;
     }
@@ -243,10 +244,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "echo_load: %s: the server did not exit 0 on SIGINT\n", impl);
         return 1;
     }
-    printf("workload=%s impl=%s n=%lld cold_rps=%.0f warm_rps=%.0f server_cpu_us=%.2f "
-           "client_cpu_us=%.2f peak_rss_kib=%ld\n",
-           workload, impl, requests, (double)cold_requests / 1.0,
-           (double)(requests - cold_requests) / (elapsed - 1.0), cpu_s * 1e6 / (double)requests,
-           self_cpu * 1e6 / (double)requests, rss);
+    double cold_rps = (double)cold_requests / 1.0;
+    double warm_rps = (double)(requests - cold_requests) / (elapsed - 1.0);
+    printf("workload=%s impl=%s n=%lld cold_s=%.9f warm_s=%.9f cold_rps=%.0f warm_rps=%.0f "
+           "server_cpu_us=%.2f client_cpu_us=%.2f peak_rss_kib=%ld\n",
+           workload, impl, requests, 1.0 / cold_rps, 1.0 / warm_rps, cold_rps, warm_rps,
+           cpu_s * 1e6 / (double)requests, self_cpu * 1e6 / (double)requests, rss);
     return 0;
 }
