@@ -12,6 +12,10 @@
  *   usage: bench-tonio N LOOPS|loop [B]
  * prints: workload=tonio|tonio_copy|tonio_b<B> impl=group<L>|loop n=N cold_s=C
  *         warm_s=W peak_rss_kib=K bytes_per_op=B
+ * and a second line, workload=<same>_cpu, whose cold_s and warm_s are the CPU time the
+ * whole process spent on those runs (every thread, user and system): the same work on
+ * 2 loops as on 1 costs as much CPU when nothing contends, and on a shared machine this
+ * shows it even when the wall-clock ratio cannot (the other loads take the cores).
  */
 #include "bench.h"
 
@@ -97,11 +101,23 @@ struct ctx {
     int64_t want;   /* the checksum */
 };
 
+/* The process's CPU time so far (every thread), in seconds. */
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double cpu_first = -1, cpu_last; /* CPU seconds of the first and latest run */
+
 /* One whole run of the workload, checked. */
 static void run_once(void *arg, long n)
 {
     struct ctx *c = arg;
     (void)n;
+    double cpu0 = cpu_now();
     vow *ps[VOW_GROUP_MAX];
     for (unsigned i = 0; i < c->loops; i++) {
         ps[i] = c->g ? vow_group_spawn(c->g, (int)i, c->x, start_driver, &shares[i])
@@ -123,6 +139,9 @@ static void run_once(void *arg, long n)
     vow_unref(all);
     if (sum != c->want)
         bench_fail(name, "wrong checksum");
+    cpu_last = cpu_now() - cpu0;
+    if (cpu_first < 0)
+        cpu_first = cpu_last;
 }
 
 int main(int argc, char **argv)
@@ -161,6 +180,8 @@ int main(int argc, char **argv)
         c.want += m * m * m;
     }
     bench_run(name, impl, n, run_once, &c);
+    printf("workload=%s_cpu impl=%s n=%ld cold_s=%.6f warm_s=%.6f\n", name, impl, n, cpu_first,
+           cpu_last);
     if (c.g && vow_group_close(c.g) != 0)
         bench_fail(name, "vow_group_close");
     if (vow_loop_close(c.x) != 0)

@@ -29,11 +29,14 @@ if [ -x "$bin/bench-tonio" ]; then
   bench_go
   bench_row tonio group2 "group1 loop" "cold:group1>=1.7 warm:group1>=1.7"
   bench_row tonio group1 "loop" ""
+  # CPU time of the same runs (every thread): 1.0 means the second loop adds no work.
+  bench_row tonio_cpu group2 "group1" ""
   for impl in 1 2; do
     bench_add "$bin/bench-tonio" "$(n 1000000)" $impl 0
   done
   bench_go
   bench_row tonio_copy group2 "group1" ""
+  bench_row tonio_copy_cpu group2 "group1" ""
 else
   echo "group/run.sh: bench-tonio is not built (needs the coroutine adapter)" >&2
 fi
