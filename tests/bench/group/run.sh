@@ -21,6 +21,12 @@ bin="$build/tests/bench/group"
 # shellcheck source=../common.sh
 . "$here/../common.sh"
 secs=${BENCH_ECHO_SECONDS:-4}
+# With autogroup scheduling the kernel shares the CPUs between sessions, not threads:
+# while other sessions are busy, a second loop gets this process no more CPU, and
+# only the *_cpu rows (work done per CPU second) say anything about the second loop.
+if [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
+  echo "# group: autogroup scheduling is on; load now $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs"
+fi
 
 if [ -x "$bin/bench-tonio" ]; then
   for impl in 1 2 loop; do
