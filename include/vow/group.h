@@ -70,7 +70,7 @@ VOW_API unsigned vow_group_size(const vow_group *g);
 VOW_API vow_loop *vow_group_loop(const vow_group *g, unsigned i);
 
 /* The index of the calling thread's loop in g, or -1 if the caller is not one of g's
- * threads. Any thread. */
+ * threads (or g is NULL); never fails otherwise. Any thread. */
 VOW_API int vow_group_self(const vow_group *g);
 
 /* The loop index i stands for: itself if 0..size-1, or the choice VOW_GROUP_NEXT /
@@ -118,7 +118,8 @@ VOW_API vow *vow_group_spawn(vow_group *g, int i, vow_loop *from, vow_group_fn f
  * weakly like a vow_timeout's result. Dropping it while pending withdraws it on loop
  * i too (the vow there is cancelled if nothing else consumes it). The way to wait on
  * a vow that loop i owns and may share with others: fn returns vow_ref(that vow).
- * Returns and rejects as vow_group_spawn. Thread of from only.
+ * Returns a new reference (the caller owns it); returns and rejects as
+ * vow_group_spawn. Thread of from only.
  */
 VOW_API vow *vow_group_call(vow_group *g, int i, vow_loop *from, vow_group_fn fn, void *arg);
 
