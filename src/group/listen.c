@@ -264,26 +264,6 @@ static int listen_socket(const struct sockaddr_storage *ss, socklen_t len, int b
     return fd;
 }
 
-static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        *len = sizeof(*a4);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*a6);
-        return 0;
-    }
-    return VOW_EINVAL;
-}
-
 static void set_port(struct sockaddr_storage *ss, int port)
 {
     if (ss->ss_family == AF_INET)
@@ -359,7 +339,7 @@ int vow_group_listen(vow_group *g, const char *host, int port, int backlog, unsi
     vow__check(port >= 0 && port <= 65535, VOW_EINVAL);
     struct sockaddr_storage ss;
     socklen_t len;
-    vow__check(parse_addr(host, port, &ss, &len) == 0, VOW_EINVAL);
+    vow__check(vow__inet_parse(host, port, &ss, &len) == 0, VOW_EINVAL);
     if (vow__gmember_self(g))
         return -EDEADLK;
     if (backlog <= 0)
