@@ -135,6 +135,8 @@ static struct co_reg *reg_get(vow_loop *l)
     r->loop = l;
     r->next = regs;
     regs = r;
+    /* Coroutines in vow_loop_walk (inspect.c); without a free slot they are left out. */
+    (void)vow_loop_add_inspector(l, vow__co_inspect, NULL);
     return r;
 }
 
@@ -149,6 +151,7 @@ static void reg_maybe_release(struct co_reg *r)
             break;
         }
     }
+    (void)vow_loop_remove_inspector(r->loop, vow__co_inspect, NULL);
     if (r->shared)
         vow__co_stack_put(&r->pool, r->shared);
     vow__co_pool_fini(&r->pool);
@@ -694,4 +697,27 @@ struct vow__co_scope *vow__co_scope(const struct co *co)
 void vow__co_scope_set(struct co *co, struct vow__co_scope *s)
 {
     co->scope = s;
+}
+
+/* ----------------------------------------------- the seam for inspect.c */
+
+struct co *vow__co_next(const struct co *co)
+{
+    return co->next;
+}
+
+struct co *vow__co_prev(const struct co *co)
+{
+    return co->prev;
+}
+
+vow *vow__co_wait(const struct co *co)
+{
+    return co->state == CO_SUSPENDED ? co->await_d : NULL;
+}
+
+const char *vow__co_state_name(const struct co *co)
+{
+    static const char *const names[] = { "new", "running", "suspended", "done" };
+    return names[co->state];
 }

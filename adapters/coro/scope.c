@@ -14,6 +14,7 @@
 #include "vow/scope.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 struct child;
@@ -832,4 +833,62 @@ vow *vow_co_stop(vow *p)
     if (p && vow_state(p) == VOW_PENDING)
         vow_cancel(p);
     return vow_co_join(p);
+}
+
+/* ------------------------------------------------ inspection (inspect.c) */
+
+/* Emits scope s: under the scope outside it on its owner's stack, or the owner, or
+ * at the top (a scope opened outside coroutines); it waits on the vows added to it. */
+static int scope_emit(vow_scope *s, vow_inspect_emit_fn emit, void *ectx)
+{
+    vow_inspect_item it;
+    memset(&it, 0, sizeof(it));
+    vow *waits[32];
+    size_t n = 0, more = 0;
+    for (struct child *c = s->head; c; c = c->next) {
+        if (!c->p || c->cs.co || vow_state(c->p) != VOW_PENDING)
+            continue;
+        if (n < 32)
+            waits[n++] = c->p;
+        else
+            more++;
+    }
+    it.kind = VOW_NODE_SCOPE;
+    it.id = s;
+    struct co *owner = s->owner ? s->owner->co : NULL;
+    it.parent = s->outer ? (const void *)s->outer : (const void *)owner;
+    it.scope = s->outer;
+    it.what = "scope";
+    it.state = s->cancel_code ? "cancelled" : s->closed ? "closing" : "open";
+    it.waits = waits;
+    it.nwaits = n;
+    it.count = s->n_live;
+    it.age_ms = -1;
+    snprintf(it.detail, sizeof(it.detail), "%s%s%s%s%s%s", 
+             (s->flags & VOW_SCOPE_SUPERVISOR) ? "supervisor " : "fail-fast ",
+             (s->flags & VOW_SCOPE_DISCARD) ? "discard " : "",
+             (s->flags & VOW_SCOPE_SHIELD) ? "shield " : "",
+             (s->flags & VOW_SCOPE_MOVE_ON) ? "move-on " : "",
+             s->expired ? "deadline passed" : s->timer_on ? "deadline set" : "no deadline",
+             s->n_failed ? ", failures" : "");
+    if (more) {
+        size_t len = strlen(it.detail);
+        snprintf(it.detail + len, sizeof(it.detail) - len, ", %zu more vows", more);
+    }
+    return emit(ectx, &it);
+}
+
+int vow__scope_inspect(struct vow__co_scope *cs, vow_inspect_item *co_item,
+                       vow_inspect_emit_fn emit, void *ectx)
+{
+    int rc;
+    vow_scope *in = cs->child ? cs->child->scope : NULL;
+    co_item->parent = in;
+    co_item->scope = in;
+    if (in && (rc = scope_emit(in, emit, ectx)) < 0)
+        return rc;
+    for (vow_scope *s = cs->bottom; s; s = s->inner)
+        if ((rc = scope_emit(s, emit, ectx)) < 0)
+            return rc;
+    return 0;
 }

@@ -126,7 +126,8 @@ static void hook_release(struct vow__link *k)
     vow__free(vow__container_of(k, struct hook, link));
 }
 
-static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL };
+static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL,
+                                               "producer" };
 
 /*
  * p was resolved by locking it onto another vow (vow_resolve_with, or a producer's

@@ -94,8 +94,10 @@ static const struct then_kind adopt_weak_kind = { { { adopt_run }, then_discard 
 static void then_link_cancel(struct vow__link *k, vow *p, vow **work);
 static void job_link_cancel(struct vow__link *k, vow *p, vow **work);
 static void react_parents(struct vow__link *k, struct vow__search *s);
-static const struct vow__link_ops then_link_ops = { then_link_cancel, NULL, react_parents };
-static const struct vow__link_ops job_link_ops = { job_link_cancel, NULL, react_parents };
+static const struct vow__link_ops then_link_ops = { then_link_cancel, NULL, react_parents,
+                                                     "then" };
+static const struct vow__link_ops job_link_ops = { job_link_cancel, NULL, react_parents,
+                                                    "adopt" };
 
 /* Lets a queued reaction wait one more turn if it still has hops to make. */
 static inline int hop(vow_loop *l, struct then_react *r)

@@ -28,19 +28,9 @@ static int ext_busy(vow_loop *l)
     if (x->live == 0)
         return 0;
 #ifdef VOW_DEBUG
-    fprintf(stderr, "libvow: vow_loop_close: %zu vow%s still alive:\n", x->dbg_nall,
+    /* The vows themselves are in the tree the reactor dumps (vow_loop_dump). */
+    fprintf(stderr, "libvow: vow_loop_close: %zu vow%s still alive\n", x->dbg_nall,
             x->dbg_nall == 1 ? "" : "s");
-    for (vow *p = x->dbg_all; p; p = p->dbg_next) {
-        fprintf(stderr, "libvow:   vow %p (%s%s, refs %u) created at ", (void *)p,
-                p->state == VOW_PENDING     ? "pending"
-                : p->state == VOW_FULFILLED ? "fulfilled"
-                                            : "rejected",
-                p->state == VOW_PENDING && (p->flags & VF_LOCKED) ? ", locked" : "", p->refs);
-        if (p->site_file)
-            fprintf(stderr, "%s:%d\n", p->site_file, p->site_line);
-        else
-            fprintf(stderr, "an untracked site (define VOW_TRACK_SITES)\n");
-    }
 #endif
     return 1;
 }
@@ -56,7 +46,7 @@ static void ext_fini(vow_loop *l)
 }
 
 static const struct vow__ext_ops ext_ops = { ext_checkpoint, ext_busy, ext_fini,
-                                                ext_trim };
+                                                ext_trim, vow__inspect };
 
 static struct vow__ext *ext_get(vow_loop *l)
 {
@@ -241,6 +231,7 @@ vow *vow__new(vow_loop *l)
     p->dbg_held = 0;
     p->site_file = site_file;
     p->site_line = site_line;
+    p->dbg_born = vow_loop_now(l);
     site_file = NULL;
     site_line = 0;
     x->dbg_nall++;

@@ -28,6 +28,7 @@ struct vow__link_ops {
     void (*release)(struct vow__link *k);
     /* Offers each vow the producer waits on to vow__search_visit (NULL: none). */
     void (*parents)(struct vow__link *k, struct vow__search *s);
+    const char *name; /* the producer's kind, as inspection names it ("then" ...) */
 };
 
 /* A depth-first search up the "waits on" graph (cycle checks on adoption). */
@@ -77,6 +78,7 @@ struct vow {
     const char *site_file;       /* where the vow was created (vow_debug_site), or NULL */
     int site_line;               /* line of site_file */
     vow *dbg_prev, *dbg_next;    /* all live vows of the loop */
+    uint64_t dbg_born;           /* loop clock at creation (inspection's age) */
 #endif
 };
 
@@ -248,6 +250,9 @@ void vow__react_detach(struct vow__react *r, vow **work);
 void vow__cancel_push(vow *src, vow **work);
 /* Releases p's abort hooks unrun: p was locked onto another vow. */
 void vow__hooks_release(vow *p);
+
+/* inspect.c: the vow tier's part of vow_loop_walk (the ext hook). */
+int vow__inspect(vow_loop *l, struct vow__walk *w);
 
 static inline const vow *vow__owner(const vow *p)
 {
