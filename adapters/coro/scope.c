@@ -864,11 +864,11 @@ static int scope_emit(vow_scope *s, vow_inspect_emit_fn emit, void *ectx)
     it.nwaits = n;
     it.count = s->n_live;
     it.age_ms = -1;
-    snprintf(it.detail, sizeof(it.detail), "%s%s%s%s%s%s", 
-             (s->flags & VOW_SCOPE_SUPERVISOR) ? "supervisor " : "fail-fast ",
-             (s->flags & VOW_SCOPE_DISCARD) ? "discard " : "",
-             (s->flags & VOW_SCOPE_SHIELD) ? "shield " : "",
-             (s->flags & VOW_SCOPE_MOVE_ON) ? "move-on " : "",
+    snprintf(it.detail, sizeof(it.detail), "%s%s%s%s, %s%s",
+             (s->flags & VOW_SCOPE_SUPERVISOR) ? "supervisor" : "fail-fast",
+             (s->flags & VOW_SCOPE_DISCARD) ? ", discard" : "",
+             (s->flags & VOW_SCOPE_SHIELD) ? ", shield" : "",
+             (s->flags & VOW_SCOPE_MOVE_ON) ? ", move-on" : "",
              s->expired ? "deadline passed" : s->timer_on ? "deadline set" : "no deadline",
              s->n_failed ? ", failures" : "");
     if (more) {

@@ -55,6 +55,8 @@ typedef struct vow_node {
     size_t nwaits;         /* length of waits */
     uint64_t scope;        /* the scope node it belongs to, or 0 */
     uint64_t ref;          /* VOW_NODE_REF: the id of the node it names; else 0 */
+    uint64_t vow_id;       /* a task: the id a vow node would have for the vow it
+                              settles (it stands for that vow); else 0 */
     const char *file;      /* creation site (debug builds, VOW_TRACK_SITES), or NULL */
     int line;              /* line of file */
     int64_t age_ms;        /* ms pending on the loop clock (debug builds), or -1 */

@@ -241,8 +241,10 @@ static int insp_report(struct insp *s, struct vow__walk *w, size_t x, uint64_t p
         r.detail = it->detail[0] ? it->detail : NULL;
         size_t sc = insp_find(s, it->scope);
         r.scope = sc != SIZE_MAX ? insp_id(s, sc) : 0;
-        if (n->v)
+        if (n->v) {
+            r.vow_id = (uint64_t)(uintptr_t)n->v;
             insp_site(n->v, &r, now);
+        }
         if (it->age_ms >= 0)
             r.age_ms = it->age_ms;
     }
