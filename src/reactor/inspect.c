@@ -99,7 +99,7 @@ static int walk_handles(vow_loop *l, vow_walk_fn fn, void *ctx)
             node_init(&n, VOW_NODE_HANDLE, id_of(s), id_of(&l->signals), 2, "signal",
                       "watched");
             n.events = (unsigned)s->signum;
-            n.detail = s->internal ? "internal (does not keep the loop alive)" : NULL;
+            n.detail = s->internal ? "internal" : NULL;
             if ((rc = fn(ctx, &n)) != 0)
                 return rc;
         }
