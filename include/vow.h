@@ -545,7 +545,7 @@ VOW_API int vow_remote_reject(vow_remote *r, int code, vow_val detail);
  * Debug aid. A library built with -Dvow_debug=true records where each vow was
  * created and, when vow_loop_close() returns VOW_EBUSY, lists on stderr what keeps
  * the loop busy: its active handles by kind, keepalives, posts and microtasks, and
- * every vow still alive with its site. It also catches misuse of references at the
+ * the loop's tree (vow/inspect.h): every vow still alive with its site and age. It also catches misuse of references at the
  * faulty call, with a message naming the misuse on stderr, then abort():
  *   - a vow_unref from code that holds no reference (a double unref, an unref of a
  *     borrowed vow such as a vow_list item or vow_co_self());
