@@ -325,6 +325,7 @@ static void apply(vow *out, vow_ret ret, vow *src, int holds)
         vow__fulfil(out, ret.val_);
         return;
     case RET_FAIL:
+        vow__dbg_cause(out, src); /* debug builds: the handler failed because of src */
         vow__reject(out, ret.code_, ret.val_);
         return;
     case RET_FOLLOW:

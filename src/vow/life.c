@@ -232,6 +232,8 @@ vow *vow__new(vow_loop *l)
     p->site_file = site_file;
     p->site_line = site_line;
     p->dbg_born = vow_loop_now(l);
+    p->dbg_ntrail = 0;
+    p->dbg_depth = 0;
     site_file = NULL;
     site_line = 0;
     x->dbg_nall++;
@@ -500,6 +502,7 @@ void vow__mark_handled(vow *q)
 
 void vow__forward(vow *p, vow *q)
 {
+    vow__dbg_cause(p, q); /* debug builds: the causal report's trail */
     vow__mark_handled(q);
     vow *owner = (q->flags & VF_FWD) ? q->fwd : q;
     p->state = q->state;
@@ -688,6 +691,9 @@ static void report(struct vow__ext *x, vow *p, int event)
     } else if (event == VOW_UNHANDLED) {
         fprintf(stderr, "libvow: unhandled rejection: %s (%s)\n", vow_err_name(p->code),
                 vow_strerror(p->code));
+#ifdef VOW_DEBUG
+        vow__dbg_trail_print(p, stderr); /* the chain that led to it (cause.c) */
+#endif
     }
 }
 

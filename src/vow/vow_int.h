@@ -12,6 +12,8 @@
 #include "microtask.h"
 #include "slab.h"
 
+#include <stdio.h>
+
 /*
  * A cancellation link: how a pending vow reaches what produces it. Reactions that
  * settle a derived vow, combinators, timers and user abort hooks each put one on the
@@ -55,6 +57,15 @@ enum {
     VF_QUEUED = 1u << 7,   /* on a cancellation worklist (work_next in use) */
 };
 
+#ifdef VOW_DEBUG
+/* A creation site, for causal rejection reports (cause.c). */
+struct vow__site {
+    const char *file; /* NULL: untracked */
+    int line;         /* line of file */
+};
+#define VOW__TRAIL 8 /* causes a vow remembers: the nearest ones and the origin */
+#endif
+
 struct vow {
     uint32_t refs;               /* holders: callers, reactions, combinators */
     int32_t code;                /* 0 or the rejection code once settled */
@@ -79,6 +90,9 @@ struct vow {
     int site_line;               /* line of site_file */
     vow *dbg_prev, *dbg_next;    /* all live vows of the loop */
     uint64_t dbg_born;           /* loop clock at creation (inspection's age) */
+    struct vow__site dbg_trail[VOW__TRAIL]; /* the causes' sites, nearest first (cause.c) */
+    uint32_t dbg_ntrail;         /* entries in dbg_trail */
+    uint32_t dbg_depth;          /* causes in all (more than dbg_ntrail when elided) */
 #endif
 };
 
@@ -250,6 +264,20 @@ void vow__react_detach(struct vow__react *r, vow **work);
 void vow__cancel_push(vow *src, vow **work);
 /* Releases p's abort hooks unrun: p was locked onto another vow. */
 void vow__hooks_release(vow *p);
+
+/* cause.c (debug builds): p is being settled from cause (a forward, an adoption, a
+ * handler's pass-through or failure): p remembers cause's site and cause's own causes.
+ * An unhandled rejection report prints them (vow__dbg_trail_print). */
+#ifdef VOW_DEBUG
+void vow__dbg_cause(vow *p, const vow *cause);
+void vow__dbg_trail_print(const vow *p, FILE *out);
+#else
+static inline void vow__dbg_cause(vow *p, const vow *cause)
+{
+    (void)p;
+    (void)cause;
+}
+#endif
 
 /* inspect.c: the vow tier's part of vow_loop_walk (the ext hook). */
 int vow__inspect(vow_loop *l, struct vow__walk *w);
