@@ -511,6 +511,13 @@ VOW_API int vow_cancel(vow *p);
  */
 typedef void (*vow_cancel_fn)(void *ctx, vow *p);
 VOW_API int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx);
+/*
+ * As vow_on_cancel, and names the producer for inspection (vow/inspect.h): a walk
+ * reports p as made by name (a string that outlives the hook, such as a literal;
+ * NULL: "producer"). p is borrowed. Errors as vow_on_cancel:
+ *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
+ */
+VOW_API int vow_on_cancel_named(vow *p, vow_cancel_fn fn, void *ctx, const char *name);
 
 /*
  * Unhandled rejections: at the end of each microtask checkpoint the hook sees every
@@ -598,6 +605,7 @@ VOW_API void vow_debug_hold(vow *p, int delta);
 #define vow_loop_of(p) VOW__CALL(vow_loop_of(p))
 #define vow_cancel(p) VOW__CALL(vow_cancel(p))
 #define vow_on_cancel(p, f, c) VOW__CALL(vow_on_cancel(p, f, c))
+#define vow_on_cancel_named(p, f, c, n) VOW__CALL(vow_on_cancel_named(p, f, c, n))
 #define vow_remote_new(p) VOW__CALL(vow_remote_new(p))
 #define vow_follow(o) VOW__CALL(vow_follow(o))
 #endif

@@ -412,7 +412,7 @@ vow *vow_scope_join(vow_scope *s)
         return p;
     }
     struct join *j = vow_malloc(sizeof(*j));
-    if (!j || vow_on_cancel(p, join_canceled, j) < 0) {
+    if (!j || vow_on_cancel_named(p, join_canceled, j, "scope join") < 0) {
         vow_free(j);
         vow_unref(p);
         return NULL;
@@ -808,7 +808,7 @@ vow *vow_co_join(vow *p)
     struct vow__co_scope *cs = co_record(co);
     struct joiner *j = cs ? vow_malloc(sizeof(*j)) : NULL;
     vow *gate = j ? vow_pending(l) : NULL;
-    if (!gate || vow_on_cancel(gate, gate_canceled, j) < 0) {
+    if (!gate || vow_on_cancel_named(gate, gate_canceled, j, "coroutine join") < 0) {
         vow_unref(gate);
         vow_free(j);
         return NULL;

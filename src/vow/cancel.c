@@ -109,6 +109,7 @@ struct hook {
     struct vow__link link; /* on the vow */
     vow_cancel_fn fn;      /* the producer's abort */
     void *ctx;             /* for fn */
+    const char *name;      /* what inspection calls the producer, or NULL */
 };
 
 static void hook_cancel(struct vow__link *k, vow *p, vow **work)
@@ -126,8 +127,19 @@ static void hook_release(struct vow__link *k)
     vow__free(vow__container_of(k, struct hook, link));
 }
 
-static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL,
-                                               "producer" };
+/* No fixed name: each hook has its own (vow__link_name). */
+static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL, NULL };
+
+const char *vow__link_name(const struct vow__link *k)
+{
+    if (k->ops->name)
+        return k->ops->name;
+    if (k->ops == &hook_ops) {
+        const struct hook *h = vow__container_of(k, struct hook, link);
+        return h->name ? h->name : "producer";
+    }
+    return NULL;
+}
 
 /*
  * p was resolved by locking it onto another vow (vow_resolve_with, or a producer's
@@ -151,6 +163,11 @@ void vow__hooks_release(vow *p)
 
 int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
 {
+    return vow_on_cancel_named(p, fn, ctx, NULL);
+}
+
+int vow_on_cancel_named(vow *p, vow_cancel_fn fn, void *ctx, const char *name)
+{
 #ifdef VOW_DEBUG
     if (p)
         vow__dbg_live(p, "vow_on_cancel");
@@ -164,6 +181,7 @@ int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
     h->link.ops = &hook_ops;
     h->fn = fn;
     h->ctx = ctx;
+    h->name = name;
     vow__add_link(p, &h->link);
     return 0;
 }

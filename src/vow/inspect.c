@@ -175,9 +175,11 @@ static void insp_sources(struct insp *s, size_t from, vow *p)
 /* What made p: its newest producer's kind. */
 static const char *insp_what(const vow *p)
 {
-    for (const struct vow__link *k = p->state == VOW_PENDING ? p->up : NULL; k; k = k->next)
-        if (k->ops->name)
-            return k->ops->name;
+    for (const struct vow__link *k = p->state == VOW_PENDING ? p->up : NULL; k; k = k->next) {
+        const char *name = vow__link_name(k);
+        if (name)
+            return name;
+    }
     return "vow";
 }
 

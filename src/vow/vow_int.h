@@ -264,6 +264,8 @@ void vow__react_detach(struct vow__react *r, vow **work);
 void vow__cancel_push(vow *src, vow **work);
 /* Releases p's abort hooks unrun: p was locked onto another vow. */
 void vow__hooks_release(vow *p);
+/* What inspection calls the producer behind link k ("then", a hook's name ...). */
+const char *vow__link_name(const struct vow__link *k);
 
 /* cause.c (debug builds): p is being settled from cause (a forward, an adoption, a
  * handler's pass-through or failure): p remembers cause's site and cause's own causes.
