@@ -203,6 +203,25 @@ static void nested_scopes(void **state)
     for (size_t i = 0; i < NR; i++)
         if (R[i].n.kind == VOW_NODE_HANDLES && !strcmp(R[i].what, "fd"))
             assert_int_equal(R[i].n.count, 3);
+    /* Out of memory at each allocation of the walk: VOW_ENOMEM, nothing leaks, the
+     * loop is unchanged; the coroutine library's inspector passes the error on. */
+    long before = tu_live_allocations();
+    size_t n0 = NR;
+    for (long k = 1;; k++) {
+        NR = 0;
+        tu_fail_nth(k);
+        int rc = vow_loop_walk(L, collect, NULL);
+        long made = tu_alloc_count();
+        tu_fail_nth(0);
+        assert_int_equal(tu_live_allocations(), before);
+        if (made < k) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(NR, n0);
+            break;
+        }
+        assert_int_equal(rc, VOW_ENOMEM);
+        assert_true(k < 1000);
+    }
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);

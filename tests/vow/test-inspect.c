@@ -282,6 +282,8 @@ static void fd_watch(void **state)
         }
     assert_int_equal(seen, 1);
     assert_int_equal(find(&R, rd)->n.kind, VOW_NODE_VOW);
+    /* The read named its abort hook (vow_on_cancel_named). */
+    assert_string_equal(find(&R, rd)->what, "read");
     /* The dump prints the same tree. */
     char *text = NULL;
     size_t len = 0;
@@ -367,6 +369,32 @@ static int fake_inspector(void *ctx, vow_loop *l, vow_inspect_emit_fn emit, void
     it.age_ms = 5;
     strcpy(it.detail, "a fake task");
     return emit(ectx, &it);
+}
+
+static void hook_noop(void *ctx, vow *p)
+{
+    (void)ctx;
+    (void)p;
+}
+
+/* A producer's name is what the walk reports; an unnamed hook is a "producer". */
+static void named_hooks(void **state)
+{
+    (void)state;
+    vow_loop *l = vow_loop_new();
+    vow *a = vow_pending(l), *b = vow_pending(l);
+    assert_int_equal(vow_on_cancel_named(a, hook_noop, NULL, "my op"), 0);
+    assert_int_equal(vow_on_cancel(b, hook_noop, NULL), 0);
+    assert_int_equal(vow_on_cancel_named(NULL, hook_noop, NULL, "x"), VOW_EINVAL);
+    walk(l, &R);
+    assert_string_equal(find(&R, a)->what, "my op");
+    assert_string_equal(find(&R, b)->what, "producer");
+    vow_resolve(a, vow_val_none());
+    assert_int_equal(vow_on_cancel_named(a, hook_noop, NULL, "late"), VOW_ESETTLED);
+    vow_unref(a);
+    vow_unref(b);
+    assert_int_equal(vow_loop_close(l), 0);
+    assert_int_equal(tu_live_allocations(), 0);
 }
 
 /* The inspector seam: an item waits on a vow, which then sits under it. */
@@ -527,6 +555,7 @@ int main(void)
         cmocka_unit_test(fd_watch),
         cmocka_unit_test(stops_and_errors),
         cmocka_unit_test(inspector_seam),
+        cmocka_unit_test(named_hooks),
         cmocka_unit_test(sweep),
         cmocka_unit_test(dump_on_signal),
     };
