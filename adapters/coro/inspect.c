@@ -2,9 +2,9 @@
 /*
  * The coroutine library's part of vow_loop_walk: an inspector (vow/inspect.h) that
  * co.c registers on a loop while it has coroutines. Each live coroutine is a task
- * that stands for its vow and waits on what its current vow_await waits on; scopes
- * (scope.c) are nodes under the coroutine that opened them, with the coroutines
- * spawned into them under them. Built on the public headers and the adapter's seams.
+ * that stands for its vow and waits on what its current vow_await waits on, under the
+ * scope it was spawned into; scope.c's own inspector reports the scopes, each under
+ * the coroutine that opened it. Built on the public headers and the adapter's seams.
  */
 #include "scope_int.h"
 
@@ -33,9 +33,9 @@ int vow__co_inspect(void *ctx, vow_loop *l, vow_inspect_emit_fn emit, void *ectx
         if (vow__co_canceled(co))
             strcpy(it.detail, "cancelled");
         struct vow__co_scope *cs = vow__co_scope(co);
-        int rc = cs ? vow__scope_inspect(cs, &it, emit, ectx) : 0;
-        if (rc == 0)
-            rc = emit(ectx, &it);
+        if (cs)
+            vow__scope_inspect(cs, &it);
+        int rc = emit(ectx, &it);
         if (rc < 0)
             return rc;
     }

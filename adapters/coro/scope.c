@@ -95,6 +95,8 @@ struct vow_scope {
     struct vow__co_scope *owner;   /* the coroutine whose code it covers, or NULL */
     vow_scope *outer, *inner;      /* its neighbours on the owner's stack */
     vow_timer timer;               /* the deadline */
+    vow_scope *reg_prev, *reg_next; /* its loop's scopes, for inspection */
+    uint8_t reg_listed;            /* on them (not when their record had no memory) */
 };
 
 #define SCOPE_FLAGS                                                                        \
@@ -114,8 +116,11 @@ static void child_free(vow_scope *s, struct child *c)
     s->spare = c;
 }
 
+static void scope_unlist(vow_scope *s);
+
 static void scope_free(vow_scope *s)
 {
+    scope_unlist(s);
     assert(s->closed && s->n_live == 0 && !s->joins && !s->owner);
     /* Failures kept off the children list (discard mode), and the list. */
     for (struct child *c = s->failed; c; c = c->next_failed)
@@ -637,6 +642,8 @@ int vow_scope_add(vow_scope *s, vow *p)
 
 /* ------------------------------------------------------------------ scopes */
 
+static void scope_list(vow_scope *s);
+
 vow_scope *vow_scope_new(vow_loop *l, const vow_scope_opts *opts)
 {
     unsigned flags = opts ? opts->flags : 0;
@@ -657,11 +664,13 @@ vow_scope *vow_scope_new(vow_loop *l, const vow_scope_opts *opts)
         return NULL;
     }
     s->timer_on = ms != 0;
+    scope_list(s);
     struct co *co = vow__co_current();
     if (co && vow__co_loop(co) == l) {
         struct vow__co_scope *cs = co_record(co);
         if (!cs) {
             timer_off(s);
+            scope_unlist(s);
             vow_free(s);
             return NULL;
         }
@@ -837,6 +846,87 @@ vow *vow_co_stop(vow *p)
 
 /* ------------------------------------------------ inspection (inspect.c) */
 
+/*
+ * The scopes of each loop, listed for the walk (vow_loop_walk): a thread-local
+ * registry per loop, like co.c's, whose inspector emits every scope of the loop,
+ * with or without coroutines (a chain-only program's scopes too). A registry that
+ * cannot be made (no memory) leaves the scope unlisted: inspection is best effort,
+ * the scope works the same.
+ */
+struct scope_reg {
+    struct scope_reg *next; /* the thread's registries */
+    vow_loop *loop;         /* key */
+    vow_scope *head;        /* its scopes, newest first */
+};
+
+static _Thread_local struct scope_reg *scope_regs;
+
+static int scope_emit(vow_scope *s, vow_inspect_emit_fn emit, void *ectx);
+
+static int scopes_inspect(void *ctx, vow_loop *l, vow_inspect_emit_fn emit, void *ectx)
+{
+    struct scope_reg *r = ctx;
+    (void)l;
+    /* Oldest first. */
+    vow_scope *s = r->head;
+    while (s && s->reg_next)
+        s = s->reg_next;
+    for (; s; s = s->reg_prev) {
+        int rc = scope_emit(s, emit, ectx);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void scope_list(vow_scope *s)
+{
+    struct scope_reg *r = scope_regs;
+    while (r && r->loop != s->loop)
+        r = r->next;
+    if (!r) {
+        r = vow_malloc(sizeof(*r));
+        if (!r)
+            return;
+        if (vow_loop_add_inspector(s->loop, scopes_inspect, r) < 0) {
+            vow_free(r);
+            return;
+        }
+        r->loop = s->loop;
+        r->head = NULL;
+        r->next = scope_regs;
+        scope_regs = r;
+    }
+    s->reg_prev = NULL;
+    s->reg_next = r->head;
+    if (r->head)
+        r->head->reg_prev = s;
+    r->head = s;
+    s->reg_listed = 1;
+}
+
+static void scope_unlist(vow_scope *s)
+{
+    if (!s->reg_listed)
+        return;
+    s->reg_listed = 0;
+    struct scope_reg **pp = &scope_regs;
+    while (*pp && (*pp)->loop != s->loop)
+        pp = &(*pp)->next;
+    struct scope_reg *r = *pp;
+    if (s->reg_prev)
+        s->reg_prev->reg_next = s->reg_next;
+    else
+        r->head = s->reg_next;
+    if (s->reg_next)
+        s->reg_next->reg_prev = s->reg_prev;
+    if (!r->head) {
+        *pp = r->next;
+        (void)vow_loop_remove_inspector(r->loop, scopes_inspect, r);
+        vow_free(r);
+    }
+}
+
 /* Emits scope s: under the scope outside it on its owner's stack, or the owner, or
  * at the top (a scope opened outside coroutines); it waits on the vows added to it. */
 static int scope_emit(vow_scope *s, vow_inspect_emit_fn emit, void *ectx)
@@ -878,17 +968,9 @@ static int scope_emit(vow_scope *s, vow_inspect_emit_fn emit, void *ectx)
     return emit(ectx, &it);
 }
 
-int vow__scope_inspect(struct vow__co_scope *cs, vow_inspect_item *co_item,
-                       vow_inspect_emit_fn emit, void *ectx)
+void vow__scope_inspect(struct vow__co_scope *cs, vow_inspect_item *co_item)
 {
-    int rc;
     vow_scope *in = cs->child ? cs->child->scope : NULL;
     co_item->parent = in;
     co_item->scope = in;
-    if (in && (rc = scope_emit(in, emit, ectx)) < 0)
-        return rc;
-    for (vow_scope *s = cs->bottom; s; s = s->inner)
-        if ((rc = scope_emit(s, emit, ectx)) < 0)
-            return rc;
-    return 0;
 }

@@ -66,9 +66,7 @@ void vow__scope_on_cancel(struct vow__co_scope *cs);
  * alive for the call). The last call for cs: co.c forgets the record. */
 void vow__scope_returned(struct vow__co_scope *cs, vow *result);
 /* Inspection: sets co_item's parent and scope (the scope cs's coroutine was spawned
- * into) and emits the scopes that coroutine opened and the one it runs in. Returns 0
- * or emit's error. */
-int vow__scope_inspect(struct vow__co_scope *cs, vow_inspect_item *co_item,
-                       vow_inspect_emit_fn emit, void *ectx);
+ * into). scope.c's own inspector reports the scopes. */
+void vow__scope_inspect(struct vow__co_scope *cs, vow_inspect_item *co_item);
 
 #endif /* VOW_CO_SCOPE_INT_H */
