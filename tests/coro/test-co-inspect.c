@@ -323,6 +323,40 @@ static void coroutine_in_chain(void **state)
     assert_int_equal(tu_live_allocations(), 0);
 }
 
+/* A scope opened outside coroutines, with a vow added: the scope at the top, the vow
+ * under it; the scopes' inspector leaves with the last scope. */
+static void scope_without_coroutines(void **state)
+{
+    (void)state;
+    L = vow_loop_new();
+    vow_scope_opts o = { .flags = VOW_SCOPE_SUPERVISOR, .timeout_ms = 50000 };
+    vow_scope *s = vow_scope_new(L, &o);
+    assert_non_null(s);
+    vow *p = vow_pending(L);
+    assert_int_equal(vow_scope_add(s, vow_ref(p)), 0);
+    walk(L);
+    const struct rec *rs = by_id(id(s)), *rp = by_vow(p);
+    assert_non_null(rs);
+    assert_non_null(rp);
+    assert_int_equal(rs->n.kind, VOW_NODE_SCOPE);
+    assert_int_equal(rs->n.depth, 1);
+    assert_int_equal(rs->n.count, 1);
+    assert_int_equal(rs->n.nwaits, 1);
+    assert_true(rs->waits[0] == id(p));
+    assert_true(rp->n.parent == rs->n.id);
+    vow_resolve(p, vow_val_none());
+    vow_unref(p);
+    vow *j = vow_scope_join(s);
+    tu_wait(L, j);
+    vow_unref(j);
+    assert_int_equal(vow_scope_close(s), 0);
+    walk(L);
+    assert_int_equal(NR, 1);
+    assert_int_equal(vow_loop_run(L, VOW_RUN_DEFAULT), 0);
+    assert_int_equal(vow_loop_close(L), 0);
+    assert_int_equal(tu_live_allocations(), 0);
+}
+
 int main(void)
 {
     tu_install_allocator();
@@ -331,6 +365,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(nested_scopes),
         cmocka_unit_test(coroutine_in_chain),
+        cmocka_unit_test(scope_without_coroutines),
     };
     return cmocka_run_group_tests_name("co-inspect", tests, NULL, NULL);
 }
