@@ -110,26 +110,26 @@ VOW_API int vow_loop_dump_on(vow_loop *l, int signo, FILE *out);
  * VOW_ENOMEM (fn should then stop and return it). fn returns 0 or that error.
  */
 typedef struct vow_inspect_item {
-    vow_node_kind kind;          /* VOW_NODE_TASK or VOW_NODE_SCOPE */
-    const void *id;              /* the object itself (unique, never NULL) */
-    const void *parent;          /* another item's id it belongs under, or NULL */
-    const void *scope;           /* the scope item it runs in, or NULL */
-    const char *what;            /* "coroutine", "scope" ... */
-    const char *state;           /* "suspended", "running", "open" ... */
-    struct vow *result;          /* the vow it settles, or NULL */
-    struct vow *via;             /* a vow of its own: it waits on what via waits on */
-    struct vow *const *waits;    /* more vows it waits on */
-    size_t nwaits;               /* length of waits */
-    size_t count;                /* SCOPE: live children */
-    int64_t age_ms;              /* its age if it knows it, else -1 */
-    char detail[96];             /* free text, or "" */
+    vow_node_kind kind;       /* VOW_NODE_TASK or VOW_NODE_SCOPE */
+    const void *id;           /* the object itself (unique, never NULL) */
+    const void *parent;       /* another item's id it belongs under, or NULL */
+    const void *scope;        /* the scope item it runs in, or NULL */
+    const char *what;         /* "coroutine", "scope" ... */
+    const char *state;        /* "suspended", "running", "open" ... */
+    struct vow *result;       /* the vow it settles, or NULL */
+    struct vow *via;          /* a vow of its own: it waits on what via waits on */
+    struct vow *const *waits; /* more vows it waits on */
+    size_t nwaits;            /* length of waits */
+    size_t count;             /* SCOPE: live children */
+    int64_t age_ms;           /* its age if it knows it, else -1 */
+    char detail[96];          /* free text, or "" */
 } vow_inspect_item;
 typedef int (*vow_inspect_emit_fn)(void *ectx, const vow_inspect_item *item);
 typedef int (*vow_inspector_fn)(void *ctx, vow_loop *l, vow_inspect_emit_fn emit, void *ectx);
 
 /*
  * Registers fn(ctx) on l (at most 4 per loop; the pair fn, ctx once). A registered
- * inspector does not keep the loop alive: remove it before closing l. Returns 0, or
+ * inspector does not keep the loop alive; vow_loop_close forgets it. Returns 0, or
  *   VOW_EINVAL  l or fn is NULL
  *   VOW_EEXIST  the pair is registered already
  *   VOW_ENOSPC  4 inspectors are registered on l

@@ -18,8 +18,8 @@ static uint64_t id_of(const void *p)
     return (uint64_t)(uintptr_t)p;
 }
 
-static void node_init(vow_node *n, vow_node_kind kind, uint64_t id, uint64_t parent,
-                      unsigned depth, const char *what, const char *state)
+static void node_init(vow_node *n, vow_node_kind kind, uint64_t id, uint64_t parent, unsigned depth,
+                      const char *what, const char *state)
 {
     memset(n, 0, sizeof(*n));
     n->kind = kind;
@@ -96,8 +96,7 @@ static int walk_handles(vow_loop *l, vow_walk_fn fn, void *ctx)
             return rc;
         for (struct vow__qnode *q = l->signals.next; q != &l->signals; q = q->next) {
             struct vow__signal_impl *s = vow__container_of(q, struct vow__signal_impl, link);
-            node_init(&n, VOW_NODE_HANDLE, id_of(s), id_of(&l->signals), 2, "signal",
-                      "watched");
+            node_init(&n, VOW_NODE_HANDLE, id_of(s), id_of(&l->signals), 2, "signal", "watched");
             n.events = (unsigned)s->signum;
             n.detail = s->internal ? "internal" : NULL;
             if ((rc = fn(ctx, &n)) != 0)
@@ -123,7 +122,8 @@ int vow_loop_walk(vow_loop *l, vow_walk_fn fn, void *ctx)
              "%zu posts pending, %zu microtasks queued",
              l->backend->name, l->now, l->active, l->keepalive, vow__posts_pending(l), nmicro);
     vow_node n;
-    node_init(&n, VOW_NODE_LOOP, id_of(l), 0, 0, "loop", l->active || l->keepalive ? "alive" : "idle");
+    node_init(&n, VOW_NODE_LOOP, id_of(l), 0, 0, "loop",
+              l->active || l->keepalive ? "alive" : "idle");
     n.count = l->active;
     n.detail = detail;
     int rc = fn(ctx, &n);
@@ -131,7 +131,7 @@ int vow_loop_walk(vow_loop *l, vow_walk_fn fn, void *ctx)
         rc = walk_handles(l, fn, ctx);
     const struct vow__ext_ops *ops = l->head.ext_ops;
     if (rc == 0 && ops && ops->inspect) {
-        struct vow__walk w = { fn, ctx, id_of(l), l->insp };
+        struct vow__walk w = {fn, ctx, id_of(l), l->insp};
         rc = ops->inspect(l, &w);
     }
     l->walking = 0;
@@ -213,7 +213,7 @@ static int dump_node(void *ctx, const vow_node *n)
 int vow_loop_dump(vow_loop *l, FILE *out)
 {
     vow__check(l && out, VOW_EINVAL);
-    struct dump d = { out, 0 };
+    struct dump d = {out, 0};
     int rc = vow_loop_walk(l, dump_node, &d);
     if (rc == 0 && fflush(out) != 0)
         rc = -EIO;

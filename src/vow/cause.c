@@ -21,7 +21,7 @@ void vow__dbg_cause(vow *p, const vow *cause)
         return;
     struct vow__site t[VOW__TRAIL];
     uint32_t n = 0;
-    t[n++] = (struct vow__site){ cause->site_file, cause->site_line };
+    t[n++] = (struct vow__site){cause->site_file, cause->site_line};
     for (uint32_t i = 0; i < cause->dbg_ntrail && n < VOW__TRAIL; i++)
         t[n++] = cause->dbg_trail[i];
     uint32_t depth = 1 + cause->dbg_depth;
@@ -44,7 +44,7 @@ static void site_print(FILE *out, const struct vow__site *s)
 void vow__dbg_trail_print(const vow *p, FILE *out)
 {
     fputs("libvow:   rejected: the vow created at ", out);
-    site_print(out, &(struct vow__site){ p->site_file, p->site_line });
+    site_print(out, &(struct vow__site){p->site_file, p->site_line});
     for (uint32_t i = 0; i < p->dbg_ntrail; i++) {
         if (i == p->dbg_ntrail - 1 && p->dbg_depth > p->dbg_ntrail)
             fprintf(out, "libvow:   ... %u more\n", p->dbg_depth - p->dbg_ntrail);

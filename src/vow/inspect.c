@@ -16,14 +16,14 @@
 #include <string.h>
 
 struct insp_node {
-    uint64_t key;      /* the object's address */
-    vow *v;            /* a vow node: the vow; an item: the vow it settles, or NULL */
-    size_t item;       /* an item: its index in items; a vow: SIZE_MAX */
-    size_t alias;      /* a vow an item stands for (or its via): the item's node */
-    size_t e0, ne;     /* its edges in the CSR array */
-    uint32_t indeg;    /* edges into it */
-    uint8_t hidden;    /* an item's via vow: never shown */
-    uint8_t placed;    /* reported already */
+    uint64_t key;   /* the object's address */
+    vow *v;         /* a vow node: the vow; an item: the vow it settles, or NULL */
+    size_t item;    /* an item: its index in items; a vow: SIZE_MAX */
+    size_t alias;   /* a vow an item stands for (or its via): the item's node */
+    size_t e0, ne;  /* its edges in the CSR array */
+    uint32_t indeg; /* edges into it */
+    uint8_t hidden; /* an item's via vow: never shown */
+    uint8_t placed; /* reported already */
 };
 
 struct insp_item {
@@ -32,7 +32,7 @@ struct insp_item {
 };
 
 struct insp_edge {
-    size_t from, to; /* node indexes */
+    size_t from, to;  /* node indexes */
     uint8_t contains; /* a parent-child edge, not a wait */
 };
 
@@ -147,7 +147,7 @@ static void insp_edge(struct insp *s, size_t from, size_t to, int contains)
         s->err = VOW_ENOMEM;
         return;
     }
-    s->edges[s->ne++] = (struct insp_edge){ from, to, (uint8_t)contains };
+    s->edges[s->ne++] = (struct insp_edge){from, to, (uint8_t)contains};
 }
 
 /* Edges from node `from` to every source p's producers wait on. */
@@ -156,7 +156,7 @@ static void insp_sources(struct insp *s, size_t from, vow *p)
     if (!p || p->state != VOW_PENDING)
         return;
     vow *stack0[32], *seen0[32];
-    struct vow__search sr = { stack0, 0, 32, seen0, 0, 32, 0 };
+    struct vow__search sr = {stack0, 0, 32, seen0, 0, 32, 0};
     for (struct vow__link *k = p->up; k; k = k->next)
         if (k->ops->parents)
             k->ops->parents(k, &sr);
@@ -253,8 +253,8 @@ static int insp_report(struct insp *s, struct vow__walk *w, size_t x, uint64_t p
     return w->fn(w->ctx, &r);
 }
 
-static int insp_ref(struct insp *s, struct vow__walk *w, size_t x, uint64_t parent,
-                    unsigned depth, uint64_t serial)
+static int insp_ref(struct insp *s, struct vow__walk *w, size_t x, uint64_t parent, unsigned depth,
+                    uint64_t serial)
 {
     const struct insp_node *n = &s->nodes[x];
     vow_node r;
@@ -299,7 +299,7 @@ static int insp_emit_tree(struct insp *s, struct vow__walk *w)
             if (pass < 2 && (n->indeg != 0 || (n->item == SIZE_MAX) != (pass == 1)))
                 continue;
             size_t sp = 0;
-            st[sp++] = (struct insp_frame){ i, w->loop_id, 1 };
+            st[sp++] = (struct insp_frame){i, w->loop_id, 1};
             while (sp && rc == 0) {
                 struct insp_frame f = st[--sp];
                 struct insp_node *m = &s->nodes[f.x];
@@ -310,7 +310,7 @@ static int insp_emit_tree(struct insp *s, struct vow__walk *w)
                 m->placed = 1;
                 rc = insp_report(s, w, f.x, f.parent, f.depth, waits);
                 for (size_t e = m->e0 + m->ne; e-- > m->e0 && sp < cap;)
-                    st[sp++] = (struct insp_frame){ s->edges[e].to, m->key, f.depth + 1 };
+                    st[sp++] = (struct insp_frame){s->edges[e].to, m->key, f.depth + 1};
             }
         }
     }
@@ -346,7 +346,7 @@ static int insp_build(struct insp *s, struct vow__walk *w)
     if (!s->keys)
         return VOW_ENOMEM;
     for (size_t i = 0; i < s->nn; i++)
-        s->keys[i] = (struct insp_key){ s->nodes[i].key, i };
+        s->keys[i] = (struct insp_key){s->nodes[i].key, i};
     qsort(s->keys, s->nn, sizeof(*s->keys), insp_key_cmp);
     /* An object given twice (a scope reached from two coroutines): the first wins. */
     for (size_t i = 1; i < s->nn; i++)

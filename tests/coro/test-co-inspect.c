@@ -91,7 +91,7 @@ static void walk(vow_loop *l)
 
 static vow_loop *L;
 static const vow_co_opts *OPTS;
-static const vow_co_opts copy_opts = { .flags = VOW_CO_COPY_STACK };
+static const vow_co_opts copy_opts = {.flags = VOW_CO_COPY_STACK};
 static int pipes[3][2];
 static vow *reads[3]; /* the reads the readers await, borrowed for the checks */
 
@@ -128,7 +128,7 @@ static vow_ret middle(void *arg)
 static vow_ret top(void *arg)
 {
     (void)arg;
-    vow_scope_opts o = { .flags = VOW_SCOPE_SUPERVISOR };
+    vow_scope_opts o = {.flags = VOW_SCOPE_SUPERVISOR};
     scope_a = vow_scope_new(L, &o);
     assert_non_null(scope_a);
     assert_int_equal(vow_scope_spawn(scope_a, middle, NULL, OPTS), 0);
@@ -262,7 +262,7 @@ static vow_ret sleeper(void *arg)
 {
     (void)arg;
     return vow_co_sleep(60000) < 0 ? vow_fail(VOW_ECANCELED, vow_val_none())
-                                    : vow_ok(vow_val_none());
+                                   : vow_ok(vow_val_none());
 }
 
 static vow_ret outer(void *arg)
@@ -294,8 +294,7 @@ static void coroutine_in_chain(void **state)
         assert_true(vow_loop_run(L, VOW_RUN_ONCE) > 0);
     assert_int_equal(vow_loop_run(L, VOW_RUN_NOWAIT), 1);
     walk(L);
-    const struct rec *rth = by_vow(th), *rt = by_vow(t), *rc = by_vow(c),
-                     *ri = by_vow(inner_vow);
+    const struct rec *rth = by_vow(th), *rt = by_vow(t), *rc = by_vow(c), *ri = by_vow(inner_vow);
     assert_non_null(rth);
     assert_non_null(rt);
     assert_non_null(rc);
@@ -329,7 +328,7 @@ static void scope_without_coroutines(void **state)
 {
     (void)state;
     L = vow_loop_new();
-    vow_scope_opts o = { .flags = VOW_SCOPE_SUPERVISOR, .timeout_ms = 50000 };
+    vow_scope_opts o = {.flags = VOW_SCOPE_SUPERVISOR, .timeout_ms = 50000};
     vow_scope *s = vow_scope_new(L, &o);
     assert_non_null(s);
     vow *p = vow_pending(L);

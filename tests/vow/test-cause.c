@@ -133,7 +133,7 @@ static void combinator(void **state)
     vow *ok = vow_pending(l);
     int line_bad = __LINE__ + 1;
     vow *bad = vow_rejected(l, -5, vow_val_none());
-    vow *ps[2] = { vow_ref(ok), bad };
+    vow *ps[2] = {vow_ref(ok), bad};
     int line_all = __LINE__ + 1;
     vow *all = vow_all(l, ps, 2); /* held: dropping it would withdraw it */
     run_captured(l);

@@ -183,13 +183,12 @@ static void race_under_timeout(void **state)
     vow_loop *l = vow_loop_new();
     vow *x = vow_pending(l);
     vow *y = vow_delay(l, 50000, vow_val_none());
-    vow *ps[2] = { vow_ref(x), vow_ref(y) };
+    vow *ps[2] = {vow_ref(x), vow_ref(y)};
     vow *r = vow_race(l, ps, 2);
     vow *t = vow_timeout(vow_ref(r), 60000);
     vow_loop_set_unhandled(l, tu_quiet, NULL);
     walk(l, &R);
-    const struct rec *rt = find(&R, t), *rr = find(&R, r), *rx = find(&R, x),
-                     *ry = find(&R, y);
+    const struct rec *rt = find(&R, t), *rr = find(&R, r), *rx = find(&R, x), *ry = find(&R, y);
     assert_string_equal(rt->what, "timeout");
     assert_true(rt->n.parent == id(l));
     assert_true(rt->waits[0] == id(r));
@@ -233,7 +232,7 @@ static void shared_source(void **state)
     vow *p = vow_pending(l);
     vow *a = vow_then(vow_ref(p), keep, NULL, NULL);
     vow *b = vow_then(vow_ref(p), keep, NULL, NULL);
-    vow *ps[2] = { vow_ref(a), vow_ref(b) };
+    vow *ps[2] = {vow_ref(a), vow_ref(b)};
     vow *all = vow_all(l, ps, 2);
     walk(l, &R);
     const struct rec *rp = find(&R, p);
@@ -337,7 +336,7 @@ static void stops_and_errors(void **state)
     assert_int_equal(vow_loop_walk(l, NULL, &R), VOW_EINVAL);
     assert_int_equal(vow_loop_dump(l, NULL), VOW_EINVAL);
     assert_int_equal(vow_loop_dump(NULL, stderr), VOW_EINVAL);
-    struct nested inner = { l, 0 };
+    struct nested inner = {l, 0};
     assert_int_equal(vow_loop_walk(l, nested_walk, &inner), 1);
     assert_int_equal(inner.rc, VOW_EBUSY);
     assert_int_equal(vow_loop_dump_on(l, SIGKILL, stderr), VOW_EINVAL);
