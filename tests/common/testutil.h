@@ -193,6 +193,26 @@ static inline const char *tu_expect_abort(tu_death_fn fn, void *arg, const char 
     return out;
 }
 
+/* Runs vow_loop_close(l) with stderr captured into buf (up to size - 1 bytes, NUL
+ * terminated): what a busy close prints. Returns close's result. */
+static inline int tu_close_captured(vow_loop *l, char *buf, size_t size)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fds[1], 2);
+    int rc = vow_loop_close(l);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fds[1]);
+    ssize_t n = read(fds[0], buf, size - 1);
+    close(fds[0]);
+    buf[n > 0 ? n : 0] = '\0';
+    return rc;
+}
+
 /* ------------------------------------------------------------------ sweeps */
 
 #include <dirent.h>
