@@ -118,6 +118,28 @@ static inline void tu_wait(vow_loop *l, vow *p)
     }
 }
 
+/* Waits for p (tu_wait), checks it fulfilled, returns its number and drops p. */
+static inline int64_t tu_num(vow_loop *l, vow *p)
+{
+    assert_non_null(p);
+    tu_wait(l, p);
+    if (vow_state(p) != VOW_FULFILLED)
+        fail_msg("rejected: %s", vow_err_name(vow_code(p)));
+    int64_t n = vow_value(p)->num;
+    vow_unref(p);
+    return n;
+}
+
+/* Waits for p (tu_wait), returns its rejection code (0 if it fulfilled), drops p. */
+static inline int tu_code(vow_loop *l, vow *p)
+{
+    assert_non_null(p);
+    tu_wait(l, p);
+    int c = vow_code(p);
+    vow_unref(p);
+    return c;
+}
+
 /* ------------------------------------------------------------ death tests */
 
 #include <signal.h>
