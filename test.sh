@@ -172,7 +172,11 @@ stage_valgrind() {
 tsan_tests=(remote post-epoll post-poll signal-epoll signal-poll sweep-thread co-threads-asm
             co-threads-ucontext work-pool-epoll work-pool-poll work-fs-epoll work-fs-poll
             work-dns-epoll work-dns-poll work-co-asm work-env-3 sync-cross-epoll sync-cross-poll
-            scope-asm-epoll stress-xthread stress-signals stress-conns stress-soak)
+            scope-asm-epoll stress-xthread stress-signals stress-conns stress-soak
+            group-group-epoll group-group-poll group-accept-epoll group-accept-poll
+            group-cross-asm-epoll group-cross-asm-poll group-cross-ucontext-epoll
+            group-one-asm-epoll group-shutdown-asm-epoll group-shutdown-asm-poll
+            group-shutdown-ucontext-epoll sweep-group)
 stage_tsan() {
   local dir=$prefix-tsan
   if CC=clang setup_build "$dir" -Db_sanitize=thread -Db_lundef=false -Djemalloc=disabled \

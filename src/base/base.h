@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* ------------------------------------------------------------ conventions */
 
@@ -41,5 +42,10 @@ void *vow__chunk_alloc(size_t size);
 void vow__chunk_free(void *p, size_t size);
 /* Counts loops alive, so vow_replace_allocator can refuse while any exists. */
 void vow__alloc_loop_count(int delta);
+
+/* Fills *ss and *len from a numeric IPv4 or IPv6 address and a port (0..65535), for the
+ * tiers that bind or connect (io, group). 0, or VOW_EINVAL (host NULL or not numeric,
+ * port out of range). */
+int vow__inet_parse(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len);
 
 #endif /* VOW_BASE_H */

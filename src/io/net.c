@@ -17,29 +17,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* Fills *ss from a numeric IPv4 or IPv6 address. 0 or VOW_EINVAL. */
-static int inet_addr_parse(const char *host, int port, struct sockaddr_storage *ss,
-                           socklen_t *ret_len)
-{
-    vow__check(host && port >= 0 && port <= 65535, VOW_EINVAL);
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        *ret_len = sizeof(*a4);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *ret_len = sizeof(*a6);
-        return 0;
-    }
-    return VOW_EINVAL;
-}
-
 static int unix_addr_parse(const char *path, struct sockaddr_un *un, socklen_t *ret_len)
 {
     vow__check(path && path[0], VOW_EINVAL);
@@ -74,7 +51,7 @@ int vow_tcp_listen(const char *host, int port, int backlog)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    int r = inet_addr_parse(host, port, &ss, &len);
+    int r = vow__inet_parse(host, port, &ss, &len);
     if (r < 0)
         return r;
     return listen_on((struct sockaddr *)&ss, len, backlog);
@@ -154,7 +131,7 @@ vow *vow_tcp_connect(vow_loop *l, const char *host, int port)
         return NULL;
     struct sockaddr_storage ss;
     socklen_t len;
-    int r = inet_addr_parse(host, port, &ss, &len);
+    int r = vow__inet_parse(host, port, &ss, &len);
     /* Not a numeric address: a host name, resolved on the thread pool (connect.c). */
     if (r < 0 && host && host[0] && port > 0 && port <= 65535)
         return vow__tcp_connect_name(l, host, port);

@@ -84,6 +84,7 @@ static int workload(void)
     }
     cfd = (int)vow_value(p)->num;
     vow_unref(p);
+    p = NULL;
     stopped_at = S_ACCEPT;
     p = vow_accept(l, lfd);
     rc = code_of(l, p);
@@ -93,6 +94,7 @@ static int workload(void)
     }
     afd = (int)vow_value(p)->num;
     vow_unref(p);
+    p = NULL;
     /* A second watcher of afd: the read, which must wait, watches a private duplicate. */
     stopped_at = S_DUP;
     vow_io w;
@@ -109,6 +111,7 @@ static int workload(void)
     }
     CHECK(byte == 'x');
     vow_unref(p);
+    p = NULL; /* the exit path below drops p: a second loop that cannot be made must not drop it twice */
     /* A second loop, kept while the first spawns. */
     stopped_at = S_LOOP2;
     l2 = vow_loop_new();
