@@ -8,9 +8,11 @@
  * listening (port 0 picks a free one). Stops accepting after --max-conns connections
  * and exits once they have ended. Out of fds (EMFILE), the accept loop backs off a
  * little and keeps going. Clients that vanish mid-write just end their connection.
+ * kill -USR1 prints the loop's tree (vow_loop_dump_on) on stderr.
  *   usage: echo_server [--chains] [--max-conns N] [--seconds S] [--idle-ms MS] [PORT]
  */
 #include <vow.h>
+#include <vow/inspect.h>
 #include <vow/io.h>
 #include <vow/scope.h>
 
@@ -384,6 +386,10 @@ int main(int argc, char **argv)
         vow_loop_close(s.l);
         return 1;
     }
+    /* kill -USR1 <pid> prints what the server is doing (its coroutines, scopes,
+     * pending vows and watched fds, as a tree) on stderr; the dump runs on the loop
+     * thread at its next turn, never inside the signal handler. */
+    vow_loop_dump_on(s.l, SIGUSR1, stderr);
     printf("port=%d\n", vow_sock_port(s.lfd));
     fflush(stdout);
 

@@ -9,10 +9,12 @@
  * SIGINT or SIGTERM ends, joining every session before the program exits.
  * Backpressure: each direction holds at most one chunk and reads again only after
  * the write handed it to the kernel.
+ * kill -USR1 prints the loop's tree (vow_loop_dump_on) on stderr.
  *   usage: proxy [--port P] [--max-conns N] [--seconds S] [--idle-ms MS] DEST_HOST DEST_PORT
  *   (prints "port=N"; exits 1 if a session failed, 0 otherwise)
  */
 #include <vow.h>
+#include <vow/inspect.h>
 #include <vow/io.h>
 #include <vow/scope.h>
 
@@ -202,6 +204,10 @@ int main(int argc, char **argv)
         vow_loop_close(px.l);
         return 1;
     }
+    /* kill -USR1 <pid> prints what the server is doing (its coroutines, scopes,
+     * pending vows and watched fds, as a tree) on stderr; the dump runs on the loop
+     * thread at its next turn, never inside the signal handler. */
+    vow_loop_dump_on(px.l, SIGUSR1, stderr);
     printf("port=%d\n", vow_sock_port(px.lfd));
     fflush(stdout);
 

@@ -523,6 +523,13 @@ VOW_API int vow_cancel(vow *p);
  */
 typedef void (*vow_cancel_fn)(void *ctx, vow *p);
 VOW_API int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx);
+/*
+ * As vow_on_cancel, and names the producer for inspection (vow/inspect.h): a walk
+ * reports p as made by name (a string that outlives the hook, such as a literal;
+ * NULL: "producer"). p is borrowed. Errors as vow_on_cancel:
+ *   VOW_ESETTLED, VOW_ENOMEM, VOW_EINVAL
+ */
+VOW_API int vow_on_cancel_named(vow *p, vow_cancel_fn fn, void *ctx, const char *name);
 
 /*
  * An abort hook in caller memory: vow_on_cancel without the allocation, and with a
@@ -587,6 +594,10 @@ VOW_API int vow_waiter_start(vow_waiter *w, vow *p);
  *   VOW_EINVAL    w is NULL
  */
 VOW_API int vow_waiter_stop(vow_waiter *w);
+/* The vow w waits on (borrowed: valid while w waits or its fn is queued), or NULL if w
+ * is idle or NULL; never fails. For tools that show what waits on what. Any time on
+ * the loop's thread. */
+VOW_API vow *vow_waiter_vow(const vow_waiter *w);
 
 /*
  * Unhandled rejections: at the end of each microtask checkpoint the hook sees every
@@ -631,7 +642,7 @@ VOW_API int vow_remote_reject(vow_remote *r, int code, vow_val detail);
  * Debug aid. A library built with -Dvow_debug=true records where each vow was
  * created and, when vow_loop_close() returns VOW_EBUSY, lists on stderr what keeps
  * the loop busy: its active handles by kind, keepalives, posts and microtasks, and
- * every vow still alive with its site. It also catches misuse of references at the
+ * the loop's tree (vow/inspect.h): every vow still alive with its site and age. It also catches misuse of references at the
  * faulty call, with a message naming the misuse on stderr, then abort():
  *   - a vow_unref from code that holds no reference (a double unref, an unref of a
  *     borrowed vow such as a vow_list item or vow_co_self());
@@ -684,6 +695,7 @@ VOW_API void vow_debug_hold(vow *p, int delta);
 #define vow_loop_of(p) VOW__CALL(vow_loop_of(p))
 #define vow_cancel(p) VOW__CALL(vow_cancel(p))
 #define vow_on_cancel(p, f, c) VOW__CALL(vow_on_cancel(p, f, c))
+#define vow_on_cancel_named(p, f, c, n) VOW__CALL(vow_on_cancel_named(p, f, c, n))
 #define vow_remote_new(p) VOW__CALL(vow_remote_new(p))
 #define vow_follow(o) VOW__CALL(vow_follow(o))
 #endif

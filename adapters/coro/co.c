@@ -141,6 +141,8 @@ static struct co_reg *reg_get(vow_loop *l)
     r->loop = l;
     r->next = regs;
     regs = r;
+    /* Coroutines in vow_loop_walk (inspect.c); without a free slot they are left out. */
+    (void)vow_loop_add_inspector(l, vow__co_inspect, NULL);
     return r;
 }
 
@@ -155,6 +157,7 @@ static void reg_maybe_release(struct co_reg *r)
             break;
         }
     }
+    (void)vow_loop_remove_inspector(r->loop, vow__co_inspect, NULL);
     if (r->shared) {
 #ifdef VOW_DEBUG
         vow__co_check_show(r->shared->lo, r->shared->size, &r->hidden);
@@ -774,4 +777,27 @@ struct vow__co_scope *vow__co_scope(const struct co *co)
 void vow__co_scope_set(struct co *co, struct vow__co_scope *s)
 {
     co->scope = s;
+}
+
+/* ----------------------------------------------- the seam for inspect.c */
+
+struct co *vow__co_next(const struct co *co)
+{
+    return co->next;
+}
+
+struct co *vow__co_prev(const struct co *co)
+{
+    return co->prev;
+}
+
+vow *vow__co_wait(const struct co *co)
+{
+    return co->state == CO_SUSPENDED ? vow_waiter_vow(&co->wait) : NULL;
+}
+
+const char *vow__co_state_name(const struct co *co)
+{
+    static const char *const names[] = { "new", "running", "suspended", "done" };
+    return names[co->state];
 }

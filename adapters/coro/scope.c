@@ -14,6 +14,7 @@
 #include "vow/scope.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 struct child;
@@ -94,6 +95,8 @@ struct vow_scope {
     struct vow__co_scope *owner;   /* the coroutine whose code it covers, or NULL */
     vow_scope *outer, *inner;      /* its neighbours on the owner's stack */
     vow_timer timer;               /* the deadline */
+    vow_scope *reg_prev, *reg_next; /* its loop's scopes, for inspection */
+    uint8_t reg_listed;            /* on them (not when their record had no memory) */
 };
 
 #define SCOPE_FLAGS                                                                        \
@@ -113,8 +116,11 @@ static void child_free(vow_scope *s, struct child *c)
     s->spare = c;
 }
 
+static void scope_unlist(vow_scope *s);
+
 static void scope_free(vow_scope *s)
 {
+    scope_unlist(s);
     assert(s->closed && s->n_live == 0 && !s->joins && !s->owner);
     /* Failures kept off the children list (discard mode), and the list. */
     for (struct child *c = s->failed; c; c = c->next_failed)
@@ -411,7 +417,7 @@ vow *vow_scope_join(vow_scope *s)
         return p;
     }
     struct join *j = vow_malloc(sizeof(*j));
-    if (!j || vow_on_cancel(p, join_canceled, j) < 0) {
+    if (!j || vow_on_cancel_named(p, join_canceled, j, "scope join") < 0) {
         vow_free(j);
         vow_unref(p);
         return NULL;
@@ -636,6 +642,8 @@ int vow_scope_add(vow_scope *s, vow *p)
 
 /* ------------------------------------------------------------------ scopes */
 
+static void scope_list(vow_scope *s);
+
 vow_scope *vow_scope_new(vow_loop *l, const vow_scope_opts *opts)
 {
     unsigned flags = opts ? opts->flags : 0;
@@ -656,11 +664,13 @@ vow_scope *vow_scope_new(vow_loop *l, const vow_scope_opts *opts)
         return NULL;
     }
     s->timer_on = ms != 0;
+    scope_list(s);
     struct co *co = vow__co_current();
     if (co && vow__co_loop(co) == l) {
         struct vow__co_scope *cs = co_record(co);
         if (!cs) {
             timer_off(s);
+            scope_unlist(s);
             vow_free(s);
             return NULL;
         }
@@ -807,7 +817,7 @@ vow *vow_co_join(vow *p)
     struct vow__co_scope *cs = co_record(co);
     struct joiner *j = cs ? vow_malloc(sizeof(*j)) : NULL;
     vow *gate = j ? vow_pending(l) : NULL;
-    if (!gate || vow_on_cancel(gate, gate_canceled, j) < 0) {
+    if (!gate || vow_on_cancel_named(gate, gate_canceled, j, "coroutine join") < 0) {
         vow_unref(gate);
         vow_free(j);
         return NULL;
@@ -832,4 +842,135 @@ vow *vow_co_stop(vow *p)
     if (p && vow_state(p) == VOW_PENDING)
         vow_cancel(p);
     return vow_co_join(p);
+}
+
+/* ------------------------------------------------ inspection (inspect.c) */
+
+/*
+ * The scopes of each loop, listed for the walk (vow_loop_walk): a thread-local
+ * registry per loop, like co.c's, whose inspector emits every scope of the loop,
+ * with or without coroutines (a chain-only program's scopes too). A registry that
+ * cannot be made (no memory) leaves the scope unlisted: inspection is best effort,
+ * the scope works the same.
+ */
+struct scope_reg {
+    struct scope_reg *next; /* the thread's registries */
+    vow_loop *loop;         /* key */
+    vow_scope *head;        /* its scopes, newest first */
+};
+
+static _Thread_local struct scope_reg *scope_regs;
+
+static int scope_emit(vow_scope *s, vow_inspect_emit_fn emit, void *ectx);
+
+static int scopes_inspect(void *ctx, vow_loop *l, vow_inspect_emit_fn emit, void *ectx)
+{
+    struct scope_reg *r = ctx;
+    (void)l;
+    /* Oldest first. */
+    vow_scope *s = r->head;
+    while (s && s->reg_next)
+        s = s->reg_next;
+    for (; s; s = s->reg_prev) {
+        int rc = scope_emit(s, emit, ectx);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void scope_list(vow_scope *s)
+{
+    struct scope_reg *r = scope_regs;
+    while (r && r->loop != s->loop)
+        r = r->next;
+    if (!r) {
+        r = vow_malloc(sizeof(*r));
+        if (!r)
+            return;
+        if (vow_loop_add_inspector(s->loop, scopes_inspect, r) < 0) {
+            vow_free(r);
+            return;
+        }
+        r->loop = s->loop;
+        r->head = NULL;
+        r->next = scope_regs;
+        scope_regs = r;
+    }
+    s->reg_prev = NULL;
+    s->reg_next = r->head;
+    if (r->head)
+        r->head->reg_prev = s;
+    r->head = s;
+    s->reg_listed = 1;
+}
+
+static void scope_unlist(vow_scope *s)
+{
+    if (!s->reg_listed)
+        return;
+    s->reg_listed = 0;
+    struct scope_reg **pp = &scope_regs;
+    while (*pp && (*pp)->loop != s->loop)
+        pp = &(*pp)->next;
+    struct scope_reg *r = *pp;
+    if (s->reg_prev)
+        s->reg_prev->reg_next = s->reg_next;
+    else
+        r->head = s->reg_next;
+    if (s->reg_next)
+        s->reg_next->reg_prev = s->reg_prev;
+    if (!r->head) {
+        *pp = r->next;
+        (void)vow_loop_remove_inspector(r->loop, scopes_inspect, r);
+        vow_free(r);
+    }
+}
+
+/* Emits scope s: under the scope outside it on its owner's stack, or the owner, or
+ * at the top (a scope opened outside coroutines); it waits on the vows added to it. */
+static int scope_emit(vow_scope *s, vow_inspect_emit_fn emit, void *ectx)
+{
+    vow_inspect_item it;
+    memset(&it, 0, sizeof(it));
+    vow *waits[32];
+    size_t n = 0, more = 0;
+    for (struct child *c = s->head; c; c = c->next) {
+        if (!c->p || c->cs.co || vow_state(c->p) != VOW_PENDING)
+            continue;
+        if (n < 32)
+            waits[n++] = c->p;
+        else
+            more++;
+    }
+    it.kind = VOW_NODE_SCOPE;
+    it.id = s;
+    struct co *owner = s->owner ? s->owner->co : NULL;
+    it.parent = s->outer ? (const void *)s->outer : (const void *)owner;
+    it.scope = s->outer;
+    it.what = "scope";
+    it.state = s->cancel_code ? "cancelled" : s->closed ? "closing" : "open";
+    it.waits = waits;
+    it.nwaits = n;
+    it.count = s->n_live;
+    it.age_ms = -1;
+    snprintf(it.detail, sizeof(it.detail), "%s%s%s%s, %s%s",
+             (s->flags & VOW_SCOPE_SUPERVISOR) ? "supervisor" : "fail-fast",
+             (s->flags & VOW_SCOPE_DISCARD) ? ", discard" : "",
+             (s->flags & VOW_SCOPE_SHIELD) ? ", shield" : "",
+             (s->flags & VOW_SCOPE_MOVE_ON) ? ", move-on" : "",
+             s->expired ? "deadline passed" : s->timer_on ? "deadline set" : "no deadline",
+             s->n_failed ? ", failures" : "");
+    if (more) {
+        size_t len = strlen(it.detail);
+        snprintf(it.detail + len, sizeof(it.detail) - len, ", %zu more vows", more);
+    }
+    return emit(ectx, &it);
+}
+
+void vow__scope_inspect(struct vow__co_scope *cs, vow_inspect_item *co_item)
+{
+    vow_scope *in = cs->child ? cs->child->scope : NULL;
+    co_item->parent = in;
+    co_item->scope = in;
 }

@@ -10,6 +10,7 @@
 #define VOW_CO_SCOPE_INT_H
 
 #include "vow.h"
+#include "vow/inspect.h"
 
 struct co;            /* a coroutine (co.c) */
 struct vow__co_scope; /* scope.c's record of one coroutine */
@@ -38,6 +39,20 @@ void vow__co_scope_set(struct co *co, struct vow__co_scope *s);
  */
 void vow__co_interrupt(struct co *co, int code);
 
+/* For inspection (inspect.c): l's live coroutines are vow__co_newest(l) then
+ * vow__co_next; vow__co_prev goes back. A suspended coroutine's wait is the vow its
+ * vow_await attached (the awaited vow is that vow's source), else NULL. */
+struct co *vow__co_next(const struct co *co);
+struct co *vow__co_prev(const struct co *co);
+vow *vow__co_wait(const struct co *co);
+const char *vow__co_state_name(const struct co *co);
+
+/* ------------------------------------------------------------ in inspect.c */
+
+/* The coroutine library's inspector (vow_loop_add_inspector), registered with ctx
+ * NULL while l has coroutines. */
+int vow__co_inspect(void *ctx, vow_loop *l, vow_inspect_emit_fn emit, void *ectx);
+
 /* ------------------------------------------------------- hooks in scope.c */
 
 /* Before a vow_await of p (NULL for a sleep or yield) by cs's coroutine: 0 to go on,
@@ -50,5 +65,8 @@ void vow__scope_on_cancel(struct vow__co_scope *cs);
 /* cs's coroutine returned and its stack is released; result is its vow (borrowed,
  * alive for the call). The last call for cs: co.c forgets the record. */
 void vow__scope_returned(struct vow__co_scope *cs, vow *result);
+/* Inspection: sets co_item's parent and scope (the scope cs's coroutine was spawned
+ * into). scope.c's own inspector reports the scopes. */
+void vow__scope_inspect(struct vow__co_scope *cs, vow_inspect_item *co_item);
 
 #endif /* VOW_CO_SCOPE_INT_H */

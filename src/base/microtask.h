@@ -13,6 +13,7 @@
 #endif
 
 #include "base.h"
+#include "vow/inspect.h"
 
 /*
  * An intrusive FIFO node. The vow tier embeds these in its reactions, so queueing a
@@ -39,6 +40,25 @@ struct vow__microq {
     vow__task **tail;  /* &last->next, or &head when empty */
 };
 
+/* An inspector registered on a loop (vow_loop_add_inspector). */
+#define VOW__INSPECTORS 4
+struct vow__inspector {
+    vow_inspector_fn fn; /* NULL: a free slot */
+    void *ctx;           /* for fn */
+};
+
+/*
+ * A walk, as the reactor hands it to the vow tier's inspect hook: the tier reports
+ * its nodes under the loop's node through fn, merging in what the inspectors give.
+ * The hook returns 0, a negative error, or fn's non-zero result that stopped it.
+ */
+struct vow__walk {
+    vow_walk_fn fn;                       /* the caller's callback */
+    void *ctx;                            /* for fn */
+    uint64_t loop_id;                     /* the loop node's id (the parent of roots) */
+    const struct vow__inspector *insp;    /* the loop's inspectors, VOW__INSPECTORS slots */
+};
+
 /*
  * Hooks the vow tier installs on a loop the first time it is used there. The reactor
  * calls them without knowing what they do.
@@ -50,6 +70,8 @@ struct vow__ext_ops {
     void (*trim)(vow_loop *l);       /* a drain stopped at its slice's end with work left:
                                         drop what no longer needs keeping (handled
                                         rejections), report nothing; may be NULL */
+    int (*inspect)(vow_loop *l, struct vow__walk *w); /* the tier's part of a walk
+                                       (vow_loop_walk); may be NULL */
 };
 
 /* Appends one task (t->next is overwritten). */

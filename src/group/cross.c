@@ -440,7 +440,7 @@ static vow *cross_new(vow_group *g, int i, vow_loop *from, vow_group_fn fn, void
     if (!q)
         goto fail;
     atomic_init(&k->st, ST_RUNNING);
-    if (vow_on_cancel(q, q_on_cancel, k) < 0) {
+    if (vow_on_cancel_named(q, q_on_cancel, k, "group call") < 0) {
         /* The hook is not there: dropping q runs nothing. */
         vow_unref(q);
         goto fail;

@@ -200,7 +200,7 @@ vow *vow__connect_addrinfo(vow_loop *l, const struct addrinfo *ai)
     if (!r)
         return NULL;
     vow *p = vow_pending(l);
-    if (!p || vow_on_cancel(p, on_abort, r) < 0) {
+    if (!p || vow_on_cancel_named(p, on_abort, r, "connect") < 0) {
         vow_unref(p);
         vow__free(r);
         return NULL;

@@ -231,6 +231,13 @@ bool vow__fd_no_readiness(int fd)
            (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode));
 }
 
+/* What inspection calls each kind of operation (vow/inspect.h). */
+static const char *const fdop_names[] = {
+    [VOW__OP_READABLE] = "readable", [VOW__OP_WRITABLE] = "writable",
+    [VOW__OP_READ] = "read",         [VOW__OP_READ_EXACT] = "read exact",
+    [VOW__OP_ACCEPT] = "accept",     [VOW__OP_CONNECT] = "connect",
+};
+
 vow *vow__fdop(vow_loop *l, int kind, int fd, void *buf, size_t len)
 {
     if (kind != VOW__OP_ACCEPT && kind != VOW__OP_CONNECT && vow__fd_no_readiness(fd))
@@ -248,7 +255,7 @@ vow *vow__fdop(vow_loop *l, int kind, int fd, void *buf, size_t len)
     int64_t v;
     int r = step(op, 0, &v);
     if (r == 0) {
-        r = vow_on_cancel(p, on_abort, op);
+        r = vow_on_cancel_named(p, on_abort, op, fdop_names[kind]);
         if (r == 0) {
             r = vow__watch_start(l, &op->wt, fd, wanted_events(kind), on_ready, op);
             if (r == 0)

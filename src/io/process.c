@@ -74,7 +74,7 @@ static int watch_child(vow_loop *l, int pid, bool kill_on_cancel, vow **ret)
     r = vow_child_start(&op->c, pid);
     if (r < 0)
         goto fail;
-    r = vow_on_cancel(p, child_abort, op);
+    r = vow_on_cancel_named(p, child_abort, op, "child wait");
     if (r < 0) {
         vow_child_stop(&op->c);
         goto fail;

@@ -44,7 +44,7 @@ vow *vow_signal_wait(vow_loop *l, int signum)
     if (r < 0)
         goto fail;
     op->s.data = op;
-    r = vow_on_cancel(p, sig_abort, op);
+    r = vow_on_cancel_named(p, sig_abort, op, "signal wait");
     if (r < 0)
         goto fail;
     r = vow_signal_start(&op->s, signum);

@@ -183,7 +183,7 @@ vow *vow_lines_next(vow_lines *r)
     vow *p = vow_pending(r->l);
     if (!p)
         return NULL;
-    k = vow_on_cancel(p, lines_abort, r);
+    k = vow_on_cancel_named(p, lines_abort, r, "line read");
     if (k == 0)
         k = vow__watch_start(r->l, &r->wt, r->fd, VOW_READABLE, lines_ready, r);
     if (k < 0) {
@@ -392,7 +392,7 @@ static vow *stream_wait(vow_stream *s, struct stream_op *o, vow_cancel_fn fn, un
     vow *p = vow_pending(s->l);
     if (!p)
         return NULL;
-    int r = vow_on_cancel(p, fn, s);
+    int r = vow_on_cancel_named(p, fn, s, ev & VOW_WRITABLE ? "stream write" : "stream read");
     if (r == 0)
         r = stream_arm(s, s->armed | ev);
     if (r < 0) {

@@ -62,7 +62,7 @@ vow *vow_ticker_next(vow_ticker *k)
     vow *p = vow_pending(k->l);
     if (!p)
         return NULL;
-    int r = vow_on_cancel(p, ticker_abort, k);
+    int r = vow_on_cancel_named(p, ticker_abort, k, "tick");
     if (r == 0)
         r = vow_timer_start(&k->t, deadline - now, 0);
     if (r < 0) {

@@ -277,14 +277,14 @@ vow *vow_write_all(vow_loop *l, int fd, const void *buf, size_t len)
         r = write_some(fd, &not_sock, op);
         if (r != 0)
             goto settle;
-        r = vow_on_cancel(p, wop_abort, op);
+        r = vow_on_cancel_named(p, wop_abort, op, "write");
         if (r == 0)
             r = wq_new(l, fd, not_sock, op);
         if (r < 0)
             goto settle;
         return p;
     }
-    r = vow_on_cancel(p, wop_abort, op);
+    r = vow_on_cancel_named(p, wop_abort, op, "write");
     if (r < 0)
         goto settle;
     op->q = q;

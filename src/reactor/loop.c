@@ -302,6 +302,8 @@ static const struct vow__backend *backend_choose(void)
 /* Frees a loop in any state of construction (destructors accept half-built objects). */
 static void loop_free(vow_loop *l)
 {
+    if (l->dump_out)
+        vow_signal_stop(&l->dump_sig);
     if (l->sig_linger)
         vow__signals_linger_end(l);
     if (l->wake_io.events)
@@ -483,6 +485,11 @@ int vow_loop_close(vow_loop *l)
     report_busy(l);
     if (ops && ops->busy && ops->busy(l))
         busy = 1;
+    /* What is alive, as a tree: vows with what they wait on, coroutines (inspect.c). */
+    if (busy) {
+        fputs("libvow: vow_loop_close: what keeps the loop busy:\n", stderr);
+        (void)vow_loop_dump(l, stderr);
+    }
 #else
     if (!busy && ops && ops->busy && ops->busy(l))
         busy = 1;

@@ -104,6 +104,12 @@ struct vow_loop {
     unsigned n_chld;                /* fallback watchers: the SIGCHLD watch is held */
     unsigned n_child;               /* active child watchers (both kinds) */
     vow_signal chld_sig;            /* internal SIGCHLD watcher of the fallback */
+
+    /* Inspection (inspect.c). */
+    struct vow__inspector insp[VOW__INSPECTORS]; /* registered inspectors */
+    int walking;                    /* inside vow_loop_walk */
+    vow_signal dump_sig;            /* vow_loop_dump_on's watcher (internal) */
+    FILE *dump_out;                 /* where it dumps; NULL while not requested */
 };
 
 /* Private layouts of the public handles, checked against VOW__PRIVATE sizes. */

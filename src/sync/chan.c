@@ -73,7 +73,7 @@ struct sync_waiter *sync_waiter_new(vow_chan *c, int kind, vow_val v, vow *p)
     w->p = p;
     w->kind = (uint8_t)kind;
     w->val = v;
-    if (vow_on_cancel(p, waiter_abort, w) < 0) {
+    if (vow_on_cancel_named(p, waiter_abort, w, "channel wait") < 0) {
         vow__free(w);
         return NULL;
     }

@@ -293,7 +293,7 @@ vow *vow_select(vow_loop *l, const vow_select_case *cases, size_t n)
         return p;
     }
     if (r == 0)
-        r = vow_on_cancel(p, sel_abort, s);
+        r = vow_on_cancel_named(p, sel_abort, s, "select");
     if (r < 0) {
         /* No hook: nothing waits yet, so the inputs are simply released. */
         s->done = true;

@@ -39,7 +39,7 @@ vow *sync_wq_wait(vow_loop *l, struct sync_wq *q)
 {
     struct sync_wq_node *a = vow__malloc(sizeof(*a));
     vow *p = a ? vow_pending(l) : NULL;
-    if (!p || vow_on_cancel(p, node_abort, a) < 0) {
+    if (!p || vow_on_cancel_named(p, node_abort, a, "sync wait") < 0) {
         vow_unref(p);
         vow__free(a);
         return NULL;

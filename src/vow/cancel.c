@@ -119,6 +119,7 @@ struct hook {
     vow_cancel_fn fn;      /* the producer's abort */
     void *ctx;             /* for fn */
     vow_loop *loop;        /* whose slab it came from */
+    const char *name;      /* what inspection calls the producer, or NULL */
 };
 
 _Static_assert(sizeof(struct hook) <= VOW__REACT_SIZE, "a hook fits its slab");
@@ -139,9 +140,26 @@ static void hook_release(struct vow__link *k)
     vow__react_free(h->loop, h);
 }
 
-static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL };
+/* No fixed name: each hook has its own (vow__link_name). */
+static const struct vow__link_ops hook_ops = { hook_cancel, hook_release, NULL, NULL };
+
+const char *vow__link_name(const struct vow__link *k)
+{
+    if (k->ops->name)
+        return k->ops->name;
+    if (k->ops == &hook_ops) {
+        const struct hook *h = vow__container_of(k, struct hook, link);
+        return h->name ? h->name : "producer";
+    }
+    return NULL;
+}
 
 int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
+{
+    return vow_on_cancel_named(p, fn, ctx, NULL);
+}
+
+int vow_on_cancel_named(vow *p, vow_cancel_fn fn, void *ctx, const char *name)
 {
 #ifdef VOW_DEBUG
     if (p)
@@ -157,6 +175,7 @@ int vow_on_cancel(vow *p, vow_cancel_fn fn, void *ctx)
     h->fn = fn;
     h->ctx = ctx;
     h->loop = p->loop;
+    h->name = name;
     vow__add_link(p, &h->link);
     return 0;
 }
@@ -182,7 +201,7 @@ static void abort_release(struct vow__link *k)
     vow__container_of(k, struct abort_hook, link)->p = NULL;
 }
 
-static const struct vow__link_ops abort_ops = { abort_cancel, abort_release, NULL };
+static const struct vow__link_ops abort_ops = { abort_cancel, abort_release, NULL, "producer" };
 
 int vow_abort_init(vow_abort *pub, vow_abort_fn fn)
 {

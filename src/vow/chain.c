@@ -148,15 +148,18 @@ static const struct then_kind adopt_weak_kind = {
  */
 static void self_link_cancel(struct vow__link *k, vow *p, vow **work);
 static void self_parents(struct vow__link *k, vow *p, struct vow__search *s);
-static const struct vow__link_ops self_link_ops = {self_link_cancel, NULL, self_parents};
+static const struct vow__link_ops self_link_ops = {self_link_cancel, NULL, self_parents,
+                                                   "then"};
 static struct vow__link self_link = {NULL, &self_link_ops};
 
 /* The link of an adoption on its adopter. */
 static void adopt_link_cancel(struct vow__link *k, vow *p, vow **work);
 static void job_link_cancel(struct vow__link *k, vow *p, vow **work);
 static void adopt_parents(struct vow__link *k, vow *p, struct vow__search *s);
-static const struct vow__link_ops adopt_link_ops = {adopt_link_cancel, NULL, adopt_parents};
-static const struct vow__link_ops job_link_ops = {job_link_cancel, NULL, adopt_parents};
+static const struct vow__link_ops adopt_link_ops = {adopt_link_cancel, NULL, adopt_parents,
+                                                    "adopt"};
+static const struct vow__link_ops job_link_ops = {job_link_cancel, NULL, adopt_parents,
+                                                  "adopt"};
 
 /* out (pending) gets its fused reaction back as a producer, after any other. */
 static void self_link_add(vow *out)
@@ -442,6 +445,7 @@ static void apply(vow *out, vow_ret ret, vow *src, int holds)
         vow__fulfil(out, ret.val_);
         return;
     case RET_FAIL:
+        vow__dbg_cause(out, src); /* debug builds: the handler failed because of src */
         vow__reject(out, ret.code_, ret.val_);
         return;
     case RET_FOLLOW:

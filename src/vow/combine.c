@@ -220,7 +220,7 @@ static void comb_parents(struct vow__link *k, vow *p, struct vow__search *s)
 }
 
 static const struct vow__link_ops comb_link_ops = { comb_link_cancel, comb_link_release,
-                                                    comb_parents };
+                                                    comb_parents, "combinator" };
 
 /*
  * The inputs' references become the library's first (debug builds check that the

@@ -28,19 +28,9 @@ static int ext_busy(vow_loop *l)
     if (x->live == 0)
         return 0;
 #ifdef VOW_DEBUG
-    fprintf(stderr, "libvow: vow_loop_close: %zu vow%s still alive:\n", x->dbg_nall,
+    /* The vows themselves are in the tree the reactor dumps (vow_loop_dump). */
+    fprintf(stderr, "libvow: vow_loop_close: %zu vow%s still alive\n", x->dbg_nall,
             x->dbg_nall == 1 ? "" : "s");
-    for (vow *p = x->dbg_all; p; p = p->dbg_next) {
-        fprintf(stderr, "libvow:   vow %p (%s%s, refs %u) created at ", (void *)p,
-                p->state == VOW_PENDING     ? "pending"
-                : p->state == VOW_FULFILLED ? "fulfilled"
-                                            : "rejected",
-                p->state == VOW_PENDING && (p->flags & VF_LOCKED) ? ", locked" : "", p->refs);
-        if (p->site_file)
-            fprintf(stderr, "%s:%d\n", p->site_file, p->site_line);
-        else
-            fprintf(stderr, "an untracked site (define VOW_TRACK_SITES)\n");
-    }
 #endif
     return 1;
 }
@@ -56,7 +46,7 @@ static void ext_fini(vow_loop *l)
 }
 
 static const struct vow__ext_ops ext_ops = { ext_checkpoint, ext_busy, ext_fini,
-                                                ext_trim };
+                                                ext_trim, vow__inspect };
 
 static struct vow__ext *ext_get(vow_loop *l)
 {
@@ -244,6 +234,9 @@ static inline vow *new_in(vow_loop *l, unsigned cls)
     p->dbg_held = 0;
     p->site_file = site_file;
     p->site_line = site_line;
+    p->dbg_born = vow_loop_now(l);
+    p->dbg_ntrail = 0;
+    p->dbg_depth = 0;
     site_file = NULL;
     site_line = 0;
     x->dbg_nall++;
@@ -558,6 +551,7 @@ void vow__mark_handled(vow *q)
 
 void vow__forward(vow *p, vow *q)
 {
+    vow__dbg_cause(p, q); /* debug builds: the causal report's trail */
     vow__mark_handled(q);
     vow *owner = (q->flags & VF_FWD) ? q->fwd : q;
     struct vow__link *k = p->up;
@@ -767,6 +761,9 @@ static void report(struct vow__ext *x, vow *p, int event)
     } else if (event == VOW_UNHANDLED) {
         fprintf(stderr, "libvow: unhandled rejection: %s (%s)\n", vow_err_name(p->code),
                 vow_strerror(p->code));
+#ifdef VOW_DEBUG
+        vow__dbg_trail_print(p, stderr); /* the chain that led to it (cause.c) */
+#endif
     }
 }
 

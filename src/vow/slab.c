@@ -10,6 +10,8 @@
  */
 #include "slab.h"
 
+#include <stdlib.h>
+
 #define CHUNK_MIN (16u * 1024u)
 #define CHUNK_MAX (2u * 1024u * 1024u)
 
@@ -150,4 +152,57 @@ void vow__slab_fini(struct vow__slab *s)
     vow__slab_trim(s);
     chunks_free(s->chunks);
     vow__slab_init(s, s->size, s->reserve);
+}
+
+/* ---------------------------------------------------- inspection (vow_loop_walk) */
+
+#if !VOW__ASAN
+static int slab_ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+#endif
+
+/* Objects in use are those of the chunks (the newest up to bump) that are on neither
+ * the free list nor the quarantine; under ASan, those not poisoned. */
+int vow__slab_each(struct vow__slab *s, void (*fn)(void *ctx, void *obj), void *ctx)
+{
+#if VOW__ASAN
+    for (struct chunk *c = s->chunks; c; c = c->next) {
+        char *end = c == s->chunks ? s->bump : (char *)c + c->size;
+        for (char *o = (char *)(c + 1); o + s->size <= end; o += s->size)
+            if (!__asan_address_is_poisoned(o))
+                fn(ctx, o);
+    }
+    return 0;
+#else
+    size_t n = 0;
+    for (void *p = s->free; p; p = *(void **)p)
+        n++;
+#if VOW__SLAB_QUARANTINE
+    n += s->qlen;
+#endif
+    void **set = vow__malloc((n + 1) * sizeof(*set));
+    if (!set)
+        return VOW_ENOMEM;
+    n = 0;
+    for (void *p = s->free; p; p = *(void **)p)
+        set[n++] = p;
+#if VOW__SLAB_QUARANTINE
+    for (size_t i = 0; i < s->qlen; i++)
+        set[n++] = s->quar[(s->qhead + i) % VOW__SLAB_QUARANTINE];
+#endif
+    qsort(set, n, sizeof(*set), slab_ptr_cmp);
+    for (struct chunk *c = s->chunks; c; c = c->next) {
+        char *end = c == s->chunks ? s->bump : (char *)c + c->size;
+        for (char *o = (char *)(c + 1); o + s->size <= end; o += s->size) {
+            void *key = o;
+            if (!bsearch(&key, set, n, sizeof(*set), slab_ptr_cmp))
+                fn(ctx, o);
+        }
+    }
+    vow__free(set);
+    return 0;
+#endif
 }

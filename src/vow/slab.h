@@ -88,6 +88,10 @@ size_t vow__slab_trim(struct vow__slab *s);
 void vow__slab_quarantine(struct vow__slab *s, void *p);
 #endif
 
+/* Calls fn for every object handed out and not freed since (inspection; slow). Returns
+ * 0 or VOW_ENOMEM. */
+int vow__slab_each(struct vow__slab *s, void (*fn)(void *ctx, void *obj), void *ctx);
+
 static inline void *vow__slab_get(struct vow__slab *s)
 {
     void *p = s->free;

@@ -51,7 +51,8 @@ static void delay_release(struct vow__link *k)
     delay_cancel(k, NULL, NULL);
 }
 
-static const struct vow__link_ops delay_link_ops = { delay_cancel, delay_release, NULL };
+static const struct vow__link_ops delay_link_ops = { delay_cancel, delay_release, NULL,
+                                                    "delay" };
 
 vow *vow_delay(vow_loop *l, uint64_t ms, vow_val v)
 {
@@ -196,7 +197,8 @@ static void tmo_parents(struct vow__link *k, vow *p, struct vow__search *s)
     vow__search_visit(s, vow__container_of(k, struct tmo, link)->base.src);
 }
 
-static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, tmo_release, tmo_parents };
+static const struct vow__link_ops tmo_link_ops = { tmo_link_cancel, tmo_release, tmo_parents,
+                                                  "timeout" };
 
 vow *vow_timeout(vow *p, uint64_t ms)
 {

@@ -12,6 +12,8 @@
 #include "microtask.h"
 #include "slab.h"
 
+#include <stdio.h>
+
 /*
  * A cancellation link: how a pending vow reaches what produces it. Reactions that
  * settle a derived vow, combinators, timers and user abort hooks each put one on the
@@ -28,6 +30,7 @@ struct vow__link_ops {
     void (*release)(struct vow__link *k);
     /* Offers each vow the producer of p waits on to vow__search_visit (NULL: none). */
     void (*parents)(struct vow__link *k, vow *p, struct vow__search *s);
+    const char *name; /* the producer's kind, as inspection names it ("then" ...) */
 };
 
 /* A depth-first search up the "waits on" graph (cycle checks on adoption). */
@@ -53,6 +56,15 @@ enum {
     VF_SEEN = 1u << 6,     /* marked by a running vow__search */
     VF_QUEUED = 1u << 7,   /* on a cancellation worklist (work_next in use) */
 };
+
+#ifdef VOW_DEBUG
+/* A creation site, for causal rejection reports (cause.c). */
+struct vow__site {
+    const char *file; /* NULL: untracked */
+    int line;         /* line of file */
+};
+#define VOW__TRAIL 8 /* causes a vow remembers: the nearest ones and the origin */
+#endif
 
 /*
  * Where a vow's memory comes from (its cls): a slab of plain vows, or one of the two
@@ -92,6 +104,10 @@ struct vow {
     const char *site_file;       /* where the vow was created (vow_debug_site), or NULL */
     int site_line;               /* line of site_file */
     vow *dbg_prev, *dbg_next;    /* all live vows of the loop */
+    uint64_t dbg_born;           /* loop clock at creation (inspection's age) */
+    struct vow__site dbg_trail[VOW__TRAIL]; /* the causes' sites, nearest first (cause.c) */
+    uint32_t dbg_ntrail;         /* entries in dbg_trail */
+    uint32_t dbg_depth;          /* causes in all (more than dbg_ntrail when elided) */
 #endif
 };
 
@@ -269,6 +285,25 @@ void vow__cancel_run(vow *work);
 void vow__react_detach(struct vow__react *r, vow **work);
 /* Hands src (pending) and one reference to it to work, to be cancelled; once only. */
 void vow__cancel_push(vow *src, vow **work);
+/* What inspection calls the producer behind link k ("then", a hook's name ...). */
+const char *vow__link_name(const struct vow__link *k);
+
+/* cause.c (debug builds): p is being settled from cause (a forward, an adoption, a
+ * handler's pass-through or failure): p remembers cause's site and cause's own causes.
+ * An unhandled rejection report prints them (vow__dbg_trail_print). */
+#ifdef VOW_DEBUG
+void vow__dbg_cause(vow *p, const vow *cause);
+void vow__dbg_trail_print(const vow *p, FILE *out);
+#else
+static inline void vow__dbg_cause(vow *p, const vow *cause)
+{
+    (void)p;
+    (void)cause;
+}
+#endif
+
+/* inspect.c: the vow tier's part of vow_loop_walk (the ext hook). */
+int vow__inspect(vow_loop *l, struct vow__walk *w);
 
 static inline const vow *vow__owner(const vow *p)
 {

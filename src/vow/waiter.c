@@ -90,3 +90,8 @@ int vow_waiter_stop(vow_waiter *pub)
     vow__cancel_run(work);
     return 0;
 }
+
+vow *vow_waiter_vow(const vow_waiter *pub)
+{
+    return pub ? ((const struct waiter *)(const void *)pub)->base.src : NULL;
+}

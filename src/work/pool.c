@@ -529,7 +529,7 @@ vow *vow__job_submit(vow_loop *l, vow_work_job *j)
     vow *p = vow_pending(l);
     if (!p)
         goto fail;
-    if (vow_on_cancel(p, job_abort, j) < 0) {
+    if (vow_on_cancel_named(p, job_abort, j, "pool job") < 0) {
         vow_unref(p);
         goto fail;
     }

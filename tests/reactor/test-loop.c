@@ -342,7 +342,8 @@ static void fake_fini(vow_loop *l)
     x->post_rc = vow_loop_post(l, fake_task, NULL);
 }
 
-static const struct vow__ext_ops fake_ops = { fake_checkpoint, fake_busy, fake_fini, NULL };
+static const struct vow__ext_ops fake_ops = { fake_checkpoint, fake_busy, fake_fini, NULL,
+                                               NULL };
 
 static void test_ext_hooks(void **state)
 {
