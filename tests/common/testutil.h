@@ -118,6 +118,28 @@ static inline void tu_wait(vow_loop *l, vow *p)
     }
 }
 
+/* Waits for p (tu_wait), checks it fulfilled, returns its number and drops p. */
+static inline int64_t tu_num(vow_loop *l, vow *p)
+{
+    assert_non_null(p);
+    tu_wait(l, p);
+    if (vow_state(p) != VOW_FULFILLED)
+        fail_msg("rejected: %s", vow_err_name(vow_code(p)));
+    int64_t n = vow_value(p)->num;
+    vow_unref(p);
+    return n;
+}
+
+/* Waits for p (tu_wait), returns its rejection code (0 if it fulfilled), drops p. */
+static inline int tu_code(vow_loop *l, vow *p)
+{
+    assert_non_null(p);
+    tu_wait(l, p);
+    int c = vow_code(p);
+    vow_unref(p);
+    return c;
+}
+
 /* ------------------------------------------------------------ death tests */
 
 #include <signal.h>
@@ -191,6 +213,26 @@ static inline const char *tu_expect_abort(tu_death_fn fn, void *arg, const char 
         if (!strstr(out, *want))
             fail_msg("the child's stderr lacks \"%s\":\n%s", *want, out);
     return out;
+}
+
+/* Runs vow_loop_close(l) with stderr captured into buf (up to size - 1 bytes, NUL
+ * terminated): what a busy close prints. Returns close's result. */
+static inline int tu_close_captured(vow_loop *l, char *buf, size_t size)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fds[1], 2);
+    int rc = vow_loop_close(l);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fds[1]);
+    ssize_t n = read(fds[0], buf, size - 1);
+    close(fds[0]);
+    buf[n > 0 ? n : 0] = '\0';
+    return rc;
 }
 
 /* ------------------------------------------------------------------ sweeps */

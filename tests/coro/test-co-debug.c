@@ -78,25 +78,6 @@ static vow_ret wait_forever(void *arg)
     return vow_await(arg) == VOW_ECANCELED ? vow_ok(vow_val_none()) : vow_pass();
 }
 
-/* Runs close with stderr captured; returns close's result, fills buf. */
-static int close_captured(vow_loop *l, char *buf, size_t size)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fds[1], 2);
-    int rc = vow_loop_close(l);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    close(fds[1]);
-    ssize_t n = read(fds[0], buf, size - 1);
-    close(fds[0]);
-    buf[n > 0 ? n : 0] = '\0';
-    return rc;
-}
-
 static void spawn_site_is_listed(void **state)
 {
     (void)state;
@@ -106,7 +87,7 @@ static void spawn_site_is_listed(void **state)
     vow *p = vow_co_spawn(l, wait_forever, gate, NULL);
     assert_int_equal(vow_loop_run(l, VOW_RUN_NOWAIT), 0);
     char buf[8192], want[64];
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
     snprintf(want, sizeof(want), "test-co-debug.c:%d\n", line);
     if (!strstr(buf, want))
         fail_msg("no \"%s\" in:\n%s", want, buf);

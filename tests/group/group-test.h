@@ -89,16 +89,7 @@ static inline void gt_finish(vow_group *g, vow_loop *l)
 }
 
 /* The number fulfilling p (waited for on l), or fails the test. Consumes p. */
-static inline int64_t gt_num(vow_loop *l, vow *p)
-{
-    assert_non_null(p);
-    tu_wait(l, p);
-    if (vow_state(p) != VOW_FULFILLED)
-        fail_msg("rejected: %s", vow_strerror(vow_code(p)));
-    int64_t n = vow_value(p)->num;
-    vow_unref(p);
-    return n;
-}
+#define gt_num tu_num
 
 /* The rejection code of p (waited for on l), or fails the test. Consumes p. */
 static inline int gt_code(vow_loop *l, vow *p)

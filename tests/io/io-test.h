@@ -25,26 +25,9 @@ static inline vow_loop *io_loop_new(void)
 }
 
 /* Waits for p, checks it fulfilled, returns its number and drops p. */
-static inline int64_t io_num(vow_loop *l, vow *p)
-{
-    assert_non_null(p);
-    tu_wait(l, p);
-    if (vow_state(p) != VOW_FULFILLED)
-        fail_msg("rejected: %s", vow_err_name(vow_code(p)));
-    int64_t n = vow_value(p)->num;
-    vow_unref(p);
-    return n;
-}
-
+#define io_num tu_num
 /* Waits for p, returns its rejection code (0 if it fulfilled) and drops p. */
-static inline int io_code(vow_loop *l, vow *p)
-{
-    assert_non_null(p);
-    tu_wait(l, p);
-    int c = vow_code(p);
-    vow_unref(p);
-    return c;
-}
+#define io_code tu_code
 
 static inline void io_pipe(int fds[2])
 {

@@ -21,25 +21,6 @@ static vow_ret keep(void *ctx, const vow_val *v)
     return vow_ok(*v);
 }
 
-/* Runs close with stderr captured; returns close's result, fills buf. */
-static int close_captured(vow_loop *l, char *buf, size_t size)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fds[1], 2);
-    int rc = vow_loop_close(l);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    close(fds[1]);
-    ssize_t n = read(fds[0], buf, size - 1);
-    close(fds[0]);
-    buf[n > 0 ? n : 0] = '\0';
-    return rc;
-}
-
 static void lists_pending_vows_with_sites(void **state)
 {
     (void)state;
@@ -49,7 +30,7 @@ static void lists_pending_vows_with_sites(void **state)
     int line_then = __LINE__ + 1;
     vow *d = vow_then(vow_ref(p), keep, NULL, NULL);
     char buf[4096];
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
     char want[128];
     snprintf(want, sizeof(want), "test-debug.c:%d", line_pending);
     assert_non_null(strstr(buf, want));
@@ -61,7 +42,7 @@ static void lists_pending_vows_with_sites(void **state)
     vow_unref(p);
     vow_unref(d);
     vow_loop_run(l, VOW_RUN_DEFAULT);
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), 0);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), 0);
     assert_string_equal(buf, "");
     assert_int_equal(tu_live_allocations(), 0);
 }
@@ -84,7 +65,7 @@ static void untracked_vow_has_no_stale_line(void **state)
     vow *tracked = vow_pending(l);
     vow *untracked = (vow_pending)(l); /* the parentheses keep the site macro out */
     char buf[4096], want[64];
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
     snprintf(want, sizeof(want), ":%d\n", line);
     if (count(buf, want) != 1)
         fail_msg("line %d listed %d times, not once:\n%s", line, count(buf, want), buf);
@@ -128,7 +109,7 @@ static void lists_handles_by_kind(void **state)
     int line_delay = __LINE__ + 1;
     vow *d = vow_delay(l, 30000, vow_val_none());
     char buf[8192], want[160];
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
     /* The read watches one fd; vow_delay runs a third timer. */
     const char *kinds[] = {"5 active handles",  "fd watchers 1",     "timers 3",
                            "immediates 1",      "signal watchers 0", "child watchers 0",
@@ -147,14 +128,14 @@ static void lists_handles_by_kind(void **state)
     vow_timer_stop(&t1);
     vow_timer_stop(&t2);
     vow_immediate_stop(&im);
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
     assert_non_null(strstr(buf, "0 active handles"));
     assert_non_null(strstr(buf, "keepalives 1"));
     assert_null(strstr(buf, "vows still alive"));
     assert_int_equal(vow_loop_keepalive(l, -1), 0);
     close(fds[0]);
     close(fds[1]);
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), 0);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), 0);
     assert_string_equal(buf, "");
     assert_int_equal(tu_live_allocations(), 0);
 }

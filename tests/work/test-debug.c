@@ -7,25 +7,6 @@
 #define VOW_TRACK_SITES 1
 #include "work-test.h"
 
-/* Runs close with stderr captured; returns close's result, fills buf. */
-static int close_captured(vow_loop *l, char *buf, size_t size)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fds[1], 2);
-    int rc = vow_loop_close(l);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    close(fds[1]);
-    ssize_t n = read(fds[0], buf, size - 1);
-    close(fds[0]);
-    buf[n > 0 ? n : 0] = '\0';
-    return rc;
-}
-
 static void test_names_jobs(void **state)
 {
     (void)state;
@@ -36,14 +17,14 @@ static void test_names_jobs(void **state)
     vow *p = vow_work(l, VOW_WORK_CPU, gate_job, &g, NULL);
     gate_wait_started(&g, 1);
     char buf[4096], want[128];
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
     snprintf(want, sizeof(want), "test-debug.c:%d", line);
     if (!strstr(buf, want))
         fail_msg("%s not in: %s", want, buf);
     assert_non_null(strstr(buf, "pending"));
     line = __LINE__ + 1;
     vow *q = vow_getaddrinfo(l, "localhost", NULL, NULL);
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), VOW_EBUSY);
     snprintf(want, sizeof(want), "test-debug.c:%d", line);
     assert_non_null(strstr(buf, want));
     gate_open(&g);
@@ -52,7 +33,7 @@ static void test_names_jobs(void **state)
     vow_unref(q);
     while (vow_loop_run(l, VOW_RUN_DEFAULT) > 0)
         ;
-    assert_int_equal(close_captured(l, buf, sizeof(buf)), 0);
+    assert_int_equal(tu_close_captured(l, buf, sizeof(buf)), 0);
     assert_string_equal(buf, "");
     assert_int_equal(tu_live_allocations(), 0);
     gate_destroy(&g);
