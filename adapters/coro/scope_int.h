@@ -33,9 +33,9 @@ struct vow__co_scope *vow__co_scope(const struct co *co);
 void vow__co_scope_set(struct co *co, struct vow__co_scope *s);
 /*
  * If co waits in vow_await, withdraws the wait (the awaited vow loses that consumer)
- * and wakes co from a microtask, making that vow_await return code. Does nothing if
- * co is not waiting, was interrupted already, or the wake-up cannot be queued (the
- * wait then ends when the awaited vow settles).
+ * and wakes co from a microtask, making that vow_await return code (also when the
+ * awaited vow had settled and its wake-up was queued already). Allocates nothing and
+ * cannot fail; does nothing if co is not waiting or was interrupted already.
  */
 void vow__co_interrupt(struct co *co, int code);
 
