@@ -2,7 +2,7 @@
 /*
  * The coroutine library's part of vow_loop_walk: an inspector (vow/inspect.h) that
  * co.c registers on a loop while it has coroutines. Each live coroutine is a task
- * that stands for its vow and waits on what its current vow_await waits on, under the
+ * that stands for its vow and waits on the vow its current vow_await awaits, under the
  * scope it was spawned into; scope.c's own inspector reports the scopes, each under
  * the coroutine that opened it. Built on the public headers and the adapter's seams.
  */
@@ -28,7 +28,13 @@ int vow__co_inspect(void *ctx, vow_loop *l, vow_inspect_emit_fn emit, void *ectx
         it.what = "coroutine";
         it.state = vow__co_state_name(co);
         it.result = vow__co_result(co);
-        it.via = vow__co_wait(co);
+        /* A coroutine's vow_await waits through an embedded waiter, so the vow it
+         * awaits is itself what the coroutine waits on (no vow of its own between). */
+        vow *awaited = vow__co_wait(co);
+        if (awaited) {
+            it.waits = &awaited; /* emit copies it */
+            it.nwaits = 1;
+        }
         it.age_ms = -1;
         if (vow__co_canceled(co))
             strcpy(it.detail, "cancelled");

@@ -64,7 +64,7 @@ int vow_val_list(vow *const *items, size_t n, vow_val *ret)
     if (!list)
         return VOW_ENOMEM;
     for (size_t i = 0; i < n; i++)
-        list->items[i] = vow_ref(items[i]);
+        list->items[i] = vow__hold(items[i]); /* the list's drop lets go of it (vow__drop) */
     *ret = vow_val_ptr(list, list_drop);
     return 0;
 }

@@ -159,7 +159,7 @@ static void insp_sources(struct insp *s, size_t from, vow *p)
     struct vow__search sr = {stack0, 0, 32, seen0, 0, 32, 0};
     for (struct vow__link *k = p->up; k; k = k->next)
         if (k->ops->parents)
-            k->ops->parents(k, &sr);
+            k->ops->parents(k, p, &sr);
     if (sr.failed)
         s->err = VOW_ENOMEM;
     for (size_t i = 0; i < sr.len; i++)
