@@ -795,7 +795,7 @@ static void ext_trim(vow_loop *l)
     while (gone) {
         vow *p = gone;
         gone = p->list_next;
-        vow_unref(p);
+        vow__drop(p); /* the list's reference (unhandled_push) */
     }
 }
 
