@@ -126,38 +126,10 @@ static inline vow_loop *wt_loop_new(void)
     return l;
 }
 
-/* Runs l until p is no longer pending; fails if the loop runs dry first. */
-static inline void wt_wait(vow_loop *l, vow *p)
-{
-    while (vow_state(p) == VOW_PENDING) {
-        int r = vow_loop_run(l, VOW_RUN_ONCE);
-        assert_true(r >= 0);
-        if (r == 0 && vow_state(p) == VOW_PENDING)
-            fail_msg("loop ran dry with the vow still pending");
-    }
-}
-
-/* Waits for p, checks it fulfilled, returns its number and drops p. */
-static inline int64_t wt_num(vow_loop *l, vow *p)
-{
-    assert_non_null(p);
-    wt_wait(l, p);
-    if (vow_state(p) != VOW_FULFILLED)
-        fail_msg("rejected: %s", vow_err_name(vow_code(p)));
-    int64_t n = vow_value(p)->num;
-    vow_unref(p);
-    return n;
-}
-
-/* Waits for p, returns its rejection code (0 if it fulfilled) and drops p. */
-static inline int wt_code(vow_loop *l, vow *p)
-{
-    assert_non_null(p);
-    wt_wait(l, p);
-    int c = vow_code(p);
-    vow_unref(p);
-    return c;
-}
+/* Runs l until p settles; the number or the code of p, dropping it (testutil.h). */
+#define wt_wait tu_wait
+#define wt_num tu_num
+#define wt_code tu_code
 
 /* Runs the loop until nothing is left, closes it and checks for leaks. */
 static inline void wt_finish(vow_loop *l)
