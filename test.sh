@@ -8,19 +8,23 @@
 # builds, installs, uses and removes the Debian packages (root, Debian 12). `--stress`
 # runs only the stress suite (tests/stress) at full scale instead: in the gcc release
 # build, then the threaded programs under ThreadSanitizer and the rest under
-# AddressSanitizer (the default run has a short smoke of each).
+# AddressSanitizer (the default run has a short smoke of each). `--debug` adds a stage
+# that runs the whole suite against a -Dvow_debug=true library (misuse checks,
+# creation sites, causal reports everywhere).
 set -uo pipefail
 cd "$(dirname "$0")"
 src=$PWD
 
 quick=0
 deb=0
+debug=0
 stress=0
-usage="usage: bash test.sh [--quick] [--deb] | --stress"
+usage="usage: bash test.sh [--quick] [--deb] [--debug] | --stress"
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
     --deb) deb=1 ;;
+    --debug) debug=1 ;;
     --stress) stress=1 ;;
     -h|--help) echo "$usage"; exit 0 ;;
     *) echo "test.sh: unknown argument '$arg' ($usage)" >&2; exit 2 ;;
@@ -137,6 +141,16 @@ stage_gcc() {
     run_suite "$dir" gcc
   else
     check "gcc -Werror build" 1
+  fi
+}
+
+stage_debug() {
+  local dir=$prefix-debug
+  if CC=gcc setup_build "$dir" -Dwerror=true -Dvow_debug=true -Dbench=false; then
+    check "gcc -Dvow_debug=true build" 0
+    run_suite "$dir" debug
+  else
+    check "gcc -Dvow_debug=true build" 1
   fi
 }
 
@@ -387,6 +401,9 @@ if [ $quick -eq 0 ]; then
   stage coverage stage_coverage
   stage fuzz stage_fuzz
   stage install stage_install
+fi
+if [ $debug -eq 1 ]; then
+  stage debug stage_debug
 fi
 if [ $deb -eq 1 ]; then
   stage deb stage_deb
