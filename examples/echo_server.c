@@ -9,19 +9,30 @@
  * and exits once they have ended. Out of fds (EMFILE), the accept loop backs off a
  * little and keeps going. Clients that vanish mid-write just end their connection.
  * kill -USR1 prints the loop's tree (vow_loop_dump_on) on stderr.
+ * --threads N serves on a loop group instead (vow/group.h): N loops on N threads (0:
+ * one per CPU), a listening socket per loop (SO_REUSEPORT, or --handoff: accepted on
+ * one loop, handed to the least loaded), the same coroutine per connection on the
+ * loop that got it. SIGINT or SIGTERM (or --seconds) stops the group: every loop
+ * stops accepting, its connections are cancelled and joined, exit 0; a second
+ * signal forces the exit (status 130).
  *   usage: echo_server [--chains] [--max-conns N] [--seconds S] [--idle-ms MS] [PORT]
+ *          echo_server --threads N [--handoff] [--seconds S] [--idle-ms MS] [PORT]
  */
 #include <vow.h>
+#include <vow/co.h>
+#include <vow/group.h>
 #include <vow/inspect.h>
 #include <vow/io.h>
 #include <vow/scope.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CHUNK 16384
 #define ACCEPT_BACKOFF_MS 10
@@ -322,6 +333,88 @@ static void ch_serve(struct server *s)
     ch_accept_next(s);
 }
 
+/* ------------------------------------------------- many loops (--threads) */
+
+static vow_group *group;
+static volatile sig_atomic_t stop_signals;
+
+/* On the loop that got the connection: its coroutine, which the group tracks (the
+ * group's stop cancels it and waits for it). ctx: a struct server per loop. */
+static vow *group_conn(vow_loop *l, int fd, void *ctx)
+{
+    struct server *servers = ctx;
+    struct co_conn *c = vow_malloc(sizeof(*c));
+    vow *co = NULL;
+    if (c) {
+        *c = (struct co_conn){ .s = &servers[vow_group_self(group)], .fd = fd };
+        co = vow_co_spawn(l, echo_conn, c, NULL);
+    }
+    if (!co) {
+        vow_free(c);
+        vow_fd_close(fd);
+    }
+    return co;
+}
+
+/* The first signal stops the group (vow_group_stop is async-signal-safe); a second
+ * one does not wait for the stop. */
+static void group_on_signal(int sig)
+{
+    (void)sig;
+    if (++stop_signals > 1)
+        _exit(130);
+    vow_group_stop(group);
+}
+
+static int serve_threads(unsigned threads, unsigned flags, int port, double seconds,
+                         uint64_t idle_ms)
+{
+    /* The group's threads start with the stop signals blocked, so they all reach
+     * this thread, which waits for them in sigsuspend. */
+    sigset_t stops, old;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &stops, &old);
+    int r = vow_group_new(&(vow_group_opts){ .loops = threads }, &group);
+    if (r != 0) {
+        fprintf(stderr, "echo_server: %s\n", vow_strerror(r));
+        return 1;
+    }
+    unsigned n = vow_group_size(group);
+    struct server *servers = calloc(n, sizeof(*servers));
+    r = servers ? 0 : VOW_ENOMEM;
+    for (unsigned i = 0; servers && i < n; i++)
+        servers[i] = (struct server){ .l = vow_group_loop(group, i), .lfd = -1, .idle_ms = idle_ms };
+    if (r == 0)
+        r = vow_group_listen(group, "127.0.0.1", port, 512, flags, group_conn, servers);
+    if (r < 0) {
+        fprintf(stderr, "echo_server: listen: %s\n", vow_strerror(r));
+        vow_group_stop(group);
+        vow_group_close(group);
+        free(servers);
+        return 1;
+    }
+    printf("port=%d\nthreads=%u\n", r, n);
+    fflush(stdout);
+    struct sigaction sa = { .sa_handler = group_on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
+    if (seconds > 0)
+        alarm((unsigned)(seconds + 0.999));
+    while (stop_signals == 0)
+        sigsuspend(&old);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    r = vow_group_close(group);
+    if (r != 0)
+        fprintf(stderr, "echo_server: close: %s\n", vow_strerror(r));
+    free(servers);
+    return r != 0;
+}
+
 /* ----------------------------------------------------------------- shutdown */
 
 /* Runs l until p settles (or nothing is left to run). */
@@ -357,6 +450,9 @@ int main(int argc, char **argv)
     bool chains = false;
     double seconds = 0;
     int port = 0;
+    long threads = -1; /* -1: one loop, no group */
+    unsigned group_flags = 0;
+    bool usage = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--chains") == 0)
             chains = true;
@@ -366,17 +462,27 @@ int main(int argc, char **argv)
             seconds = strtod(argv[++i], NULL);
         else if (i + 1 < argc && strcmp(argv[i], "--idle-ms") == 0)
             s.idle_ms = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0)
+            threads = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--handoff") == 0)
+            group_flags |= VOW_GROUP_HANDOFF;
         else if (argv[i][0] != '-')
             port = atoi(argv[i]);
-        else {
-            fprintf(stderr,
-                    "usage: %s [--chains] [--max-conns N] [--seconds S] [--idle-ms MS] "
-                    "[PORT]\n",
-                    argv[0]);
-            return 2;
-        }
+        else
+            usage = true;
+    }
+    /* The group mode has a coroutine per connection and no connection limit. */
+    if (usage || (threads >= 0 && (chains || s.max_conns)) || (threads < 0 && group_flags) ||
+        threads < -1 || threads > VOW_GROUP_MAX) {
+        fprintf(stderr,
+                "usage: %s [--chains] [--max-conns N] [--seconds S] [--idle-ms MS] [PORT]\n"
+                "       %s --threads N [--handoff] [--seconds S] [--idle-ms MS] [PORT]\n",
+                argv[0], argv[0]);
+        return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (threads >= 0)
+        return serve_threads((unsigned)threads, group_flags, port, seconds, s.idle_ms);
     s.l = vow_loop_new();
     if (!s.l)
         return 1;
