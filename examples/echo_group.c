@@ -18,7 +18,8 @@
 #include <vow/group.h>
 #include <vow/io.h>
 
-#include <pthread.h>
+#include "group_serve.h"
+
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,8 +31,6 @@
 
 #define CHUNK 16384
 
-static vow_group *group;
-static volatile sig_atomic_t signals;
 static double work_iters_per_us; /* calibrated at start */
 static long work_us;             /* CPU work per message */
 static long linger_ms;           /* how long each loop lingers after the stop */
@@ -152,16 +151,6 @@ static void on_stop(vow_loop *l, unsigned index, void *ctx)
     }
 }
 
-/* The first signal stops the group (vow_group_stop is async-signal-safe); the second
- * one does not wait for it. */
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (++signals > 1)
-        _exit(130);
-    vow_group_stop(group);
-}
-
 int main(int argc, char **argv)
 {
     unsigned threads = 0;
@@ -193,42 +182,8 @@ int main(int argc, char **argv)
     if (work_us > 0)
         calibrate();
 
-    /* The group's threads start with the stop signals blocked, so they all reach
-     * this thread, which waits for them in sigsuspend. */
-    sigset_t stops, old;
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGTERM);
-    sigaddset(&stops, SIGALRM);
-    pthread_sigmask(SIG_BLOCK, &stops, &old);
     vow_group_opts o = {.loops = threads, .on_stop = on_stop};
-    int r = vow_group_new(&o, &group);
-    if (r != 0) {
-        fprintf(stderr, "echo_group: %s\n", vow_strerror(r));
-        return 1;
-    }
-    r = vow_group_listen(group, "127.0.0.1", port, 512, flags, on_conn, NULL);
-    if (r < 0) {
-        fprintf(stderr, "echo_group: listen: %s\n", vow_strerror(r));
-        vow_group_close(group);
-        return 1;
-    }
-    printf("port=%d\nthreads=%u\n", r, vow_group_size(group));
-    fflush(stdout);
-
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGALRM, &sa, NULL);
-    if (seconds > 0)
-        alarm((unsigned)(seconds + 0.999));
-    while (signals == 0)
-        sigsuspend(&old);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    r = vow_group_close(group);
-    if (r != 0)
-        fprintf(stderr, "echo_group: close: %s\n", vow_strerror(r));
+    int rc = serve_on_group("echo_group", &o, port, flags, seconds, NULL, NULL, on_conn, NULL);
     fprintf(stderr, "echo_group: served %ld connections\n", atomic_load(&served));
-    return r != 0;
+    return rc;
 }

@@ -20,19 +20,18 @@
  */
 #include <vow.h>
 #include <vow/co.h>
-#include <vow/group.h>
 #include <vow/inspect.h>
 #include <vow/io.h>
 #include <vow/scope.h>
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "group_serve.h"
 
 #define CHUNK 16384
 #define ACCEPT_BACKOFF_MS 10
@@ -335,18 +334,32 @@ static void ch_serve(struct server *s)
 
 /* ------------------------------------------------- many loops (--threads) */
 
-static vow_group *group;
-static volatile sig_atomic_t stop_signals;
+static struct server *servers; /* one per loop of the group */
+static uint64_t group_idle_ms;
+
+/* Before the group listens: a server record per loop, for the connections' idle
+ * deadline. */
+static int group_ready(vow_group *g, void *arg)
+{
+    (void)arg;
+    unsigned n = vow_group_size(g);
+    servers = calloc(n, sizeof(*servers));
+    if (!servers)
+        return VOW_ENOMEM;
+    for (unsigned i = 0; i < n; i++)
+        servers[i] = (struct server){ .l = vow_group_loop(g, i), .lfd = -1, .idle_ms = group_idle_ms };
+    return 0;
+}
 
 /* On the loop that got the connection: its coroutine, which the group tracks (the
- * group's stop cancels it and waits for it). ctx: a struct server per loop. */
+ * group's stop cancels it and waits for it). */
 static vow *group_conn(vow_loop *l, int fd, void *ctx)
 {
-    struct server *servers = ctx;
+    (void)ctx;
     struct co_conn *c = vow_malloc(sizeof(*c));
     vow *co = NULL;
     if (c) {
-        *c = (struct co_conn){ .s = &servers[vow_group_self(group)], .fd = fd };
+        *c = (struct co_conn){ .s = &servers[vow_group_self(serve_group)], .fd = fd };
         co = vow_co_spawn(l, echo_conn, c, NULL);
     }
     if (!co) {
@@ -356,63 +369,14 @@ static vow *group_conn(vow_loop *l, int fd, void *ctx)
     return co;
 }
 
-/* The first signal stops the group (vow_group_stop is async-signal-safe); a second
- * one does not wait for the stop. */
-static void group_on_signal(int sig)
-{
-    (void)sig;
-    if (++stop_signals > 1)
-        _exit(130);
-    vow_group_stop(group);
-}
-
 static int serve_threads(unsigned threads, unsigned flags, int port, double seconds,
                          uint64_t idle_ms)
 {
-    /* The group's threads start with the stop signals blocked, so they all reach
-     * this thread, which waits for them in sigsuspend. */
-    sigset_t stops, old;
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGTERM);
-    sigaddset(&stops, SIGALRM);
-    pthread_sigmask(SIG_BLOCK, &stops, &old);
-    int r = vow_group_new(&(vow_group_opts){ .loops = threads }, &group);
-    if (r != 0) {
-        fprintf(stderr, "echo_server: %s\n", vow_strerror(r));
-        return 1;
-    }
-    unsigned n = vow_group_size(group);
-    struct server *servers = calloc(n, sizeof(*servers));
-    r = servers ? 0 : VOW_ENOMEM;
-    for (unsigned i = 0; servers && i < n; i++)
-        servers[i] = (struct server){ .l = vow_group_loop(group, i), .lfd = -1, .idle_ms = idle_ms };
-    if (r == 0)
-        r = vow_group_listen(group, "127.0.0.1", port, 512, flags, group_conn, servers);
-    if (r < 0) {
-        fprintf(stderr, "echo_server: listen: %s\n", vow_strerror(r));
-        vow_group_stop(group);
-        vow_group_close(group);
-        free(servers);
-        return 1;
-    }
-    printf("port=%d\nthreads=%u\n", r, n);
-    fflush(stdout);
-    struct sigaction sa = { .sa_handler = group_on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGALRM, &sa, NULL);
-    if (seconds > 0)
-        alarm((unsigned)(seconds + 0.999));
-    while (stop_signals == 0)
-        sigsuspend(&old);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    r = vow_group_close(group);
-    if (r != 0)
-        fprintf(stderr, "echo_server: close: %s\n", vow_strerror(r));
+    group_idle_ms = idle_ms;
+    int rc = serve_on_group("echo_server", &(vow_group_opts){ .loops = threads }, port, flags,
+                            seconds, group_ready, NULL, group_conn, NULL);
     free(servers);
-    return r != 0;
+    return rc;
 }
 
 /* ----------------------------------------------------------------- shutdown */
