@@ -12,16 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-enum { COLD = 10000 };
 
-/* The calling thread's CPU time in seconds: what a post costs its caller, without
- * the time the thread spent preempted on a shared machine. */
-static double thread_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static struct {
     struct ev_loop *loop;
@@ -31,8 +22,7 @@ static struct {
     atomic_int done;    /* the poster has finished */
     int seen_done;      /* an async callback ran after done */
     long n;
-    double cold_s, warm_s;
-    double cold_cpu, warm_cpu; /* the poster thread's CPU time for the same phases */
+    struct post_times t; /* the poster's */
 } B;
 
 static void on_async(struct ev_loop *loop, ev_async *w, int revents)
@@ -54,8 +44,9 @@ static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
     }
 }
 
-static void post_many(long count)
+static void post_many(long from, long count)
 {
+    (void)from;
     for (long i = 0; i < count; i++)
         ev_async_send(B.loop, &B.async);
 }
@@ -65,21 +56,7 @@ static void *poster(void *arg)
     (void)arg;
     while (!atomic_load_explicit(&B.running, memory_order_acquire))
         ;
-    double c0 = thread_cpu();
-    double t0 = bench_now();
-    post_many(COLD);
-    double t1 = bench_now();
-    double c1 = thread_cpu();
-    post_many(B.n / 10);
-    double c2 = thread_cpu();
-    double t2 = bench_now();
-    post_many(B.n);
-    double t3 = bench_now();
-    double c3 = thread_cpu();
-    B.cold_s = t1 - t0;
-    B.warm_s = t3 - t2;
-    B.cold_cpu = c1 - c0;
-    B.warm_cpu = c3 - c2;
+    post_phases(post_many, B.n, &B.t);
     atomic_store(&B.done, 1);
     ev_async_send(B.loop, &B.async);
     return NULL;
@@ -103,12 +80,6 @@ int main(int argc, char **argv)
     if (!B.seen_done)
         bench_fail("post-awake", "the last send was not seen");
     ev_loop_destroy(B.loop);
-    printf("workload=post-awake-cold impl=libev n=%d seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
-           "cpu_ns_per_op=%.1f\n",
-           COLD, B.cold_s, COLD / B.cold_s, B.cold_s * 1e9 / COLD, B.cold_cpu * 1e9 / COLD);
-    printf("workload=post-awake impl=libev n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
-           "cpu_ns_per_op=%.1f\n",
-           B.n, B.warm_s, (double)B.n / B.warm_s, B.warm_s * 1e9 / (double)B.n,
-           B.warm_cpu * 1e9 / (double)B.n);
+    post_report("libev", B.n, &B.t);
     return 0;
 }

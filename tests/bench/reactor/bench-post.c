@@ -20,16 +20,7 @@
 #define IMPL "libvow"
 #endif
 
-enum { COLD = 10000 };
 
-/* The calling thread's CPU time in seconds: what a post costs its caller, without
- * the time the thread spent preempted on a shared machine. */
-static double thread_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct bench {
     vow_loop *l;        /* the loop, run by the main thread */
@@ -38,10 +29,7 @@ struct bench {
     long ran;           /* posts run (loop thread) */
     long sum;           /* sum of their arguments, checked */
     atomic_int running; /* the loop has turned once */
-    double cold_s;      /* the first COLD posts, poster's time */
-    double warm_s;      /* the measured N posts, poster's time */
-    double cold_cpu;    /* the same, the poster thread's CPU time */
-    double warm_cpu;
+    struct post_times t; /* the poster's */
     long n; /* measured posts */
 };
 
@@ -77,22 +65,7 @@ static void *poster(void *arg)
     (void)arg;
     while (!atomic_load_explicit(&B.running, memory_order_acquire))
         ;
-    double c0 = thread_cpu();
-    double t0 = bench_now();
-    post_many(0, COLD);
-    double t1 = bench_now();
-    double c1 = thread_cpu();
-    long warm = B.n / 10;
-    post_many(COLD, warm);
-    double c2 = thread_cpu();
-    double t2 = bench_now();
-    post_many(COLD + warm, B.n);
-    double t3 = bench_now();
-    double c3 = thread_cpu();
-    B.cold_s = t1 - t0;
-    B.warm_s = t3 - t2;
-    B.cold_cpu = c1 - c0;
-    B.warm_cpu = c3 - c2;
+    post_phases(post_many, B.n, &B.t);
     return NULL;
 }
 
@@ -116,12 +89,6 @@ int main(int argc, char **argv)
         bench_fail("post-awake", "not every post ran once");
     if (vow_loop_close(B.l) != 0)
         bench_fail("post-awake", "vow_loop_close");
-    printf("workload=post-awake-cold impl=%s n=%d seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
-           "cpu_ns_per_op=%.1f\n",
-           IMPL, COLD, B.cold_s, COLD / B.cold_s, B.cold_s * 1e9 / COLD, B.cold_cpu * 1e9 / COLD);
-    printf("workload=post-awake impl=%s n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
-           "cpu_ns_per_op=%.1f\n",
-           IMPL, B.n, B.warm_s, (double)B.n / B.warm_s, B.warm_s * 1e9 / (double)B.n,
-           B.warm_cpu * 1e9 / (double)B.n);
+    post_report(IMPL, B.n, &B.t);
     return 0;
 }

@@ -16,16 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { COLD = 10000 };
 
-/* The calling thread's CPU time in seconds: what a post costs its caller, without
- * the time the thread spent preempted on a shared machine. */
-static double thread_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct node {
     struct node *next; /* FIFO link */
@@ -45,8 +36,7 @@ static struct {
     atomic_int done;    /* the poster has finished (bare mode) */
     int seen_done;      /* an async callback ran after done (bare mode) */
     long n;
-    double cold_s, warm_s;
-    double cold_cpu, warm_cpu; /* the poster thread's CPU time for the same phases */
+    struct post_times t; /* the poster's */
 } B;
 
 static void on_async(uv_async_t *a)
@@ -105,22 +95,7 @@ static void *poster(void *arg)
     (void)arg;
     while (!atomic_load_explicit(&B.running, memory_order_acquire))
         ;
-    double c0 = thread_cpu();
-    double t0 = bench_now();
-    post_many(0, COLD);
-    double t1 = bench_now();
-    double c1 = thread_cpu();
-    long warm = B.n / 10;
-    post_many(COLD, warm);
-    double c2 = thread_cpu();
-    double t2 = bench_now();
-    post_many(COLD + warm, B.n);
-    double t3 = bench_now();
-    double c3 = thread_cpu();
-    B.cold_s = t1 - t0;
-    B.warm_s = t3 - t2;
-    B.cold_cpu = c1 - c0;
-    B.warm_cpu = c3 - c2;
+    post_phases(post_many, B.n, &B.t);
     atomic_store(&B.done, 1);
     uv_async_send(&B.async);
     return NULL;
@@ -153,12 +128,6 @@ int main(int argc, char **argv)
     }
     if (uv_loop_close(&B.loop) != 0)
         bench_fail("post-awake", "uv_loop_close");
-    printf("workload=post-awake-cold impl=%s n=%d seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
-           "cpu_ns_per_op=%.1f\n",
-           impl, COLD, B.cold_s, COLD / B.cold_s, B.cold_s * 1e9 / COLD, B.cold_cpu * 1e9 / COLD);
-    printf("workload=post-awake impl=%s n=%ld seconds=%.6f ops_per_s=%.0f ns_per_op=%.1f "
-           "cpu_ns_per_op=%.1f\n",
-           impl, B.n, B.warm_s, (double)B.n / B.warm_s, B.warm_s * 1e9 / (double)B.n,
-           B.warm_cpu * 1e9 / (double)B.n);
+    post_report(impl, B.n, &B.t);
     return 0;
 }
