@@ -7,32 +7,38 @@
 'use strict';
 const bench = require('../bench.js');
 
-const n = bench.argN(2, 1000000);
-const batch = Math.min(bench.argN(3, n), n);
-const name = batch === n ? 'coro' : `coro_batch${batch}`;
-let want = 0;
-for (let i = 0; i < n; i++) {
-  const m = i % 7;
-  want += m * m * m;
-}
-
-async function work(i) {
-  const m = i % 7;
-  const v = m * m * m;
-  await null;
-  return v;
-}
-
-async function coro(n) {
-  let sum = 0;
-  for (let first = 0; first < n; first += batch) {
-    const k = Math.min(batch, n - first);
-    const ps = new Array(k);
-    for (let i = 0; i < k; i++) ps[i] = work(first + i);
-    const rs = await Promise.all(ps);
-    for (let i = 0; i < k; i++) sum += rs[i];
+// Also the peer of bench-scope.c (scope.js calls it with the workload name "scope").
+function main(prefix, defaultN) {
+  const n = bench.argN(2, defaultN);
+  const batch = Math.min(bench.argN(3, n), n);
+  const name = batch === n ? prefix : `${prefix}_batch${batch}`;
+  let want = 0;
+  for (let i = 0; i < n; i++) {
+    const m = i % 7;
+    want += m * m * m;
   }
-  return sum === want;
+
+  async function work(i) {
+    const m = i % 7;
+    const v = m * m * m;
+    await null;
+    return v;
+  }
+
+  async function gather(n) {
+    let sum = 0;
+    for (let first = 0; first < n; first += batch) {
+      const k = Math.min(batch, n - first);
+      const ps = new Array(k);
+      for (let i = 0; i < k; i++) ps[i] = work(first + i);
+      const rs = await Promise.all(ps);
+      for (let i = 0; i < k; i++) sum += rs[i];
+    }
+    return sum === want;
+  }
+
+  bench.run(name, 'node', n, gather);
 }
 
-bench.run(name, 'node', n, coro);
+module.exports = main;
+if (require.main === module) main('coro', 1000000);

@@ -1,37 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Node peer of bench-scope.c: N async functions, each computing (i % 7)^3, yielding
-// once (await null) and returning it, gathered with Promise.all; checks the checksum.
-// With a batch size B they run B at a time, each batch gathered before the next starts
-// (workload scope_batch<B>). Usage: node scope.js [N] [B]
+// Node peer of bench-scope.c: the same program as coro.js (N async functions, each
+// computing (i % 7)^3, yielding once and returning it, gathered with Promise.all,
+// checksum checked; with a batch size B, B at a time: workload scope_batch<B>).
+// Usage: node scope.js [N] [B]
 'use strict';
-const bench = require('../bench.js');
-
-const n = bench.argN(2, 20000);
-const batch = Math.min(bench.argN(3, n), n);
-const name = batch === n ? 'scope' : `scope_batch${batch}`;
-let want = 0;
-for (let i = 0; i < n; i++) {
-  const m = i % 7;
-  want += m * m * m;
-}
-
-async function work(i) {
-  const m = i % 7;
-  const v = m * m * m;
-  await null;
-  return v;
-}
-
-async function scope(n) {
-  let sum = 0;
-  for (let first = 0; first < n; first += batch) {
-    const k = Math.min(batch, n - first);
-    const ps = new Array(k);
-    for (let i = 0; i < k; i++) ps[i] = work(first + i);
-    const rs = await Promise.all(ps);
-    for (let i = 0; i < k; i++) sum += rs[i];
-  }
-  return sum === want;
-}
-
-bench.run(name, 'node', n, scope);
+require('../coro/coro.js')('scope', 20000);
