@@ -9,6 +9,8 @@
  * cached pages) and warm (again at once). ns_per_op is per file, or per MiB.
  * Usage: bench-fs DIR NFILES
  */
+#include "bench.h"
+
 #include <vow.h>
 #include <vow/fs.h>
 
@@ -26,19 +28,6 @@
 static const char *dir;
 static long nfiles;
 static size_t small_size, big_size;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void fail(const char *w, const char *what)
-{
-    fprintf(stderr, "workload=%s: FAILED: %s\n", w, what);
-    exit(1);
-}
 
 static void report(const char *w, const char *impl, const char *phase, long ops, double bytes,
                    double s)
@@ -64,7 +53,7 @@ static void drop_cache(void)
             snprintf(p, sizeof(p), "%s/big", dir);
         int fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-            fail("setup", p);
+            bench_fail("setup", p);
         fdatasync(fd);
         posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         close(fd);
@@ -102,14 +91,14 @@ static vow_ret small_done(void *ctx, const vow_val *v)
 static double vow_small(vow_loop *l)
 {
     struct small s = { l, 0, 0, 0 };
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < 64 && s.next < nfiles; i++)
         small_next(&s);
     while (vow_loop_run(l, VOW_RUN_DEFAULT) > 0)
         ;
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (s.done != nfiles || s.bytes != (size_t)nfiles * small_size)
-        fail("small_files", "libvow read the wrong amount");
+        bench_fail("small_files", "libvow read the wrong amount");
     return t;
 }
 
@@ -147,16 +136,16 @@ static double vow_big(vow_loop *l)
     snprintf(p, sizeof(p), "%s/big", dir);
     struct big b = { l, open(p, O_RDONLY | O_CLOEXEC), 0, 0, 0 };
     if (b.fd < 0)
-        fail("big_file", "open");
-    double t0 = now();
+        bench_fail("big_file", "open");
+    double t0 = bench_now();
     for (int i = 0; i < 4 && b.next < big_size; i++)
         big_next(&b);
     while (vow_loop_run(l, VOW_RUN_DEFAULT) > 0)
         ;
-    double t = now() - t0;
+    double t = bench_now() - t0;
     close(b.fd);
     if (b.bytes != big_size)
-        fail("big_file", "libvow read the wrong amount");
+        bench_fail("big_file", "libvow read the wrong amount");
     return t;
 }
 
@@ -164,14 +153,14 @@ static double vow_whole(vow_loop *l)
 {
     char p[512];
     snprintf(p, sizeof(p), "%s/big", dir);
-    double t0 = now();
+    double t0 = bench_now();
     vow *r = vow_fs_read_file(l, p);
     while (vow_state(r) == VOW_PENDING && vow_loop_run(l, VOW_RUN_ONCE) > 0)
         ;
     if (vow_state(r) != VOW_FULFILLED || ((const vow_fs_buf *)vow_value(r)->ptr)->len != big_size)
-        fail("big_file", "libvow_whole read the wrong amount");
+        bench_fail("big_file", "libvow_whole read the wrong amount");
     vow_unref(r);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 /* ------------------------------------------------------------ read(2) */
@@ -181,20 +170,20 @@ static double plain_small(void)
     char p[512];
     static char buf[65536];
     size_t bytes = 0;
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < nfiles; i++) {
         small_path(p, sizeof(p), i);
         int fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-            fail("small_files", "open");
+            bench_fail("small_files", "open");
         ssize_t n;
         while ((n = read(fd, buf, sizeof(buf))) > 0)
             bytes += (size_t)n;
         close(fd);
     }
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (bytes != (size_t)nfiles * small_size)
-        fail("small_files", "read(2) read the wrong amount");
+        bench_fail("small_files", "read(2) read the wrong amount");
     return t;
 }
 
@@ -204,34 +193,34 @@ static double plain_big(void)
     snprintf(p, sizeof(p), "%s/big", dir);
     char *buf = malloc(CHUNK);
     size_t bytes = 0;
-    double t0 = now();
+    double t0 = bench_now();
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     ssize_t n;
     while ((n = read(fd, buf, CHUNK)) > 0)
         bytes += (size_t)n;
     close(fd);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     free(buf);
     if (bytes != big_size)
-        fail("big_file", "read(2) read the wrong amount");
+        bench_fail("big_file", "read(2) read the wrong amount");
     return t;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 3)
-        fail("setup", "usage: bench-fs DIR NFILES");
+        bench_fail("setup", "usage: bench-fs DIR NFILES");
     dir = argv[1];
     nfiles = strtol(argv[2], NULL, 10);
     struct stat st;
     char p[512];
     small_path(p, sizeof(p), 0);
     if (stat(p, &st) < 0)
-        fail("setup", "no small files");
+        bench_fail("setup", "no small files");
     small_size = (size_t)st.st_size;
     snprintf(p, sizeof(p), "%s/big", dir);
     if (stat(p, &st) < 0)
-        fail("setup", "no big file");
+        bench_fail("setup", "no big file");
     big_size = (size_t)st.st_size;
     double sb = (double)nfiles * (double)small_size, bb = (double)big_size;
     long mib = (long)(big_size / CHUNK);
@@ -256,6 +245,6 @@ int main(int argc, char **argv)
         report("big_file", "read", phases[ph], mib, bb, plain_big());
     }
     if (vow_loop_close(l) != 0)
-        fail("setup", "close");
+        bench_fail("setup", "close");
     return 0;
 }

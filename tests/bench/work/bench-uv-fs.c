@@ -6,6 +6,8 @@
  * posix_fadvise(DONTNEED), then warm. ns_per_op is per file, or per MiB.
  * Usage: bench-uv-fs DIR NFILES
  */
+#include "bench.h"
+
 #include <uv.h>
 
 #include <fcntl.h>
@@ -22,19 +24,6 @@
 static const char *dir;
 static long nfiles;
 static size_t small_size, big_size;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void fail(const char *w, const char *what)
-{
-    fprintf(stderr, "workload=%s: FAILED: %s\n", w, what);
-    exit(1);
-}
 
 static void report(const char *w, const char *phase, long ops, double bytes, double s)
 {
@@ -53,7 +42,7 @@ static void drop_cache(void)
             snprintf(p, sizeof(p), "%s/big", dir);
         int fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-            fail("setup", p);
+            bench_fail("setup", p);
         fdatasync(fd);
         posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         close(fd);
@@ -97,7 +86,7 @@ static void on_read(uv_fs_t *req)
 {
     struct slot *s = req->data;
     if (req->result < 0)
-        fail("small_files", "read");
+        bench_fail("small_files", "read");
     small_bytes += (size_t)req->result;
     uv_fs_req_cleanup(req);
     s->req.data = s;
@@ -108,7 +97,7 @@ static void on_open(uv_fs_t *req)
 {
     struct slot *s = req->data;
     if (req->result < 0)
-        fail("small_files", "open");
+        bench_fail("small_files", "open");
     s->fd = (uv_file)req->result;
     uv_fs_req_cleanup(req);
     s->iov = uv_buf_init(s->buf, sizeof(s->buf));
@@ -120,15 +109,15 @@ static double uv_small(void)
 {
     next_file = files_done = 0;
     small_bytes = 0;
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < WIDTH && next_file < nfiles; i++) {
         slots[i].req.data = &slots[i];
         start_file(&slots[i]);
     }
     uv_run(uv_default_loop(), UV_RUN_DEFAULT);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (files_done != nfiles || small_bytes != (size_t)nfiles * small_size)
-        fail("small_files", "libuv read the wrong amount");
+        bench_fail("small_files", "libuv read the wrong amount");
     return t;
 }
 
@@ -157,7 +146,7 @@ static void on_chunk(uv_fs_t *req)
 {
     struct chunk *c = req->data;
     if (req->result < 0)
-        fail("big_file", "read");
+        bench_fail("big_file", "read");
     big_bytes += (size_t)req->result;
     uv_fs_req_cleanup(req);
     if (big_next < big_size)
@@ -172,35 +161,35 @@ static double uv_big(void)
     for (int i = 0; i < 4; i++)
         cs[i].buf = malloc(CHUNK);
     big_next = big_bytes = 0;
-    double t0 = now();
+    double t0 = bench_now();
     big_fd = open(p, O_RDONLY | O_CLOEXEC);
     for (int i = 0; i < 4 && big_next < big_size; i++)
         read_chunk(&cs[i]);
     uv_run(uv_default_loop(), UV_RUN_DEFAULT);
     close(big_fd);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     for (int i = 0; i < 4; i++)
         free(cs[i].buf);
     if (big_bytes != big_size)
-        fail("big_file", "libuv read the wrong amount");
+        bench_fail("big_file", "libuv read the wrong amount");
     return t;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 3)
-        fail("setup", "usage: bench-uv-fs DIR NFILES");
+        bench_fail("setup", "usage: bench-uv-fs DIR NFILES");
     dir = argv[1];
     nfiles = strtol(argv[2], NULL, 10);
     struct stat st;
     char p[512];
     snprintf(p, sizeof(p), "%s/s0000", dir);
     if (stat(p, &st) < 0)
-        fail("setup", "no small files");
+        bench_fail("setup", "no small files");
     small_size = (size_t)st.st_size;
     snprintf(p, sizeof(p), "%s/big", dir);
     if (stat(p, &st) < 0)
-        fail("setup", "no big file");
+        bench_fail("setup", "no big file");
     big_size = (size_t)st.st_size;
     slots = calloc(WIDTH, sizeof(*slots));
     double sb = (double)nfiles * (double)small_size, bb = (double)big_size;

@@ -5,6 +5,8 @@
  * first round trip of the process is phase=cold (it starts libuv's pool).
  * Usage: bench-uv-work [N [rtt|inflight64]]
  */
+#include "bench.h"
+
 #include <uv.h>
 
 #include <stdatomic.h>
@@ -14,24 +16,11 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void report(const char *w, const char *phase, long n, double s)
 {
     printf("workload=%s impl=libuv phase=%s n=%ld seconds=%.6f ns_per_op=%.1f ops_per_s=%.0f\n",
            w, phase, n, s, s * 1e9 / (double)n, (double)n / s);
     fflush(stdout);
-}
-
-static void fail(const char *w, const char *what)
-{
-    fprintf(stderr, "workload=%s: FAILED: %s\n", w, what);
-    exit(1);
 }
 
 static atomic_long ran;
@@ -46,7 +35,7 @@ static void work_cb(uv_work_t *req)
 static void after_cb(uv_work_t *req, int status)
 {
     if (status != 0)
-        fail("rtt", "status");
+        bench_fail("rtt", "status");
     done++;
     if (left > 0) {
         left--;
@@ -59,15 +48,15 @@ static double run(uv_loop_t *loop, long n, long width, const char *w)
     uv_work_t *reqs = calloc((size_t)width, sizeof(*reqs));
     left = n;
     done = 0;
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < width && left > 0; i++) {
         left--;
         uv_queue_work(loop, &reqs[i], work_cb, after_cb);
     }
     uv_run(loop, UV_RUN_DEFAULT);
-    double s = now() - t0;
+    double s = bench_now() - t0;
     if (done != n)
-        fail(w, "wrong count");
+        bench_fail(w, "wrong count");
     free(reqs);
     return s;
 }
@@ -91,7 +80,7 @@ int main(int argc, char **argv)
         want += n;
     }
     if (atomic_load(&ran) != want)
-        fail("rtt", "jobs ran a wrong number of times");
+        bench_fail("rtt", "jobs ran a wrong number of times");
     uv_loop_close(loop);
     return 0;
 }

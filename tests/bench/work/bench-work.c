@@ -8,6 +8,8 @@
  * round trip of the process, thread start included) or phase=warm (the rest).
  * Usage: bench-work [N [rtt|inflight64|eventfd]]
  */
+#include "bench.h"
+
 #include <vow.h>
 #include <vow/work.h>
 
@@ -21,24 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void report(const char *w, const char *impl, const char *phase, long n, double s)
 {
     printf("workload=%s impl=%s phase=%s n=%ld seconds=%.6f ns_per_op=%.1f ops_per_s=%.0f\n", w,
            impl, phase, n, s, s * 1e9 / (double)n, (double)n / s);
     fflush(stdout);
-}
-
-static void fail(const char *w, const char *what)
-{
-    fprintf(stderr, "workload=%s: FAILED: %s\n", w, what);
-    exit(1);
 }
 
 static atomic_long ran;
@@ -81,14 +70,14 @@ static vow_ret on_done(void *ctx, const vow_val *v)
 static double pool_run(vow_loop *l, long n, long width, const char *w)
 {
     struct run r = { l, n, 0, 0 };
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < width && r.left > 0; i++)
         submit(&r);
     while (vow_loop_run(l, VOW_RUN_DEFAULT) > 0)
         ;
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (r.done != n || r.sum != n)
-        fail(w, "wrong count");
+        bench_fail(w, "wrong count");
     return t;
 }
 
@@ -114,12 +103,12 @@ static double eventfd_run(long n)
     pthread_t t;
     pthread_create(&t, NULL, echo_thread, (void *)(intptr_t)n);
     uint64_t one = 1, v;
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         if (write(efd_go, &one, 8) != 8 || read(efd_back, &v, 8) != 8)
-            fail("rtt", "eventfd");
+            bench_fail("rtt", "eventfd");
     }
-    double s = now() - t0;
+    double s = bench_now() - t0;
     pthread_join(t, NULL);
     close(efd_go);
     close(efd_back);
@@ -133,7 +122,7 @@ int main(int argc, char **argv)
         n = 64;
     vow_loop *l = vow_loop_new();
     if (!l)
-        fail("rtt", "no loop");
+        bench_fail("rtt", "no loop");
     /* argv[2], if given, runs that workload alone (for profiling). */
     const char *only = argc > 2 ? argv[2] : NULL;
     long want = 0;
@@ -153,8 +142,8 @@ int main(int argc, char **argv)
         report("rtt", "eventfd", "warm", n, eventfd_run(n));
     }
     if (atomic_load(&ran) != want)
-        fail("rtt", "jobs ran a wrong number of times");
+        bench_fail("rtt", "jobs ran a wrong number of times");
     if (vow_loop_close(l) != 0)
-        fail("rtt", "close");
+        bench_fail("rtt", "close");
     return 0;
 }
