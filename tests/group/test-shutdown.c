@@ -154,10 +154,15 @@ static void test_busy_shutdown(void **state)
     /* The test's loop waits on the group too: a long spawn and a call. */
     vow *mine[2] = {vow_group_spawn(B.g, 0, x, spawn_leaf, (void *)(intptr_t)60000),
                     vow_group_call(B.g, 1, x, spawn_leaf, (void *)(intptr_t)60000)};
-    /* Let the traffic build up (waiting on the loop, not sleeping). */
-    vow *later = vow_delay(x, 30, vow_val_none());
-    tu_wait(x, later);
-    vow_unref(later);
+    /* Let the traffic build up, waiting on the loop (not sleeping): at least 30 ms, and
+     * until a cross-loop round has completed (a busy machine may take longer; 10 s at
+     * most). */
+    for (int waited = 0; (waited < 30 || atomic_load(&B.rounds) == 0) && waited < 10000;
+         waited += 5) {
+        vow *later = vow_delay(x, 5, vow_val_none());
+        tu_wait(x, later);
+        vow_unref(later);
+    }
     assert_true(atomic_load(&B.rounds) > 0);
 
     /* The closing thread waits on the group: closing now would wait for itself. */
