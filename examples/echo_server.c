@@ -335,19 +335,18 @@ static void ch_serve(struct server *s)
 /* ------------------------------------------------- many loops (--threads) */
 
 static struct server *servers; /* one per loop of the group */
-static uint64_t group_idle_ms;
 
 /* Before the group listens: a server record per loop, for the connections' idle
- * deadline. */
+ * deadline (*arg). */
 static int group_ready(vow_group *g, void *arg)
 {
-    (void)arg;
+    uint64_t idle_ms = *(const uint64_t *)arg;
     unsigned n = vow_group_size(g);
     servers = calloc(n, sizeof(*servers));
     if (!servers)
         return VOW_ENOMEM;
     for (unsigned i = 0; i < n; i++)
-        servers[i] = (struct server){ .l = vow_group_loop(g, i), .lfd = -1, .idle_ms = group_idle_ms };
+        servers[i] = (struct server){ .l = vow_group_loop(g, i), .lfd = -1, .idle_ms = idle_ms };
     return 0;
 }
 
@@ -372,9 +371,8 @@ static vow *group_conn(vow_loop *l, int fd, void *ctx)
 static int serve_threads(unsigned threads, unsigned flags, int port, double seconds,
                          uint64_t idle_ms)
 {
-    group_idle_ms = idle_ms;
     int rc = serve_on_group("echo_server", &(vow_group_opts){ .loops = threads }, port, flags,
-                            seconds, group_ready, NULL, group_conn, NULL);
+                            seconds, group_ready, &idle_ms, group_conn, NULL);
     free(servers);
     return rc;
 }
